@@ -1,0 +1,114 @@
+# dalle-tools: one POSIX-style makefile, no recursion.
+.POSIX:
+.SUFFIXES:
+.SUFFIXES: .c .o
+
+VERSION = 0.1.0
+PREFIX = /usr/local
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR = $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR = $(PREFIX)/share/fish/vendor_completions.d
+PKG_CONFIG = pkg-config
+
+CC = cc
+CFLAGS = -O2 -g
+LDFLAGS =
+WFLAGS = -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes
+CURL_CFLAGS != $(PKG_CONFIG) --cflags libcurl 2>/dev/null || curl-config --cflags 2>/dev/null || true
+CURL_LIBS != $(PKG_CONFIG) --libs libcurl 2>/dev/null || curl-config --libs 2>/dev/null || echo -lcurl
+JQ_CFLAGS != $(PKG_CONFIG) --cflags libjq 2>/dev/null || true
+JQ_LIBS != $(PKG_CONFIG) --libs libjq 2>/dev/null || echo -ljq
+MHD_CFLAGS != $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null || true
+MHD_LIBS != $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd
+PNG_CFLAGS != $(PKG_CONFIG) --cflags libpng zlib 2>/dev/null || true
+PNG_LIBS != $(PKG_CONFIG) --libs libpng zlib 2>/dev/null || echo -lpng -lz
+JPEG_LIBS = -ljpeg
+DALLE_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE \
+	-DVERSION=\"$(VERSION)\" -Ilib $(CURL_CFLAGS) $(JQ_CFLAGS) \
+	$(MHD_CFLAGS) $(PNG_CFLAGS)
+
+BIN = dalle-submit dalle-poll dalle-fetch dalle-serve
+LIBOBJ = lib/conf.o lib/http.o lib/image.o lib/jsonl.o lib/loop.o lib/model.o \
+	lib/retry.o lib/util.o
+HDR = lib/dalle.h
+MAN1 = man/dalle-submit.1 man/dalle-poll.1 man/dalle-fetch.1 \
+	man/dalle-serve.1
+MAN7 = man/dalle.7
+
+all: $(BIN)
+
+.c.o:
+	$(CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBOBJ) cmd/dalle-submit.o cmd/dalle-poll.o cmd/dalle-fetch.o \
+cmd/dalle-serve.o: $(HDR)
+
+libdalle.a: $(LIBOBJ)
+	rm -f $@
+	ar rcs $@ $(LIBOBJ)
+
+dalle-submit: cmd/dalle-submit.o libdalle.a
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-submit.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
+dalle-poll: cmd/dalle-poll.o libdalle.a
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-poll.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
+dalle-fetch: cmd/dalle-fetch.o libdalle.a
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-fetch.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
+dalle-serve: cmd/dalle-serve.o libdalle.a
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-serve.o libdalle.a $(MHD_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(CURL_LIBS) $(JQ_LIBS) -lm
+
+# Build dependencies: installed with apt-get when root, else the exact line.
+deps:
+	@sh .ci/deps
+
+# The whole suite; TAP from bats, summed up as "N passed, N failed".
+check: deps all
+	@PATH="$$PWD:$$PATH" sh tests/run
+
+demo: deps all
+	@sh examples/demo.sh
+
+bench: all
+	@sh bench/run.sh
+
+lint:
+	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
+	shellcheck -s bash completions/dalle.bash tests/helpers/*.bash
+
+asan:
+	$(MAKE) clean
+	ASAN_OPTIONS=exitcode=99 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    $(MAKE) check CC=clang \
+	    CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer' \
+	    LDFLAGS='-fsanitize=address,undefined'
+
+valgrind: all
+	DALLE_WRAP='valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99' \
+	    $(MAKE) check
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	cp -f $(BIN) $(DESTDIR)$(BINDIR)/
+	cp -f $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	cp -f $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+	for b in dalle-submit dalle-poll dalle-fetch dalle-serve; do \
+	    cp -f completions/dalle.bash $(DESTDIR)$(BASHCOMPDIR)/$$b; \
+	    cp -f completions/$$b.fish $(DESTDIR)$(FISHCOMPDIR)/; \
+	done
+	cp -f completions/_dalle $(DESTDIR)$(ZSHCOMPDIR)/
+
+uninstall:
+	for b in $(BIN); do \
+	    rm -f $(DESTDIR)$(BINDIR)/$$b $(DESTDIR)$(MANDIR)/man1/$$b.1 \
+	        $(DESTDIR)$(BASHCOMPDIR)/$$b $(DESTDIR)$(FISHCOMPDIR)/$$b.fish; \
+	done
+	rm -f $(DESTDIR)$(MANDIR)/man7/dalle.7 $(DESTDIR)$(ZSHCOMPDIR)/_dalle
+
+clean:
+	rm -f $(BIN) libdalle.a lib/*.o cmd/*.o
+
+.PHONY: all deps check demo bench lint asan valgrind install uninstall clean

@@ -1,0 +1,710 @@
+/*
+ * dalle-fetch: final records from dalle-poll or dalle-submit, or bare image
+ * URLs (operands, else stdin lines) -> every image of a record downloaded
+ * or base64-decoded into a file -> the record with "files" added (or, with
+ * --paths, the paths alone).  A file appears only when complete.
+ * Exits 0 when every image was written, else the first failure's status.
+ */
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "dalle.h"
+
+enum { OPT_PATHS = DALLE_OPT_FIRST_FREE };
+
+static const struct option longopts[] = {
+	{ "directory", required_argument, NULL, 'd' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "force", no_argument, NULL, 'f' },
+	{ "paths", no_argument, NULL, OPT_PATHS },
+	{ "allow-http", no_argument, NULL, DALLE_OPT_ALLOW_HTTP },
+	{ "retries", required_argument, NULL, DALLE_OPT_RETRIES },
+	{ "request-timeout", required_argument, NULL, DALLE_OPT_REQ_TIMEOUT },
+	{ "jobs", required_argument, NULL, 'j' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* One input record while its images are being written. */
+struct rec {
+	jv rec;
+	jv files;                 /* one entry per image, null until done */
+	jv error;                 /* the first image's failure, or null */
+	long lineno;
+	int left;                 /* images still in transfer */
+};
+
+/* One image download. */
+struct img {
+	struct rec *r;
+	int index, multi;
+	char *tmp;                /* temporary file beside the target */
+	FILE *fp;
+};
+
+static struct dalle_conf conf;
+static const char *dir = ".";
+static const char *tmpl;
+static int force, paths_only, to_stdout, stdout_used;
+
+static void
+usage(FILE *fp, int rc)
+{
+	fputs("usage: dalle-fetch [-fhqv] [-d dir] [-o template] [-j jobs] "
+	    "[--paths]\n"
+	    "\t[--allow-http] [--retries n] [--request-timeout s] "
+	    "[record-or-url ...]\n", fp);
+	exit(rc);
+}
+
+/* A value from a record made safe as one path component. */
+static void
+add_component(struct dalle_buf *b, const char *s)
+{
+	size_t start = b->len;
+
+	for (; *s; s++)
+		dalle_buf_add(b, *s == '/' || (unsigned char)*s < 32 ? "_" : s,
+		    1);
+	if (b->len == start)
+		dalle_buf_adds(b, "_");
+	else if (b->p[start] == '.')
+		b->p[start] = '_';      /* no "..", no hidden files */
+}
+
+static char *
+field_text(jv rec, const char *key)
+{
+	jv v = dalle_jv_get(rec, key);
+	char *s = NULL;
+
+	if (jv_get_kind(v) == JV_KIND_STRING && jv_string_length_bytes(
+	    jv_copy(v)) > 0)
+		s = dalle_xstrdup(jv_string_value(v));
+	else if (jv_get_kind(v) == JV_KIND_NUMBER)
+		s = dalle_xasprintf("%.17g", jv_number_value(v));
+	jv_free(v);
+	return s;
+}
+
+/* The operation id, else the request hash, else a hash of the images. */
+static char *
+record_id(jv rec, int want_hash)
+{
+	jv o = dalle_jv_get(rec, want_hash ? "request" : "operation");
+	char *s = field_text(o, want_hash ? "hash" : "id");
+	jv d;
+
+	jv_free(o);
+	if (s == NULL && !want_hash)
+		return record_id(rec, 1);
+	if (s == NULL) {
+		d = jv_dump_string(dalle_jv_get(rec, "data"), 0);
+		s = dalle_xasprintf("%012llx", (unsigned long long)(dalle_hash(
+		    jv_string_value(d), (size_t)jv_string_length_bytes(
+		    jv_copy(d)), 0) & 0xffffffffffffULL));
+		jv_free(d);
+	}
+	return s;
+}
+
+/*
+ * Expand the template: {name} {i} {id} {hash} {ext}, and {FIELD} for any
+ * other field of the record.  A template without {i} gets "-{i}" before
+ * its extension when the record has several images.
+ */
+static char *
+target(jv rec, int index, int multi, const char *ext)
+{
+	const char *t = tmpl ? tmpl : "{name}.{ext}", *p, *e;
+	struct dalle_buf b = { 0 };
+	char key[64], num[16], *v;
+	int has_i = strstr(t, "{i}") != NULL;
+
+	if (strcmp(dir, ".") != 0 && t[0] != '/') {
+		dalle_buf_adds(&b, dir);
+		if (b.p[b.len - 1] != '/')
+			dalle_buf_adds(&b, "/");
+	}
+	for (p = t; *p; p++) {
+		if (*p != '{' || (e = strchr(p, '}')) == NULL ||
+		    (size_t)(e - p - 1) >= sizeof(key)) {
+			if (multi && !has_i && strncmp(p, ".{ext}", 6) == 0) {
+				snprintf(num, sizeof(num), "-%d", index);
+				dalle_buf_adds(&b, num);
+			}
+			dalle_buf_add(&b, p, 1);
+			continue;
+		}
+		memcpy(key, p + 1, (size_t)(e - p - 1));
+		key[e - p - 1] = '\0';
+		v = NULL;
+		if (strcmp(key, "i") == 0)
+			v = dalle_xasprintf("%d", index);
+		else if (strcmp(key, "ext") == 0)
+			v = dalle_xstrdup(ext);
+		else if (strcmp(key, "id") == 0)
+			v = record_id(rec, 0);
+		else if (strcmp(key, "hash") == 0)
+			v = record_id(rec, 1);
+		else if ((v = field_text(rec, key)) == NULL &&
+		    strcmp(key, "name") == 0)
+			v = record_id(rec, 0);
+		add_component(&b, v ? v : "_");
+		free(v);
+		p = e;
+	}
+	return b.p;
+}
+
+static int
+mkdirs(const char *path)
+{
+	char *d = dalle_xstrdup(path), *p;
+
+	for (p = d + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(d, 0777) == -1 && errno != EEXIST) {
+			free(d);
+			return -1;
+		}
+		*p = '/';
+	}
+	free(d);
+	return 0;
+}
+
+static const char *
+ext_of(const char *format)
+{
+	return strcmp(format, "jpeg") == 0 ? "jpg" : format;
+}
+
+/* What a record's URL or output_format says the format will be. */
+static const char *
+guess_ext(jv rec, const char *url)
+{
+	const char *f = dalle_jv_str(rec, "output_format"), *q;
+	size_t n;
+
+	if (url) {
+		n = strcspn(url, "?#");
+		for (q = url + n; q > url && q[-1] != '.' && q[-1] != '/'; q--)
+			;
+		if (q > url && q[-1] == '.') {
+			if (strncasecmp(q, "jpg", 3) == 0 ||
+			    strncasecmp(q, "jpeg", 4) == 0)
+				return "jpg";
+			if (strncasecmp(q, "webp", 4) == 0)
+				return "webp";
+			if (strncasecmp(q, "png", 3) == 0)
+				return "png";
+		}
+	}
+	if (f && (strcmp(f, "jpeg") == 0 || strcmp(f, "jpg") == 0))
+		return "jpg";
+	if (f && strcmp(f, "webp") == 0)
+		return "webp";
+	return "png";
+}
+
+static jv
+file_entry(const char *path, int index, const void *head, size_t n,
+    long long bytes, int existing)
+{
+	const char *fmt;
+	int w, h;
+	jv f;
+
+	fmt = dalle_image_probe(head, n, &w, &h);
+	f = jv_object_set(jv_object(), jv_string("path"), jv_string(path));
+	f = jv_object_set(f, jv_string("index"), jv_number(index));
+	f = jv_object_set(f, jv_string("format"),
+	    fmt ? jv_string(fmt) : jv_null());
+	f = jv_object_set(f, jv_string("width"), jv_number(w));
+	f = jv_object_set(f, jv_string("height"), jv_number(h));
+	f = jv_object_set(f, jv_string("bytes"), jv_number((double)bytes));
+	if (existing)
+		f = jv_object_set(f, jv_string("existing"), jv_true());
+	return f;
+}
+
+/* An existing file's entry, or jv_invalid() if there is none. */
+static jv
+existing_entry(const char *path, int index)
+{
+	unsigned char head[65536];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return jv_invalid();
+	n = read(fd, head, sizeof(head));
+	if (fstat(fd, &st) == -1)
+		st.st_size = 0;
+	close(fd);
+	return file_entry(path, index, head, n > 0 ? (size_t)n : 0,
+	    (long long)st.st_size, 1);
+}
+
+static void
+rec_fail(struct rec *r, jv e)
+{
+	if (jv_get_kind(r->error) == JV_KIND_NULL)
+		r->error = e;
+	else
+		jv_free(e);
+}
+
+static int
+rec_finish(struct dalle_loop *lp, struct rec *r)
+{
+	jv data, item, files = jv_array();
+	int i, n, rc = 0;
+
+	/* b64_json now lives in the files: drop it from the record. */
+	data = dalle_jv_get(r->rec, "data");
+	if (jv_get_kind(data) == JV_KIND_ARRAY) {
+		n = jv_array_length(jv_copy(data));
+		for (i = 0; i < n; i++) {
+			item = jv_array_get(jv_copy(data), i);
+			if (jv_get_kind(item) == JV_KIND_OBJECT)
+				data = jv_array_set(data, i, jv_object_delete(
+				    item, jv_string("b64_json")));
+			else
+				jv_free(item);
+		}
+		r->rec = jv_object_set(r->rec, jv_string("data"), data);
+	} else
+		jv_free(data);
+	n = jv_array_length(jv_copy(r->files));
+	for (i = 0; i < n; i++) {
+		item = jv_array_get(jv_copy(r->files), i);
+		if (jv_get_kind(item) == JV_KIND_OBJECT) {
+			if (paths_only)
+				printf("%s\n", dalle_jv_str(item, "path"));
+			files = jv_array_append(files, item);
+		} else
+			jv_free(item);
+	}
+	jv_free(r->files);
+	r->rec = jv_object_set(r->rec, jv_string("files"), files);
+	if (jv_get_kind(r->error) == JV_KIND_OBJECT) {
+		rc = dalle_error_exit(dalle_jv_str(r->error, "kind"));
+		if (!lp->quiet)
+			warnx("%s:%ld: %s", lp->source, r->lineno,
+			    dalle_jv_str(r->error, "message"));
+		r->rec = jv_object_set(r->rec, jv_string("error"), r->error);
+	} else
+		jv_free(r->error);
+	if (paths_only || to_stdout) {
+		jv_free(r->rec);
+		if (fflush(stdout) == EOF) {
+			if (errno == EPIPE)
+				exit(DALLE_EX_IOERR);
+			err(DALLE_EX_IOERR, "stdout");
+		}
+	} else
+		dalle_record_write(r->rec);
+	free(r);
+	return rc;
+}
+
+static int
+write_stdout(const void *p, size_t n, struct rec *r)
+{
+	if (stdout_used++) {
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
+		    "-o - writes exactly one image; this is another", 0, 0));
+		return -1;
+	}
+	if (fwrite(p, 1, n, stdout) != n || fflush(stdout) == EOF) {
+		if (errno == EPIPE)
+			exit(DALLE_EX_IOERR);
+		err(DALLE_EX_IOERR, "stdout");
+	}
+	return 0;
+}
+
+/* Move a finished temporary file to its target named by its real format. */
+static void
+commit(struct img *im, const void *head, size_t n, long long bytes)
+{
+	struct rec *r = im->r;
+	const char *fmt;
+	char *path;
+	int w, h;
+	jv f;
+
+	fmt = dalle_image_probe(head, n, &w, &h);
+	if (fmt == NULL) {
+		unlink(im->tmp);
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_PROTOCOL, 0,
+		    NULL, "the download is not an image", 1, 0));
+		return;
+	}
+	path = target(r->rec, im->index, im->multi, ext_of(fmt));
+	if (!force && jv_is_valid(f = existing_entry(path, im->index))) {
+		unlink(im->tmp);
+	} else {
+		jv_free(f);
+		if (rename(im->tmp, path) == -1) {
+			char *m = dalle_xasprintf("%s: %s", path,
+			    strerror(errno));
+
+			unlink(im->tmp);
+			rec_fail(r, dalle_error_new("fetch", DALLE_KIND_IO, 0,
+			    NULL, m, 0, 0));
+			free(m);
+			free(path);
+			return;
+		}
+		f = file_entry(path, im->index, head, n, bytes, 0);
+	}
+	r->files = jv_array_set(r->files, im->index, f);
+	free(path);
+}
+
+/* A temporary file in the target's directory; NULL with r's error set. */
+static FILE *
+make_temp(struct rec *r, const char *path, char **tmp)
+{
+	char *d = dalle_xstrdup(path), *t;
+	mode_t um;
+	int fd;
+	FILE *fp;
+
+	t = dalle_xasprintf("%s/.dalle-fetch.XXXXXX", dirname(d));
+	free(d);
+	if (mkdirs(t) == -1 || (fd = mkstemp(t)) == -1) {
+		char *m = dalle_xasprintf("%s: %s", path, strerror(errno));
+
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_IO, 0, NULL, m,
+		    0, 0));
+		free(m);
+		free(t);
+		return NULL;
+	}
+	/* mkstemp makes 0600; an image is as readable as any new file. */
+	um = umask(0);
+	umask(um);
+	fchmod(fd, 0666 & ~um);
+	if ((fp = fdopen(fd, "w+")) == NULL)
+		err(DALLE_EX_OSERR, "fdopen");
+	*tmp = t;
+	return fp;
+}
+
+static void
+write_b64(struct rec *r, int index, int multi, const char *b64)
+{
+	struct img im = { r, index, multi, NULL, NULL };
+	unsigned char *p;
+	size_t n;
+	char *path;
+	jv f;
+
+	if ((p = dalle_base64_decode(b64, strlen(b64), &n)) == NULL) {
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_PROTOCOL, 0,
+		    NULL, "b64_json is not valid base64", 0, 0));
+		return;
+	}
+	if (to_stdout) {
+		write_stdout(p, n, r);
+		free(p);
+		return;
+	}
+	path = target(r->rec, index, multi, "png");
+	if (!force) {
+		int w, h;
+		const char *fmt = dalle_image_probe(p, n, &w, &h);
+
+		free(path);
+		path = target(r->rec, index, multi, ext_of(fmt ? fmt : "png"));
+		if (jv_is_valid(f = existing_entry(path, index))) {
+			r->files = jv_array_set(r->files, index, f);
+			free(path);
+			free(p);
+			return;
+		}
+		jv_free(f);
+	}
+	if ((im.fp = make_temp(r, path, &im.tmp)) != NULL) {
+		if (fwrite(p, 1, n, im.fp) != n || fflush(im.fp) == EOF ||
+		    fsync(fileno(im.fp)) == -1) {
+			char *m = dalle_xasprintf("%s: %s", path,
+			    strerror(errno));
+
+			unlink(im.tmp);
+			rec_fail(r, dalle_error_new("fetch", DALLE_KIND_IO, 0,
+			    NULL, m, 0, 0));
+			free(m);
+		} else
+			commit(&im, p, n, (long long)n);
+		fclose(im.fp);
+		free(im.tmp);
+	}
+	free(path);
+	free(p);
+}
+
+static void
+start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
+    const char *url)
+{
+	struct dalle_xfer *x;
+	struct img *im;
+	char *path;
+	jv f;
+
+	if (strncasecmp(url, "https://", 8) != 0 && !(strncasecmp(url,
+	    "http://", 7) == 0 && (conf.allow_http ||
+	    dalle_url_is_loopback(url)))) {
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_CONFIG, 0, NULL,
+		    "image URL: plain http only to loopback addresses "
+		    "(--allow-http to permit it)", 0, 0));
+		return;
+	}
+	path = target(r->rec, index, multi, guess_ext(r->rec, url));
+	if (!force && !to_stdout &&
+	    jv_is_valid(f = existing_entry(path, index))) {
+		r->files = jv_array_set(r->files, index, f);
+		free(path);
+		return;
+	}
+	im = dalle_xcalloc(1, sizeof(*im));
+	im->r = r;
+	im->index = index;
+	im->multi = multi;
+	if (to_stdout) {
+		if ((im->fp = tmpfile()) == NULL)
+			err(DALLE_EX_CANTCREAT, "tmpfile");
+	} else if ((im->fp = make_temp(r, path, &im->tmp)) == NULL) {
+		free(im);
+		free(path);
+		return;
+	}
+	free(path);
+	x = dalle_xfer_new("GET", url);
+	/* Image URLs carry their own SAS token: never send our key. */
+	x->out = im->fp;
+	x->follow = 1;
+	x->udata = im;
+	r->left++;
+	dalle_http_start(lp->http, x);
+}
+
+static int
+on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
+{
+	struct rec *r;
+	jv rec, data, item, ie;
+	const char *status, *url, *b64;
+	int i, count, multi;
+
+	while (*s == ' ' || *s == '\t')
+		s++, n--;
+	if (*s == '{') {
+		rec = jv_parse_sized(s, (int)n);
+		if (jv_get_kind(rec) != JV_KIND_OBJECT) {
+			jv_free(rec);
+			return dalle_loop_bad_line(lp, "fetch", s, lineno,
+			    "not a JSON object");
+		}
+		if (dalle_record_is_error(rec)) {
+			if (!paths_only && !to_stdout)
+				dalle_record_write(rec);
+			else
+				jv_free(rec);
+			return 0;
+		}
+	} else if (strncmp(s, "http://", 7) == 0 ||
+	    strncmp(s, "https://", 8) == 0) {
+		item = jv_object_set(jv_object(), jv_string("url"),
+		    jv_string_sized(s, (int)n));
+		rec = jv_object_set(jv_object(), jv_string("data"),
+		    jv_array_append(jv_array(), item));
+	} else
+		return dalle_loop_bad_line(lp, "fetch", s, lineno,
+		    "neither a record nor an image URL");
+
+	r = dalle_xcalloc(1, sizeof(*r));
+	r->rec = rec;
+	r->lineno = lineno;
+	r->error = jv_null();
+	r->files = jv_array();
+	data = dalle_jv_get(rec, "data");
+	count = jv_get_kind(data) == JV_KIND_ARRAY ?
+	    jv_array_length(jv_copy(data)) : 0;
+	if (count == 0) {
+		status = dalle_jv_str(rec, "status");
+		char *m = dalle_xasprintf("the record has no images%s%s%s",
+		    status ? " (status " : "", status ? status : "",
+		    status ? "; pipe it through dalle-poll first)" : "");
+
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
+		    m, 0, 0));
+		free(m);
+	}
+	if (to_stdout && count > 1)
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
+		    "-o - writes exactly one image; this record has more", 0,
+		    0));
+	multi = count > 1;
+	for (i = 0; i < count && !(to_stdout && count > 1); i++) {
+		r->files = jv_array_append(r->files, jv_null());
+		item = jv_array_get(jv_copy(data), i);
+		ie = dalle_jv_get(item, "error");
+		url = dalle_jv_str(item, "url");
+		b64 = dalle_jv_str(item, "b64_json");
+		if (jv_get_kind(ie) == JV_KIND_OBJECT) {
+			const char *code = dalle_jv_str(ie, "code");
+
+			rec_fail(r, dalle_error_new("fetch", code && strcmp(code,
+			    "contentFilter") == 0 ? DALLE_KIND_CONTENT_FILTER :
+			    DALLE_KIND_FAILED, 0, code,
+			    dalle_jv_str(ie, "message"), 0, 0));
+		} else if (b64)
+			write_b64(r, i, multi, b64);
+		else if (url)
+			start_download(lp, r, i, multi, url);
+		else
+			rec_fail(r, dalle_error_new("fetch",
+			    DALLE_KIND_PROTOCOL, 0, NULL,
+			    "an image with neither url nor b64_json", 0, 0));
+		jv_free(ie);
+		jv_free(item);
+	}
+	jv_free(data);
+	if (r->left == 0)
+		return rec_finish(lp, r);
+	return 0;
+}
+
+static int
+on_done(struct dalle_loop *lp, struct dalle_xfer *x)
+{
+	struct img *im = x->udata;
+	struct rec *r = im->r;
+	unsigned char head[65536];
+	size_t n;
+	long long bytes;
+	jv e;
+
+	if (x->result != CURLE_OK || x->status != 200) {
+		e = dalle_xfer_error(x, "fetch");
+		if (x->status == 403 || x->status == 404) {
+			e = jv_object_set(e, jv_string("kind"),
+			    jv_string(DALLE_KIND_EXPIRED));
+			e = jv_object_set(e, jv_string("message"), jv_string(
+			    "the image URL has expired or is no longer valid"));
+		}
+		rec_fail(r, e);
+		if (im->tmp)
+			unlink(im->tmp);
+	} else if (fflush(im->fp) == EOF || (im->tmp &&
+	    fsync(fileno(im->fp)) == -1)) {
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_IO, 0, NULL,
+		    strerror(errno), 0, 0));
+		unlink(im->tmp);
+	} else {
+		bytes = (long long)ftell(im->fp);
+		rewind(im->fp);
+		n = fread(head, 1, sizeof(head), im->fp);
+		if (to_stdout) {
+			struct dalle_buf b = { 0 };
+			char chunk[65536];
+			size_t k;
+
+			rewind(im->fp);
+			while ((k = fread(chunk, 1, sizeof(chunk), im->fp)) > 0)
+				dalle_buf_add(&b, chunk, k);
+			if (dalle_image_probe(b.p, b.len, &(int){0},
+			    &(int){0}) == NULL)
+				rec_fail(r, dalle_error_new("fetch",
+				    DALLE_KIND_PROTOCOL, 0, NULL,
+				    "the download is not an image", 1, 0));
+			else
+				write_stdout(b.p, b.len, r);
+			dalle_buf_free(&b);
+		} else
+			commit(im, head, n, bytes);
+	}
+	fclose(im->fp);
+	free(im->tmp);
+	free(im);
+	dalle_xfer_free(x);
+	if (--r->left == 0)
+		return rec_finish(lp, r);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct dalle_loop lp;
+	int ch, rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		errx(DALLE_EX_OSERR, "curl_global_init failed");
+	dalle_conf_init(&conf, "dalle-fetch");
+	while ((ch = getopt_long(argc, argv, "d:fhj:o:qv", longopts,
+	    NULL)) != -1) {
+		if (dalle_conf_option(&conf, ch, optarg))
+			continue;
+		switch (ch) {
+		case 'h':
+			usage(stdout, 0);
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'o':
+			tmpl = optarg;
+			to_stdout = strcmp(optarg, "-") == 0;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case OPT_PATHS:
+			paths_only = 1;
+			break;
+		default:
+			usage(stderr, DALLE_EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0 && isatty(STDIN_FILENO))
+		usage(stderr, DALLE_EX_USAGE);
+	if (to_stdout && paths_only)
+		errx(DALLE_EX_USAGE, "-o - and --paths do not go together");
+
+	memset(&lp, 0, sizeof(lp));
+	lp.http = dalle_http_new(&conf);
+	lp.max_pending = (size_t)conf.jobs * 2;
+	lp.line = on_line;
+	lp.done = on_done;
+	lp.quiet = conf.quiet;
+	rc = dalle_loop_run(&lp, argc, argv);
+	dalle_http_free(lp.http);
+	dalle_conf_free(&conf);
+	curl_global_cleanup();
+	return dalle_finish(rc);
+}

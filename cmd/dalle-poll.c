@@ -1,0 +1,350 @@
+/*
+ * dalle-poll: records from dalle-submit, bare operation ids or operation
+ * URLs (operands, else stdin lines) -> polls each operation until it ends
+ * or the timeout passes -> the record with its final status and images.
+ * Records that are already final, and error records, pass straight through.
+ * Exits 0 when every operation succeeded, else the first failure's status.
+ */
+#include <err.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "dalle.h"
+
+enum { OPT_INTERVAL = DALLE_OPT_FIRST_FREE };
+
+static const struct option longopts[] = {
+	DALLE_CONF_LONGOPTS,
+	{ "timeout", required_argument, NULL, 't' },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct op {
+	jv rec;
+	long lineno;
+	int64_t deadline;
+	int polls;
+};
+
+static struct dalle_conf conf;
+static long timeout_ms = 600000;
+static long interval_ms = 1000;
+
+static void
+usage(FILE *fp, int rc)
+{
+	fputs("usage: dalle-poll [-hqv] [-j jobs] [-t timeout] "
+	    "[--interval seconds]\n"
+	    "\t[--endpoint url] [--api-version v] [--api-key-file file]\n"
+	    "\t[--token-command cmd] [--allow-http] [--retries n]\n"
+	    "\t[--request-timeout s] [operation ...]\n", fp);
+	exit(rc);
+}
+
+static int
+final_status(const char *s)
+{
+	return strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0 ||
+	    strcmp(s, "canceled") == 0 || strcmp(s, "cancelled") == 0 ||
+	    strcmp(s, "deleted") == 0;
+}
+
+/* scheme://host[:port] of a URL, the same spelling for the same origin. */
+static size_t
+origin_len(const char *u)
+{
+	const char *p = strstr(u, "://");
+
+	if (p == NULL)
+		return 0;
+	p += 3;
+	return (size_t)(p - u) + strcspn(p, "/?#");
+}
+
+static int
+fail(struct dalle_loop *lp, jv rec, long lineno, jv e)
+{
+	const char *kind = dalle_jv_str(e, "kind");
+	int rc = dalle_error_exit(kind);
+
+	if (!conf.quiet)
+		warnx("%s:%ld: %s", lp->source, lineno,
+		    dalle_jv_str(e, "message"));
+	dalle_record_write(jv_object_set(rec, jv_string("error"), e));
+	return rc;
+}
+
+static void
+schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay)
+{
+	struct dalle_xfer *x = dalle_xfer_new("GET", url);
+
+	x->headers = dalle_conf_auth(&conf, DALLE_API_AZURE_ASYNC, NULL);
+	x->udata = o;
+	dalle_http_start_at(lp->http, x, dalle_now_ms() + delay);
+}
+
+static int
+start(struct dalle_loop *lp, jv rec, long lineno)
+{
+	const char *url, *status;
+	struct op *o;
+	size_t ol;
+	jv op;
+
+	op = dalle_jv_get(rec, "operation");
+	status = dalle_jv_str(rec, "status");
+	/* Synchronous results, and operations already ended, are final. */
+	if (jv_get_kind(op) != JV_KIND_OBJECT || (status &&
+	    final_status(status))) {
+		jv_free(op);
+		dalle_record_write(rec);
+		return 0;
+	}
+	url = dalle_jv_str(op, "url");
+	if (url == NULL) {
+		jv_free(op);
+		return fail(lp, rec, lineno, dalle_error_new("poll",
+		    DALLE_KIND_INPUT, 0, NULL, "operation has no \"url\"", 0,
+		    0));
+	}
+	/* The key goes only to the endpoint it belongs to. */
+	ol = origin_len(url);
+	if (conf.endpoint == NULL || ol == 0 || ol != origin_len(conf.endpoint)
+	    || strncasecmp(url, conf.endpoint, ol) != 0) {
+		char *why = dalle_xasprintf("%.*s: not the configured endpoint "
+		    "(%s); the key is not sent there", (int)ol, url,
+		    conf.endpoint ? conf.endpoint : "none");
+		int rc;
+
+		jv_free(op);
+		rc = fail(lp, rec, lineno, dalle_error_new("poll",
+		    DALLE_KIND_CONFIG, 0, NULL, why, 0, 0));
+		free(why);
+		return rc;
+	}
+	if (conf.key == NULL && conf.token == NULL) {
+		jv_free(op);
+		return fail(lp, rec, lineno, dalle_error_new("poll",
+		    DALLE_KIND_CONFIG, 0, NULL, "no key: set "
+		    "AZURE_OPENAI_API_KEY or AZURE_OPENAI_AD_TOKEN", 0, 0));
+	}
+	o = dalle_xcalloc(1, sizeof(*o));
+	o->rec = rec;
+	o->lineno = lineno;
+	o->deadline = dalle_now_ms() + timeout_ms;
+	schedule(lp, o, url, 0);
+	jv_free(op);
+	return 0;
+}
+
+static int
+on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
+{
+	jv rec, op;
+	char *url;
+
+	while (*s == ' ' || *s == '\t')
+		s++, n--;
+	if (*s == '{') {
+		rec = jv_parse_sized(s, (int)n);
+		if (jv_get_kind(rec) != JV_KIND_OBJECT) {
+			jv_free(rec);
+			return dalle_loop_bad_line(lp, "poll", s, lineno,
+			    "not a JSON object");
+		}
+		if (dalle_record_is_error(rec)) {
+			dalle_record_write(rec);
+			return 0;
+		}
+		return start(lp, rec, lineno);
+	}
+	/* A bare operation URL, or an id on the configured endpoint. */
+	if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
+		url = dalle_xstrdup(s);
+	} else if (strspn(s, "abcdefABCDEF0123456789-") == n && n > 0) {
+		if (conf.endpoint == NULL)
+			errx(DALLE_EX_CONFIG, "%s:%ld: an operation id needs "
+			    "an endpoint (AZURE_OPENAI_ENDPOINT)", lp->source,
+			    lineno);
+		url = dalle_xasprintf("%s/openai/operations/images/%s"
+		    "?api-version=%s", conf.endpoint, s,
+		    dalle_api_version(&conf, DALLE_API_AZURE_ASYNC));
+	} else
+		return dalle_loop_bad_line(lp, "poll", s, lineno,
+		    "neither a record, an operation URL nor an operation id");
+	op = jv_object_set(jv_object(), jv_string("kind"),
+	    jv_string("azure-image"));
+	if (url[0] != 'h' || strstr(url, "/operations/images/") == NULL)
+		op = jv_object_set(op, jv_string("id"), jv_string(s));
+	else {
+		const char *id = strstr(url, "/operations/images/") + 19;
+
+		op = jv_object_set(op, jv_string("id"),
+		    jv_string_sized(id, (int)strcspn(id, "?#/")));
+	}
+	op = jv_object_set(op, jv_string("url"), jv_string(url));
+	free(url);
+	rec = jv_object_set(jv_object(), jv_string("operation"), op);
+	return start(lp, rec, lineno);
+}
+
+static jv
+set_polls(jv rec, int polls)
+{
+	jv op = dalle_jv_get(rec, "operation");
+
+	op = jv_object_set(op, jv_string("polls"), jv_number(polls));
+	return jv_object_set(rec, jv_string("operation"), op);
+}
+
+static int
+on_done(struct dalle_loop *lp, struct dalle_xfer *x)
+{
+	struct op *o = x->udata;
+	const char *status;
+	jv body = jv_null(), v, e;
+	long delay;
+	int rc = 0;
+
+	o->polls++;
+	o->rec = set_polls(o->rec, o->polls);
+	if (x->result != CURLE_OK || x->status != 200) {
+		e = dalle_xfer_error(x, "poll");
+		if (x->status == 404)
+			e = jv_object_set(e, jv_string("message"), jv_string(
+			    "the operation is gone (expired or deleted)"));
+		rc = fail(lp, o->rec, o->lineno, e);
+		goto done;
+	}
+	body = jv_parse_sized(x->resp.p ? x->resp.p : "", (int)x->resp.len);
+	status = dalle_jv_str(body, "status");
+	if (status == NULL) {
+		rc = fail(lp, o->rec, o->lineno, dalle_error_new("poll",
+		    DALLE_KIND_PROTOCOL, x->status, NULL,
+		    "no \"status\" in the operation", 0, x->attempts));
+		goto done;
+	}
+	o->rec = jv_object_set(o->rec, jv_string("status"), jv_string(status));
+	if (!final_status(status)) {
+		int64_t now = dalle_now_ms();
+
+		if (now >= o->deadline) {
+			rc = fail(lp, o->rec, o->lineno, dalle_error_new("poll",
+			    DALLE_KIND_TIMEOUT, 0, NULL, "still not finished "
+			    "when the timeout came", 1, o->polls));
+			goto done;
+		}
+		delay = x->hint.retry_after_ms >= 0 ? x->hint.retry_after_ms :
+		    interval_ms;
+		if (delay > o->deadline - now)
+			delay = (long)(o->deadline - now);
+		schedule(lp, o, x->url, delay);
+		jv_free(body);
+		dalle_xfer_free(x);
+		return 0;
+	}
+	v = dalle_jv_get(body, "created");
+	if (jv_get_kind(v) == JV_KIND_NUMBER)
+		o->rec = jv_object_set(o->rec, jv_string("created"), v);
+	else
+		jv_free(v);
+	v = dalle_jv_get(body, "expires");
+	if (jv_get_kind(v) == JV_KIND_NUMBER)
+		o->rec = jv_object_set(o->rec, jv_string("expires"), v);
+	else
+		jv_free(v);
+	/* result.data as the spec has it; top-level data as one doc does. */
+	e = dalle_jv_get(body, "result");
+	v = dalle_jv_get(e, "data");
+	jv_free(e);
+	if (jv_get_kind(v) != JV_KIND_ARRAY) {
+		jv_free(v);
+		v = dalle_jv_get(body, "data");
+	}
+	if (jv_get_kind(v) == JV_KIND_ARRAY)
+		o->rec = jv_object_set(o->rec, jv_string("data"), v);
+	else
+		jv_free(v);
+	if (strcmp(status, "succeeded") != 0) {
+		const char *code, *msg;
+
+		v = dalle_jv_get(body, "error");
+		code = dalle_jv_str(v, "code");
+		msg = dalle_jv_str(v, "message");
+		e = dalle_error_new("poll", code && strcmp(code,
+		    "contentFilter") == 0 ? DALLE_KIND_CONTENT_FILTER :
+		    DALLE_KIND_FAILED, 0, code, msg ? msg : status, 0,
+		    o->polls);
+		jv_free(v);
+		rc = fail(lp, o->rec, o->lineno, e);
+		goto done;
+	}
+	dalle_record_write(o->rec);
+done:
+	jv_free(body);
+	free(o);
+	dalle_xfer_free(x);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct dalle_loop lp;
+	long long num;
+	int ch, rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		errx(DALLE_EX_OSERR, "curl_global_init failed");
+	dalle_conf_init(&conf, "dalle-poll");
+	conf.jobs = 16;
+	while ((ch = getopt_long(argc, argv, "hj:qt:v", longopts,
+	    NULL)) != -1) {
+		if (dalle_conf_option(&conf, ch, optarg))
+			continue;
+		switch (ch) {
+		case 'h':
+			usage(stdout, 0);
+			break;
+		case 't':
+			if (dalle_strtonum(optarg, 1, 7 * 86400, &num) == -1)
+				errx(DALLE_EX_USAGE, "-t: %s: not a number of "
+				    "seconds from 1 to 604800", optarg);
+			timeout_ms = (long)num * 1000;
+			break;
+		case OPT_INTERVAL:
+			if (dalle_strtonum(optarg, 1, 3600, &num) == -1)
+				errx(DALLE_EX_USAGE, "--interval: %s: not a "
+				    "number of seconds from 1 to 3600", optarg);
+			interval_ms = (long)num * 1000;
+			break;
+		default:
+			usage(stderr, DALLE_EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0 && isatty(STDIN_FILENO))
+		usage(stderr, DALLE_EX_USAGE);
+	dalle_conf_finish(&conf, 0);
+
+	memset(&lp, 0, sizeof(lp));
+	lp.http = dalle_http_new(&conf);
+	/* Operations wait on timers, not slots: hold many, cheaply. */
+	lp.max_pending = 100000;
+	lp.line = on_line;
+	lp.done = on_done;
+	lp.quiet = conf.quiet;
+	rc = dalle_loop_run(&lp, argc, argv);
+	dalle_http_free(lp.http);
+	dalle_conf_free(&conf);
+	curl_global_cleanup();
+	return dalle_finish(rc);
+}

@@ -1,0 +1,489 @@
+/*
+ * conf.c: configuration, the same in every program.  Options win over the
+ * environment, the environment over ./.env (dotenv rules), and those over
+ * the defaults.  Secrets come from the environment, a file or a command,
+ * never from argv.
+ */
+#include <ctype.h>
+#include <err.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+
+#include "dalle.h"
+
+#define OPENAI_BASE "https://api.openai.com/v1"
+
+struct dotenv {
+	char **k, **v;
+	size_t n;
+};
+
+static struct dotenv dotenv;
+
+static char *
+unquote(char *s)
+{
+	size_t n;
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) {
+		s[n - 1] = '\0';
+		s++;
+		if (s[-1] == '"') {     /* the escapes python-dotenv knows */
+			char *d = s;
+
+			for (e = s; *e; e++) {
+				if (*e == '\\' && e[1]) {
+					e++;
+					*d++ = *e == 'n' ? '\n' : *e;
+				} else
+					*d++ = *e;
+			}
+			*d = '\0';
+		}
+		return s;
+	}
+	/* Unquoted: a " #" starts a comment. */
+	for (e = s; *e; e++)
+		if (*e == '#' && e > s && (e[-1] == ' ' || e[-1] == '\t')) {
+			*e = '\0';
+			n = strlen(s);
+			while (n && isspace((unsigned char)s[n - 1]))
+				s[--n] = '\0';
+			break;
+		}
+	return s;
+}
+
+/* Read ./.env: KEY=VALUE lines, "export " allowed, # comments, quotes. */
+static void
+dotenv_load(void)
+{
+	FILE *fp;
+	char *line = NULL, *k, *eq;
+	size_t cap = 0;
+
+	if ((fp = fopen(".env", "r")) == NULL)
+		return;
+	while (getline(&line, &cap, fp) != -1) {
+		k = line;
+		while (*k == ' ' || *k == '\t')
+			k++;
+		if (*k == '#' || (eq = strchr(k, '=')) == NULL)
+			continue;
+		if (strncmp(k, "export ", 7) == 0)
+			k += 7;
+		*eq = '\0';
+		k = unquote(k);
+		if (*k == '\0')
+			continue;
+		dotenv.k = dalle_xrealloc(dotenv.k, (dotenv.n + 1) * sizeof(char *));
+		dotenv.v = dalle_xrealloc(dotenv.v, (dotenv.n + 1) * sizeof(char *));
+		dotenv.k[dotenv.n] = dalle_xstrdup(k);
+		dotenv.v[dotenv.n] = dalle_xstrdup(unquote(eq + 1));
+		dotenv.n++;
+	}
+	explicit_bzero(line, cap);
+	free(line);
+	fclose(fp);
+}
+
+/* The environment wins over .env; an empty value counts as unset. */
+static const char *
+conf_get(const char *name)
+{
+	const char *v;
+	size_t i;
+
+	if ((v = getenv(name)) != NULL && *v)
+		return v;
+	for (i = dotenv.n; i-- > 0; )
+		if (strcmp(dotenv.k[i], name) == 0 && *dotenv.v[i])
+			return dotenv.v[i];
+	return NULL;
+}
+
+static char *
+conf_dup(const char *a, const char *b)
+{
+	const char *v = conf_get(a);
+
+	if (v == NULL && b)
+		v = conf_get(b);
+	return v ? dalle_xstrdup(v) : NULL;
+}
+
+static void
+strip_slash(char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return;
+	n = strlen(s);
+	while (n > 0 && s[n - 1] == '/')
+		s[--n] = '\0';
+}
+
+static void
+set(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = dalle_xstrdup(v);
+}
+
+void
+dalle_conf_init(struct dalle_conf *c, const char *prog)
+{
+	memset(c, 0, sizeof(*c));
+	c->prog = prog;
+	c->retries = 4;
+	c->timeout_ms = 300000;
+	c->connect_timeout_ms = 10000;
+	c->max_wait_ms = 600000;
+	c->jobs = 8;
+	dotenv_load();
+	c->endpoint = conf_dup("AZURE_OPENAI_ENDPOINT", "AZURE_OAI_ENDPOINT");
+	c->key = conf_dup("AZURE_OPENAI_API_KEY", "AZURE_OAI_KEY");
+	c->token = conf_dup("AZURE_OPENAI_AD_TOKEN", NULL);
+	c->deployment = conf_dup("AZURE_OPENAI_DEPLOYMENT",
+	    "AZURE_OAI_DEPLOYMENT");
+	c->api_version = conf_dup("OPENAI_API_VERSION", NULL);
+	c->openai_key = conf_dup("OPENAI_API_KEY", NULL);
+	c->base_url = conf_dup("OPENAI_BASE_URL", NULL);
+	c->org = conf_dup("OPENAI_ORG_ID", NULL);
+	c->project = conf_dup("OPENAI_PROJECT_ID", NULL);
+}
+
+static const char *const api_names[] = {
+	[DALLE_API_AUTO] = "auto",
+	[DALLE_API_AZURE_ASYNC] = "azure-async",
+	[DALLE_API_AZURE] = "azure",
+	[DALLE_API_AZURE_V1] = "azure-v1",
+	[DALLE_API_OPENAI] = "openai",
+};
+
+const char *
+dalle_api_name(enum dalle_api api)
+{
+	return api_names[api];
+}
+
+/* Read the first line of a file as a secret. */
+static char *
+read_secret_file(const char *path)
+{
+	FILE *fp;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		err(DALLE_EX_CONFIG, "%s", path);
+	n = getline(&line, &cap, fp);
+	fclose(fp);
+	while (n > 0 && isspace((unsigned char)line[n - 1]))
+		line[--n] = '\0';
+	if (n <= 0)
+		errx(DALLE_EX_CONFIG, "%s: empty key file", path);
+	return line;
+}
+
+int
+dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
+{
+	long long n;
+	size_t i;
+
+	switch (ch) {
+	case DALLE_OPT_ENDPOINT:
+		set(&c->endpoint, arg);
+		break;
+	case DALLE_OPT_BASE_URL:
+		set(&c->base_url, arg);
+		break;
+	case DALLE_OPT_API:
+		for (i = 1; i < sizeof(api_names) / sizeof(api_names[0]); i++)
+			if (strcmp(arg, api_names[i]) == 0)
+				break;
+		if (i == sizeof(api_names) / sizeof(api_names[0]))
+			errx(DALLE_EX_USAGE, "--api: %s: not one of azure-async, "
+			    "azure, azure-v1, openai", arg);
+		c->api = (enum dalle_api)i;
+		break;
+	case DALLE_OPT_API_VERSION:
+		set(&c->api_version, arg);
+		break;
+	case DALLE_OPT_DEPLOYMENT:
+		set(&c->deployment, arg);
+		break;
+	case 'm':
+		set(&c->model, arg);
+		break;
+	case DALLE_OPT_KEY_FILE: {
+		char *k = read_secret_file(arg);
+
+		/* The one key file serves whichever API is in use. */
+		dalle_secret_free(c->key);
+		dalle_secret_free(c->openai_key);
+		c->key = k;
+		c->openai_key = dalle_xstrdup(k);
+		break;
+	}
+	case DALLE_OPT_TOKEN_COMMAND:
+		set(&c->token_command, arg);
+		break;
+	case DALLE_OPT_ALLOW_HTTP:
+		c->allow_http = 1;
+		break;
+	case DALLE_OPT_RETRIES:
+		if (dalle_strtonum(arg, 0, 100, &n) == -1)
+			errx(DALLE_EX_USAGE, "--retries: %s: not a number from "
+			    "0 to 100", arg);
+		c->retries = (int)n;
+		break;
+	case DALLE_OPT_REQ_TIMEOUT:
+		if (dalle_strtonum(arg, 1, 86400, &n) == -1)
+			errx(DALLE_EX_USAGE, "--request-timeout: %s: not a "
+			    "number of seconds from 1 to 86400", arg);
+		c->timeout_ms = (long)n * 1000;
+		break;
+	case 'j':
+		if (dalle_strtonum(arg, 1, 10000, &n) == -1)
+			errx(DALLE_EX_USAGE, "-j: %s: not a number from 1 to "
+			    "10000", arg);
+		c->jobs = (int)n;
+		break;
+	case 'q':
+		c->quiet = 1;
+		break;
+	case 'v':
+		c->verbose++;
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/* Run --token-command through sh; its output is the token, or JSON with
+ * an accessToken (az account get-access-token) or access_token member. */
+static char *
+run_token_command(const char *cmd)
+{
+	struct dalle_buf b = { 0 };
+	char chunk[4096], *tok = NULL;
+	FILE *fp;
+	size_t n;
+	int st;
+	jv v;
+
+	if ((fp = popen(cmd, "r")) == NULL)
+		err(DALLE_EX_CONFIG, "--token-command");
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		dalle_buf_add(&b, chunk, n);
+	explicit_bzero(chunk, sizeof(chunk));
+	st = pclose(fp);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (b.p)
+			explicit_bzero(b.p, b.len);
+		dalle_buf_free(&b);
+		errx(DALLE_EX_CONFIG, "--token-command failed (status %d)",
+		    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	}
+	dalle_buf_add(&b, "", 0);
+	v = jv_parse_sized(b.p, (int)b.len);
+	if (jv_get_kind(v) == JV_KIND_OBJECT) {
+		const char *t = dalle_jv_str(v, "accessToken");
+
+		if (t == NULL)
+			t = dalle_jv_str(v, "access_token");
+		if (t)
+			tok = dalle_xstrdup(t);
+	} else {
+		char *s = b.p, *e;
+
+		while (isspace((unsigned char)*s))
+			s++;
+		for (e = s; *e && !isspace((unsigned char)*e); e++)
+			;
+		if (e > s)
+			tok = strndup(s, (size_t)(e - s));
+	}
+	jv_free(v);
+	explicit_bzero(b.p, b.len);
+	dalle_buf_free(&b);
+	if (tok == NULL || *tok == '\0')
+		errx(DALLE_EX_CONFIG, "--token-command printed no token");
+	return tok;
+}
+
+static void
+check_url(const struct dalle_conf *c, const char *what, const char *url)
+{
+	if (strncasecmp(url, "https://", 8) == 0)
+		return;
+	if (strncasecmp(url, "http://", 7) != 0)
+		errx(DALLE_EX_CONFIG, "%s: %s: not an http or https URL", what,
+		    url);
+	if (!c->allow_http && !dalle_url_is_loopback(url))
+		errx(DALLE_EX_CONFIG, "%s: %s: plain http only to loopback "
+		    "addresses (--allow-http to permit it)", what, url);
+}
+
+void
+dalle_conf_finish(struct dalle_conf *c, int need_service)
+{
+	enum dalle_api api;
+
+	strip_slash(c->endpoint);
+	strip_slash(c->base_url);
+	if (c->token_command) {
+		dalle_secret_free(c->token);
+		c->token = run_token_command(c->token_command);
+	}
+	if (c->endpoint)
+		check_url(c, "endpoint", c->endpoint);
+	if (c->base_url)
+		check_url(c, "base URL", c->base_url);
+	if (!need_service)
+		return;
+	api = dalle_conf_api(c, NULL, NULL);
+	switch (api) {
+	case DALLE_API_AUTO:
+		errx(DALLE_EX_CONFIG, "no endpoint: set AZURE_OPENAI_ENDPOINT "
+		    "(or --endpoint) for Azure OpenAI, or OPENAI_API_KEY for "
+		    "OpenAI");
+	case DALLE_API_OPENAI:
+		if (c->openai_key == NULL)
+			errx(DALLE_EX_CONFIG, "no key: set OPENAI_API_KEY or "
+			    "use --api-key-file");
+		break;
+	default:
+		if (c->endpoint == NULL)
+			errx(DALLE_EX_CONFIG, "no endpoint: set "
+			    "AZURE_OPENAI_ENDPOINT or use --endpoint");
+		if (c->key == NULL && c->token == NULL)
+			errx(DALLE_EX_CONFIG, "no key: set AZURE_OPENAI_API_KEY "
+			    "or AZURE_OPENAI_AD_TOKEN, or use --api-key-file "
+			    "or --token-command");
+	}
+}
+
+void
+dalle_conf_free(struct dalle_conf *c)
+{
+	free(c->endpoint);
+	free(c->base_url);
+	free(c->deployment);
+	free(c->model);
+	free(c->api_version);
+	dalle_secret_free(c->key);
+	dalle_secret_free(c->token);
+	dalle_secret_free(c->openai_key);
+	free(c->token_command);
+	free(c->org);
+	free(c->project);
+}
+
+enum dalle_api
+dalle_conf_api(const struct dalle_conf *c, const char *deployment,
+    const char *model)
+{
+	if (c->api != DALLE_API_AUTO)
+		return c->api;
+	if (c->endpoint) {
+		/* As the official SDKs do, a model names the deployment. */
+		if (deployment || c->deployment || model || c->model)
+			return DALLE_API_AZURE;
+		return DALLE_API_AZURE_ASYNC;
+	}
+	if (c->openai_key || c->base_url)
+		return DALLE_API_OPENAI;
+	return DALLE_API_AUTO;
+}
+
+const char *
+dalle_api_version(const struct dalle_conf *c, enum dalle_api api)
+{
+	if (c->api_version)
+		return c->api_version;
+	switch (api) {
+	case DALLE_API_AZURE_ASYNC:
+		return "2023-06-01-preview";  /* the exercise's version */
+	case DALLE_API_AZURE:
+		return "2025-04-01-preview";  /* dall-e-3 and gpt-image-1 */
+	default:
+		return NULL;
+	}
+}
+
+char *
+dalle_api_url(const struct dalle_conf *c, enum dalle_api api,
+    const char *deployment, const char *what)
+{
+	const char *ver = dalle_api_version(c, api);
+	char *url, *esc;
+
+	switch (api) {
+	case DALLE_API_AZURE_ASYNC:
+		return dalle_xasprintf("%s/openai/%s:submit?api-version=%s",
+		    c->endpoint, what, ver);
+	case DALLE_API_AZURE:
+		if ((esc = curl_easy_escape(NULL, deployment, 0)) == NULL)
+			errx(DALLE_EX_OSERR, "curl_easy_escape");
+		url = dalle_xasprintf("%s/openai/deployments/%s/%s"
+		    "?api-version=%s", c->endpoint, esc, what, ver);
+		curl_free(esc);
+		return url;
+	case DALLE_API_AZURE_V1:
+		if (ver)
+			return dalle_xasprintf("%s/openai/v1/%s?api-version=%s",
+			    c->endpoint, what, ver);
+		return dalle_xasprintf("%s/openai/v1/%s", c->endpoint, what);
+	default:
+		return dalle_xasprintf("%s/%s",
+		    c->base_url ? c->base_url : OPENAI_BASE, what);
+	}
+}
+
+struct curl_slist *
+dalle_conf_auth(const struct dalle_conf *c, enum dalle_api api,
+    struct curl_slist *h)
+{
+	char *s;
+
+	if (api == DALLE_API_OPENAI) {
+		s = dalle_xasprintf("Authorization: Bearer %s",
+		    c->openai_key ? c->openai_key : "");
+		h = curl_slist_append(h, s);
+		dalle_secret_free(s);
+		if (c->org) {
+			s = dalle_xasprintf("OpenAI-Organization: %s", c->org);
+			h = curl_slist_append(h, s);
+			free(s);
+		}
+		if (c->project) {
+			s = dalle_xasprintf("OpenAI-Project: %s", c->project);
+			h = curl_slist_append(h, s);
+			free(s);
+		}
+		return h;
+	}
+	/* Azure: an Entra ID token wins over a key, as in openai-python. */
+	if (c->token)
+		s = dalle_xasprintf("Authorization: Bearer %s", c->token);
+	else
+		s = dalle_xasprintf("api-key: %s", c->key ? c->key : "");
+	h = curl_slist_append(h, s);
+	dalle_secret_free(s);
+	return h;
+}

@@ -1,0 +1,542 @@
+/*
+ * http.c: many transfers in one thread on curl's multi interface.  A
+ * transfer waits in a heap ordered by the time it may start (now, a retry's
+ * delay, a poll's Retry-After), runs when one of c->jobs slots is free, and
+ * is handed back through dalle_http_done once it has an answer that is not
+ * worth retrying.  A caller's own descriptor (stdin) is polled with curl's,
+ * so reading input never holds up transfers.
+ */
+#include <ctype.h>
+#include <err.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "dalle.h"
+
+#define DEFAULT_MAXBODY (64L << 20)
+
+struct dalle_http {
+	const struct dalle_conf *c;
+	CURLM *multi;
+	struct dalle_xfer **heap;
+	size_t nheap, capheap;
+	size_t inflight;
+	struct dalle_xfer *done, *done_tail;
+	CURL **pool;
+	size_t npool, cappool;
+	uint64_t seq;
+	size_t pending;
+};
+
+static int
+before(const struct dalle_xfer *a, const struct dalle_xfer *b)
+{
+	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+static void
+heap_swap(struct dalle_http *h, size_t i, size_t j)
+{
+	struct dalle_xfer *t = h->heap[i];
+
+	h->heap[i] = h->heap[j];
+	h->heap[j] = t;
+	h->heap[i]->heapidx = i;
+	h->heap[j]->heapidx = j;
+}
+
+static void
+heap_push(struct dalle_http *h, struct dalle_xfer *x)
+{
+	size_t i;
+
+	if (h->nheap == h->capheap) {
+		h->capheap = h->capheap ? h->capheap * 2 : 64;
+		h->heap = dalle_xrealloc(h->heap, h->capheap * sizeof(*h->heap));
+	}
+	i = h->nheap++;
+	h->heap[i] = x;
+	x->heapidx = i;
+	while (i > 0 && before(h->heap[i], h->heap[(i - 1) / 2])) {
+		heap_swap(h, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static struct dalle_xfer *
+heap_pop(struct dalle_http *h)
+{
+	struct dalle_xfer *top = h->heap[0];
+	size_t i = 0, l, m;
+
+	h->heap[0] = h->heap[--h->nheap];
+	h->heap[0]->heapidx = 0;
+	for (;;) {
+		l = 2 * i + 1;
+		m = i;
+		if (l < h->nheap && before(h->heap[l], h->heap[m]))
+			m = l;
+		if (l + 1 < h->nheap && before(h->heap[l + 1], h->heap[m]))
+			m = l + 1;
+		if (m == i)
+			break;
+		heap_swap(h, i, m);
+		i = m;
+	}
+	return top;
+}
+
+struct dalle_http *
+dalle_http_new(const struct dalle_conf *c)
+{
+	struct dalle_http *h = dalle_xcalloc(1, sizeof(*h));
+
+	h->c = c;
+	if ((h->multi = curl_multi_init()) == NULL)
+		errx(DALLE_EX_OSERR, "curl_multi_init failed");
+	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING,
+	    (long)CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+	    (long)c->jobs);
+	return h;
+}
+
+void
+dalle_http_free(struct dalle_http *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	for (i = 0; i < h->npool; i++)
+		curl_easy_cleanup(h->pool[i]);
+	curl_multi_cleanup(h->multi);
+	free(h->pool);
+	free(h->heap);
+	free(h);
+}
+
+struct dalle_xfer *
+dalle_xfer_new(const char *method, const char *url)
+{
+	struct dalle_xfer *x = dalle_xcalloc(1, sizeof(*x));
+
+	x->method = method;
+	x->url = dalle_xstrdup(url);
+	x->hint.retry_after_ms = -1;
+	x->hint.should_retry = -1;
+	return x;
+}
+
+void
+dalle_xfer_json(struct dalle_xfer *x, jv body)
+{
+	jv s = jv_dump_string(body, 0);
+
+	free(x->body);
+	x->bodylen = (size_t)jv_string_length_bytes(jv_copy(s));
+	x->body = dalle_xmalloc(x->bodylen + 1);
+	memcpy(x->body, jv_string_value(s), x->bodylen + 1);
+	jv_free(s);
+	x->headers = curl_slist_append(x->headers,
+	    "Content-Type: application/json");
+}
+
+static void
+reset_results(struct dalle_xfer *x)
+{
+	dalle_buf_reset(&x->resp);
+	free(x->location);
+	free(x->content_type);
+	x->location = x->content_type = NULL;
+	x->status = 0;
+	x->result = CURLE_OK;
+	x->errbuf[0] = '\0';
+	x->hint.retry_after_ms = -1;
+	x->hint.should_retry = -1;
+}
+
+void
+dalle_xfer_free(struct dalle_xfer *x)
+{
+	if (x == NULL)
+		return;
+	reset_results(x);
+	dalle_buf_free(&x->resp);
+	curl_slist_free_all(x->headers);
+	free(x->url);
+	free(x->body);
+	free(x);
+}
+
+void
+dalle_http_start_at(struct dalle_http *h, struct dalle_xfer *x,
+    int64_t due_ms)
+{
+	x->due = due_ms;
+	x->seq = h->seq++;
+	heap_push(h, x);
+	h->pending++;
+}
+
+void
+dalle_http_start(struct dalle_http *h, struct dalle_xfer *x)
+{
+	dalle_http_start_at(h, x, dalle_now_ms());
+}
+
+size_t
+dalle_http_pending(const struct dalle_http *h)
+{
+	return h->pending;
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct dalle_xfer *x = arg;
+	size_t len = size * n, cap = x->maxbody ? x->maxbody : DEFAULT_MAXBODY;
+
+	if (x->out)
+		return fwrite(p, 1, len, x->out);
+	if (x->resp.len + len > cap)
+		return 0;       /* too large: CURLE_WRITE_ERROR */
+	dalle_buf_add(&x->resp, p, len);
+	return len;
+}
+
+/* -v: curl's trace with every credential masked. */
+static int
+on_debug(CURL *e, curl_infotype type, char *p, size_t n, void *arg)
+{
+	static const char *const secret[] = {
+		"api-key:", "authorization:", "proxy-authorization:"
+	};
+	const char *prefix;
+	size_t i, k, len;
+
+	(void)e;
+	(void)arg;
+	switch (type) {
+	case CURLINFO_TEXT:
+		prefix = "* ";
+		break;
+	case CURLINFO_HEADER_IN:
+		prefix = "< ";
+		break;
+	case CURLINFO_HEADER_OUT:
+		prefix = "> ";
+		break;
+	default:
+		return 0;
+	}
+	for (i = 0; i < n; i += len) {
+		const char *nl = memchr(p + i, '\n', n - i);
+
+		len = nl ? (size_t)(nl - (p + i)) + 1 : n - i;
+		for (k = 0; k < sizeof(secret) / sizeof(secret[0]); k++)
+			if (len > strlen(secret[k]) &&
+			    strncasecmp(p + i, secret[k], strlen(secret[k])) == 0)
+				break;
+		if (k < sizeof(secret) / sizeof(secret[0]))
+			fprintf(stderr, "%s%.*s [redacted]\n", prefix,
+			    (int)strlen(secret[k]), p + i);
+		else if (len > 0 && !(len <= 2 && (p[i] == '\r' || p[i] == '\n')))
+			fprintf(stderr, "%s%.*s", prefix, (int)len, p + i);
+	}
+	if (n > 0 && p[n - 1] != '\n' && type == CURLINFO_TEXT)
+		fputc('\n', stderr);
+	return 0;
+}
+
+#define SETOPT(o, v) do { \
+	if (curl_easy_setopt(e, o, v) != CURLE_OK) \
+		errx(DALLE_EX_SOFTWARE, "curl_easy_setopt(%s) failed", #o); \
+} while (0)
+
+static void
+attach(struct dalle_http *h, struct dalle_xfer *x)
+{
+	const struct dalle_conf *c = h->c;
+	CURL *e;
+
+	if (h->npool > 0) {
+		e = h->pool[--h->npool];
+		curl_easy_reset(e);
+	} else if ((e = curl_easy_init()) == NULL)
+		errx(DALLE_EX_OSERR, "curl_easy_init failed");
+	x->easy = e;
+	reset_results(x);
+	if (x->out) {
+		rewind(x->out);
+		if (ftruncate(fileno(x->out), 0) == -1)
+			warn("ftruncate");
+	}
+	x->attempts++;
+	x->started_ms = dalle_now_ms();
+	SETOPT(CURLOPT_PRIVATE, x);
+	SETOPT(CURLOPT_URL, x->url);
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_USERAGENT, "dalle-tools/" VERSION);
+	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	SETOPT(CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+	SETOPT(CURLOPT_WRITEDATA, x);
+	SETOPT(CURLOPT_PIPEWAIT, 1L);
+	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+	if (x->headers)
+		SETOPT(CURLOPT_HTTPHEADER, x->headers);
+	if (x->follow) {
+		SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
+		SETOPT(CURLOPT_MAXREDIRS, 5L);
+		SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	}
+	if (strcmp(x->method, "POST") == 0) {
+		SETOPT(CURLOPT_POST, 1L);
+		SETOPT(CURLOPT_POSTFIELDS, x->body ? x->body : "");
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->bodylen);
+	} else if (strcmp(x->method, "GET") != 0)
+		SETOPT(CURLOPT_CUSTOMREQUEST, x->method);
+	if (c->verbose) {
+		SETOPT(CURLOPT_VERBOSE, 1L);
+		SETOPT(CURLOPT_DEBUGFUNCTION, on_debug);
+	}
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
+		errx(DALLE_EX_SOFTWARE, "curl_multi_add_handle failed");
+	h->inflight++;
+}
+
+static char *
+header(CURL *e, const char *name)
+{
+	struct curl_header *hd;
+
+	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+		return NULL;
+	return dalle_xstrdup(hd->value);
+}
+
+/* A transfer finished: read what it got, then retry it or hand it back. */
+static void
+finish(struct dalle_http *h, CURL *e, CURLcode rc)
+{
+	const struct dalle_conf *c = h->c;
+	struct dalle_xfer *x;
+	char *ms, *ra, *sr, *msg;
+	long delay;
+
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+	x->result = rc;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &x->status);
+	if (x->status > 0) {
+		x->location = header(e, "operation-location");
+		x->content_type = header(e, "content-type");
+		ms = header(e, "retry-after-ms");
+		ra = header(e, "retry-after");
+		sr = header(e, "x-should-retry");
+		x->hint.retry_after_ms = dalle_retry_parse(ms, ra);
+		if (sr)
+			x->hint.should_retry = strcasecmp(sr, "true") == 0;
+		free(ms);
+		free(ra);
+		free(sr);
+	}
+	curl_multi_remove_handle(h->multi, e);
+	x->easy = NULL;
+	if (h->npool == h->cappool) {
+		h->cappool = h->cappool ? h->cappool * 2 : 16;
+		h->pool = dalle_xrealloc(h->pool, h->cappool * sizeof(*h->pool));
+	}
+	h->pool[h->npool++] = e;
+	h->inflight--;
+
+	if (!x->no_retry && x->attempts <= c->retries &&
+	    dalle_retry_wanted(rc, x->status, &x->hint)) {
+		delay = dalle_retry_delay(x->attempts, &x->hint);
+		if (delay <= c->max_wait_ms) {
+			if (!c->quiet) {
+				msg = dalle_xfer_strerror(x);
+				warnx("%s: %s; retry %d of %d in %.1f s", x->url,
+				    msg, x->attempts, c->retries, delay / 1000.0);
+				free(msg);
+			}
+			/* pending still counts it: it never left */
+			x->due = dalle_now_ms() + delay;
+			x->seq = h->seq++;
+			heap_push(h, x);
+			return;
+		}
+	}
+	x->next = NULL;
+	if (h->done_tail)
+		h->done_tail->next = x;
+	else
+		h->done = x;
+	h->done_tail = x;
+}
+
+static void
+start_due(struct dalle_http *h)
+{
+	int64_t now = dalle_now_ms();
+
+	while (h->nheap > 0 && h->inflight < (size_t)h->c->jobs &&
+	    h->heap[0]->due <= now)
+		attach(h, heap_pop(h));
+}
+
+int
+dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms, int *fd_ready)
+{
+	struct curl_waitfd wfd;
+	CURLMsg *m;
+	int running, left;
+	int64_t now;
+
+	*fd_ready = 0;
+	start_due(h);
+	if (h->done)
+		timeout_ms = 0;
+	else if (h->nheap > 0 && h->inflight < (size_t)h->c->jobs) {
+		now = dalle_now_ms();
+		if (h->heap[0]->due - now < timeout_ms)
+			timeout_ms = (long)(h->heap[0]->due - now);
+		if (timeout_ms < 0)
+			timeout_ms = 0;
+	}
+	wfd.fd = fd;
+	wfd.events = CURL_WAIT_POLLIN;
+	wfd.revents = 0;
+	if (curl_multi_poll(h->multi, fd >= 0 ? &wfd : NULL, fd >= 0 ? 1 : 0,
+	    (int)timeout_ms, NULL) != CURLM_OK)
+		return -1;
+	*fd_ready = fd >= 0 && (wfd.revents & (CURL_WAIT_POLLIN |
+	    CURL_WAIT_POLLPRI)) != 0;
+	if (curl_multi_perform(h->multi, &running) != CURLM_OK)
+		return -1;
+	while ((m = curl_multi_info_read(h->multi, &left)) != NULL)
+		if (m->msg == CURLMSG_DONE)
+			finish(h, m->easy_handle, m->data.result);
+	start_due(h);
+	return 0;
+}
+
+struct dalle_xfer *
+dalle_http_done(struct dalle_http *h)
+{
+	struct dalle_xfer *x = h->done;
+
+	if (x == NULL)
+		return NULL;
+	h->done = x->next;
+	if (h->done == NULL)
+		h->done_tail = NULL;
+	x->next = NULL;
+	h->pending--;
+	return x;
+}
+
+/* The service's error object from a body, or jv_null(). */
+static jv
+body_error(const struct dalle_xfer *x)
+{
+	jv v, e;
+
+	if (x->out || x->resp.len == 0)
+		return jv_null();
+	v = jv_parse_sized(x->resp.p, (int)x->resp.len);
+	e = dalle_jv_get(v, "error");
+	jv_free(v);
+	if (jv_get_kind(e) != JV_KIND_OBJECT) {
+		jv_free(e);
+		return jv_null();
+	}
+	return e;
+}
+
+char *
+dalle_xfer_strerror(const struct dalle_xfer *x)
+{
+	const char *m;
+	char *s;
+	jv e;
+
+	if (x->result != CURLE_OK)
+		return dalle_xstrdup(x->errbuf[0] ? x->errbuf :
+		    curl_easy_strerror(x->result));
+	e = body_error(x);
+	m = dalle_jv_str(e, "message");
+	s = m ? dalle_xasprintf("HTTP %ld: %s", x->status, m) :
+	    dalle_xasprintf("HTTP %ld", x->status);
+	jv_free(e);
+	return s;
+}
+
+jv
+dalle_xfer_error(const struct dalle_xfer *x, const char *stage)
+{
+	const char *kind, *code;
+	char *msg, codebuf[32];
+	int retry;
+	jv e, r, cj;
+
+	if (x->result == CURLE_OK && x->status >= 200 && x->status < 300)
+		return jv_null();
+	msg = dalle_xfer_strerror(x);
+	retry = dalle_retry_wanted(x->result, x->status, &x->hint);
+	e = body_error(x);
+	code = NULL;
+	cj = dalle_jv_get(e, "code");
+	if (jv_get_kind(cj) == JV_KIND_STRING)
+		code = jv_string_value(cj);
+	else if (jv_get_kind(cj) == JV_KIND_NUMBER) {
+		snprintf(codebuf, sizeof(codebuf), "%.0f",
+		    jv_number_value(cj));
+		code = codebuf;
+	}
+	if (x->result != CURLE_OK)
+		kind = DALLE_KIND_NETWORK;
+	else if (code && (strcmp(code, "content_policy_violation") == 0 ||
+	    strcmp(code, "contentFilter") == 0 ||
+	    strcmp(code, "moderation_blocked") == 0))
+		kind = DALLE_KIND_CONTENT_FILTER;
+	else if (x->status == 401 || x->status == 403)
+		kind = DALLE_KIND_AUTH;
+	else if (x->status == 404)
+		kind = DALLE_KIND_NOT_FOUND;
+	else if (x->status == 429)
+		kind = DALLE_KIND_RATE;
+	else if (x->status >= 500 || x->status == 408 || x->status == 409)
+		kind = DALLE_KIND_SERVER;
+	else if (x->status >= 400)
+		kind = DALLE_KIND_INVALID;
+	else
+		kind = DALLE_KIND_PROTOCOL;
+	r = dalle_error_new(stage, kind, x->status, code,
+	    msg + (x->status && strncmp(msg, "HTTP ", 5) == 0 &&
+	    strchr(msg, ':') ? strchr(msg, ':') - msg + 2 : 0),
+	    retry, x->attempts);
+	/* Keep the service's extra detail (param, inner_error...). */
+	if (jv_get_kind(e) == JV_KIND_OBJECT) {
+		jv p = dalle_jv_get(e, "param");
+
+		if (jv_get_kind(p) == JV_KIND_STRING)
+			r = jv_object_set(r, jv_string("param"), p);
+		else
+			jv_free(p);
+		p = dalle_jv_get(e, "inner_error");
+		if (jv_get_kind(p) == JV_KIND_OBJECT)
+			r = jv_object_set(r, jv_string("inner_error"), p);
+		else
+			jv_free(p);
+	}
+	jv_free(cj);
+	jv_free(e);
+	free(msg);
+	return r;
+}

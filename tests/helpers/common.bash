@@ -1,0 +1,68 @@
+# Shared by every tests/*.bats file: load bats-assert, put the freshly built
+# programs first on PATH, clear the caller's service configuration, and start
+# dalle-serve on a free loopback port.
+# shellcheck shell=bash
+
+_common_setup() {
+	bats_load_library bats-support
+	bats_load_library bats-assert
+	ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	PATH="$ROOT:$PATH"
+	export ROOT PATH
+	# Nothing of the developer's own configuration may leak into a test.
+	unset AZURE_OPENAI_ENDPOINT AZURE_OPENAI_API_KEY AZURE_OPENAI_AD_TOKEN \
+	    OPENAI_API_VERSION AZURE_OPENAI_DEPLOYMENT OPENAI_API_KEY \
+	    OPENAI_BASE_URL OPENAI_ORG_ID OPENAI_PROJECT_ID \
+	    AZURE_OAI_ENDPOINT AZURE_OAI_KEY AZURE_OAI_DEPLOYMENT \
+	    XDG_RUNTIME_DIR
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+# serve_start [dalle-serve options...]: start a server for this test (or,
+# from setup_file, for the file); sets SERVE_URL (ends in /), SERVE_PID and
+# SERVE_DIR, whose serve.log is the request log.
+serve_start() {
+	local i
+	SERVE_DIR=$(mktemp -d "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}/serve.XXXXXX")
+	${DALLE_WRAP:-} "${ROOT:-$BATS_TEST_DIRNAME/..}/dalle-serve" \
+	    --listen 127.0.0.1:0 --log "$SERVE_DIR/serve.log" "$@" \
+	    >"$SERVE_DIR/out" 2>"$SERVE_DIR/err" 3>&- &
+	SERVE_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		SERVE_URL=$(head -n 1 "$SERVE_DIR/out" 2>/dev/null)
+		[ -n "$SERVE_URL" ] && break
+		kill -0 "$SERVE_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ -z "$SERVE_URL" ]; then
+		echo "dalle-serve did not start:" >&2
+		cat "$SERVE_DIR/err" >&2
+		return 1
+	fi
+	export SERVE_URL SERVE_PID SERVE_DIR
+}
+
+serve_stop() {
+	[ -n "${SERVE_PID:-}" ] || return 0
+	kill -TERM "$SERVE_PID" 2>/dev/null
+	wait "$SERVE_PID" 2>/dev/null
+	SERVE_PID=
+}
+
+# Point the pipeline at the running server: Azure endpoint and a key.
+use_azure() {
+	export AZURE_OPENAI_ENDPOINT="$SERVE_URL" AZURE_OPENAI_API_KEY=test-key
+}
+
+use_openai() {
+	export OPENAI_BASE_URL="${SERVE_URL}v1" OPENAI_API_KEY=sk-test-key
+}
+
+# png_size FILE: "WIDTHxHEIGHT" from the IHDR chunk, read with od alone.
+png_size() {
+	local w h
+	[ "$(od -An -c -j1 -N3 "$1" | tr -d ' ')" = PNG ] || return 1
+	w=$(od -An -tu1 -j16 -N4 "$1" | awk '{print $1*16777216+$2*65536+$3*256+$4}')
+	h=$(od -An -tu1 -j20 -N4 "$1" | awk '{print $1*16777216+$2*65536+$3*256+$4}')
+	echo "${w}x${h}"
+}
