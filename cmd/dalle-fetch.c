@@ -122,16 +122,17 @@ record_id(jv rec, int want_hash)
 
 /*
  * Expand the template: {name} {i} {id} {hash} {ext}, and {FIELD} for any
- * other field of the record.  A template without {i} gets "-{i}" before
- * its extension when the record has several images.
+ * other field of the record.  When the record has several images and the
+ * template no {i}, "-INDEX" goes before the file's extension.  Returns
+ * NULL and sets *why when the record lacks a field the template names.
  */
 static char *
-target(jv rec, int index, int multi, const char *ext)
+target(jv rec, int index, int multi, const char *ext, char **why)
 {
 	const char *t = tmpl ? tmpl : "{name}.{ext}", *p, *e;
 	struct dalle_buf b = { 0 };
-	char key[64], num[16], *v;
-	int has_i = strstr(t, "{i}") != NULL;
+	char key[64], num[16], *v, *slash, *dot;
+	size_t at;
 
 	if (strcmp(dir, ".") != 0 && t[0] != '/') {
 		dalle_buf_adds(&b, dir);
@@ -141,10 +142,6 @@ target(jv rec, int index, int multi, const char *ext)
 	for (p = t; *p; p++) {
 		if (*p != '{' || (e = strchr(p, '}')) == NULL ||
 		    (size_t)(e - p - 1) >= sizeof(key)) {
-			if (multi && !has_i && strncmp(p, ".{ext}", 6) == 0) {
-				snprintf(num, sizeof(num), "-%d", index);
-				dalle_buf_adds(&b, num);
-			}
 			dalle_buf_add(&b, p, 1);
 			continue;
 		}
@@ -159,14 +156,80 @@ target(jv rec, int index, int multi, const char *ext)
 			v = record_id(rec, 0);
 		else if (strcmp(key, "hash") == 0)
 			v = record_id(rec, 1);
-		else if ((v = field_text(rec, key)) == NULL &&
-		    strcmp(key, "name") == 0)
+		else if ((v = field_text(rec, key)) == NULL) {
+			if (strcmp(key, "name") != 0) {
+				*why = dalle_xasprintf("-o: the record has no "
+				    "\"%s\" for {%s}", key, key);
+				dalle_buf_free(&b);
+				return NULL;
+			}
 			v = record_id(rec, 0);
-		add_component(&b, v ? v : "_");
+		}
+		add_component(&b, v);
 		free(v);
 		p = e;
 	}
+	if (multi && strstr(t, "{i}") == NULL) {
+		slash = strrchr(b.p, '/');
+		dot = strrchr(slash ? slash + 1 : b.p, '.');
+		if (dot == NULL || dot == (slash ? slash + 1 : b.p))
+			at = b.len;
+		else
+			at = (size_t)(dot - b.p);
+		snprintf(num, sizeof(num), "-%d", index);
+		dalle_buf_add(&b, num, strlen(num));    /* make room */
+		memmove(b.p + at + strlen(num), b.p + at,
+		    b.len - strlen(num) - at);
+		memcpy(b.p + at, num, strlen(num));
+	}
 	return b.p;
+}
+
+/*
+ * The paths this run has written, so that two images never land on one
+ * path (a template that does not tell them apart) unnoticed.
+ */
+static uint64_t *written;         /* open addressing; 0 is empty */
+static size_t nwritten, capwritten;
+
+static void
+written_put(uint64_t h)
+{
+	size_t i = h & (capwritten - 1);
+
+	while (written[i])
+		i = (i + 1) & (capwritten - 1);
+	written[i] = h;
+	nwritten++;
+}
+
+/* Has this run written path?  With add, remember it. */
+static int
+was_written(const char *path, int add)
+{
+	uint64_t h = dalle_hash(path, strlen(path), 0) | 1, *old;
+	size_t i, oldcap;
+
+	if (capwritten > 0)
+		for (i = h & (capwritten - 1); written[i];
+		    i = (i + 1) & (capwritten - 1))
+			if (written[i] == h)
+				return 1;
+	if (!add)
+		return 0;
+	if ((nwritten + 1) * 2 > capwritten) {
+		old = written;
+		oldcap = capwritten;
+		capwritten = capwritten ? capwritten * 2 : 256;
+		written = dalle_xcalloc(capwritten, sizeof(*written));
+		nwritten = 0;
+		for (i = 0; i < oldcap; i++)
+			if (old[i])
+				written_put(old[i]);
+		free(old);
+	}
+	written_put(h);
+	return 0;
 }
 
 static int
@@ -277,13 +340,18 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 	jv data, item, files = jv_array();
 	int i, n, rc = 0;
 
-	/* b64_json now lives in the files: drop it from the record. */
+	/* An image written to a file needs its b64_json no more. */
 	data = dalle_jv_get(r->rec, "data");
 	if (jv_get_kind(data) == JV_KIND_ARRAY) {
 		n = jv_array_length(jv_copy(data));
 		for (i = 0; i < n; i++) {
+			jv f = i < jv_array_length(jv_copy(r->files)) ?
+			    jv_array_get(jv_copy(r->files), i) : jv_null();
+			int written_ok = jv_get_kind(f) == JV_KIND_OBJECT;
+
+			jv_free(f);
 			item = jv_array_get(jv_copy(data), i);
-			if (jv_get_kind(item) == JV_KIND_OBJECT)
+			if (written_ok && jv_get_kind(item) == JV_KIND_OBJECT)
 				data = jv_array_set(data, i, jv_object_delete(
 				    item, jv_string("b64_json")));
 			else
@@ -341,6 +409,46 @@ write_stdout(const void *p, size_t n, struct rec *r)
 	return 0;
 }
 
+/* The target path of image index, or NULL with the record's error set. */
+static char *
+resolve(struct rec *r, int index, int multi, const char *ext)
+{
+	char *why = NULL, *path = target(r->rec, index, multi, ext, &why);
+
+	if (path == NULL) {
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
+		    why, 0, 0));
+		free(why);
+	}
+	return path;
+}
+
+/*
+ * Is the target taken?  By another image of this run: an error, since the
+ * template does not tell them apart.  By an older file: it stays, unless
+ * --force, and the record lists it.  Returns 1 when the image must not be
+ * written.
+ */
+static int
+taken(struct rec *r, const char *path, int index)
+{
+	jv f;
+
+	if (was_written(path, 0)) {
+		char *m = dalle_xasprintf("%s: another image of this run has "
+		    "this path; put {i}, {id} or {hash} in -o", path);
+
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
+		    m, 0, 0));
+		free(m);
+		return 1;
+	}
+	if (force || !jv_is_valid(f = existing_entry(path, index)))
+		return 0;
+	r->files = jv_array_set(r->files, index, f);
+	return 1;
+}
+
 /* Move a finished temporary file to its target named by its real format. */
 static void
 commit(struct img *im, const void *head, size_t n, long long bytes)
@@ -349,7 +457,6 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 	const char *fmt;
 	char *path;
 	int w, h;
-	jv f;
 
 	fmt = dalle_image_probe(head, n, &w, &h);
 	if (fmt == NULL) {
@@ -358,11 +465,13 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 		    NULL, "the download is not an image", 1, 0));
 		return;
 	}
-	path = target(r->rec, im->index, im->multi, ext_of(fmt));
-	if (!force && jv_is_valid(f = existing_entry(path, im->index))) {
+	if ((path = resolve(r, im->index, im->multi, ext_of(fmt))) == NULL) {
 		unlink(im->tmp);
-	} else {
-		jv_free(f);
+		return;
+	}
+	if (taken(r, path, im->index))
+		unlink(im->tmp);
+	else {
 		if (rename(im->tmp, path) == -1) {
 			char *m = dalle_xasprintf("%s: %s", path,
 			    strerror(errno));
@@ -374,9 +483,10 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 			free(path);
 			return;
 		}
-		f = file_entry(path, im->index, head, n, bytes, 0);
+		was_written(path, 1);
+		r->files = jv_array_set(r->files, im->index,
+		    file_entry(path, im->index, head, n, bytes, 0));
 	}
-	r->files = jv_array_set(r->files, im->index, f);
 	free(path);
 }
 
@@ -414,10 +524,11 @@ static void
 write_b64(struct rec *r, int index, int multi, const char *b64)
 {
 	struct img im = { r, index, multi, NULL, NULL };
+	const char *fmt;
 	unsigned char *p;
 	size_t n;
 	char *path;
-	jv f;
+	int w, h;
 
 	if ((p = dalle_base64_decode(b64, strlen(b64), &n)) == NULL) {
 		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_PROTOCOL, 0,
@@ -429,20 +540,12 @@ write_b64(struct rec *r, int index, int multi, const char *b64)
 		free(p);
 		return;
 	}
-	path = target(r->rec, index, multi, "png");
-	if (!force) {
-		int w, h;
-		const char *fmt = dalle_image_probe(p, n, &w, &h);
-
+	fmt = dalle_image_probe(p, n, &w, &h);
+	if ((path = resolve(r, index, multi, ext_of(fmt ? fmt : "png"))) ==
+	    NULL || taken(r, path, index)) {
 		free(path);
-		path = target(r->rec, index, multi, ext_of(fmt ? fmt : "png"));
-		if (jv_is_valid(f = existing_entry(path, index))) {
-			r->files = jv_array_set(r->files, index, f);
-			free(path);
-			free(p);
-			return;
-		}
-		jv_free(f);
+		free(p);
+		return;
 	}
 	if ((im.fp = make_temp(r, path, &im.tmp)) != NULL) {
 		if (fwrite(p, 1, n, im.fp) != n || fflush(im.fp) == EOF ||
@@ -470,7 +573,6 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	struct dalle_xfer *x;
 	struct img *im;
 	char *path;
-	jv f;
 
 	if (strncasecmp(url, "https://", 8) != 0 && !(strncasecmp(url,
 	    "http://", 7) == 0 && (conf.allow_http ||
@@ -480,10 +582,9 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 		    "(--allow-http to permit it)", 0, 0));
 		return;
 	}
-	path = target(r->rec, index, multi, guess_ext(r->rec, url));
-	if (!force && !to_stdout &&
-	    jv_is_valid(f = existing_entry(path, index))) {
-		r->files = jv_array_set(r->files, index, f);
+	path = NULL;
+	if (!to_stdout && ((path = resolve(r, index, multi,
+	    guess_ext(r->rec, url))) == NULL || taken(r, path, index))) {
 		free(path);
 		return;
 	}
@@ -527,11 +628,26 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 			    "not a JSON object");
 		}
 		if (dalle_record_is_error(rec)) {
+			int rc = 0;
+
 			if (!paths_only && !to_stdout)
 				dalle_record_write(rec);
-			else
+			else {
+				/* It cannot pass on: its status must. */
+				jv e = dalle_jv_get(rec, "error");
+				const char *kind = dalle_jv_str(e, "kind");
+
+				rc = dalle_error_exit(kind ? kind :
+				    DALLE_KIND_FAILED);
+				if (!lp->quiet)
+					warnx("%s:%ld: an error record from "
+					    "upstream: %s", lp->source, lineno,
+					    dalle_jv_str(e, "message") ?
+					    dalle_jv_str(e, "message") : "?");
+				jv_free(e);
 				jv_free(rec);
-			return 0;
+			}
+			return rc;
 		}
 	} else if (strncmp(s, "http://", 7) == 0 ||
 	    strncmp(s, "https://", 8) == 0) {
@@ -702,6 +818,7 @@ main(int argc, char *argv[])
 	lp.line = on_line;
 	lp.done = on_done;
 	lp.quiet = conf.quiet;
+	lp.no_records = paths_only || to_stdout;
 	rc = dalle_loop_run(&lp, argc, argv);
 	dalle_http_free(lp.http);
 	dalle_conf_free(&conf);

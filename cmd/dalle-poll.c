@@ -18,7 +18,18 @@
 enum { OPT_INTERVAL = DALLE_OPT_FIRST_FREE };
 
 static const struct option longopts[] = {
-	DALLE_CONF_LONGOPTS,
+	{ "endpoint", required_argument, NULL, DALLE_OPT_ENDPOINT },
+	{ "api-version", required_argument, NULL, DALLE_OPT_API_VERSION },
+	{ "api-key-file", required_argument, NULL, DALLE_OPT_KEY_FILE },
+	{ "token-command", required_argument, NULL, DALLE_OPT_TOKEN_COMMAND },
+	DALLE_KEY_ARGV_LONGOPTS,
+	{ "allow-http", no_argument, NULL, DALLE_OPT_ALLOW_HTTP },
+	{ "retries", required_argument, NULL, DALLE_OPT_RETRIES },
+	{ "request-timeout", required_argument, NULL, DALLE_OPT_REQ_TIMEOUT },
+	{ "jobs", required_argument, NULL, 'j' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ NULL, 0, NULL, 0 }
@@ -106,6 +117,18 @@ start(struct dalle_loop *lp, jv rec, long lineno)
 		dalle_record_write(rec);
 		return 0;
 	}
+	if (dalle_jv_str(op, "kind") && strcmp(dalle_jv_str(op, "kind"),
+	    "azure-image") != 0) {
+		char *why = dalle_xasprintf("operation kind \"%s\" is not one "
+		    "this dalle-poll knows", dalle_jv_str(op, "kind"));
+		int rc;
+
+		jv_free(op);
+		rc = fail(lp, rec, lineno, dalle_error_new("poll",
+		    DALLE_KIND_INPUT, 0, NULL, why, 0, 0));
+		free(why);
+		return rc;
+	}
 	url = dalle_jv_str(op, "url");
 	if (url == NULL) {
 		jv_free(op);
@@ -180,13 +203,16 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 		    "neither a record, an operation URL nor an operation id");
 	op = jv_object_set(jv_object(), jv_string("kind"),
 	    jv_string("azure-image"));
-	if (url[0] != 'h' || strstr(url, "/operations/images/") == NULL)
+	if (url[0] != 'h')
 		op = jv_object_set(op, jv_string("id"), jv_string(s));
 	else {
-		const char *id = strstr(url, "/operations/images/") + 19;
+		/* The id is the URL's last path segment. */
+		size_t end = strcspn(url, "?#"), start = end;
 
+		while (start > 0 && url[start - 1] != '/')
+			start--;
 		op = jv_object_set(op, jv_string("id"),
-		    jv_string_sized(id, (int)strcspn(id, "?#/")));
+		    jv_string_sized(url + start, (int)(end - start)));
 	}
 	op = jv_object_set(op, jv_string("url"), jv_string(url));
 	free(url);

@@ -241,6 +241,11 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 	case DALLE_OPT_TOKEN_COMMAND:
 		set(&c->token_command, arg);
 		break;
+	case DALLE_OPT_KEY_ARGV:
+		errx(DALLE_EX_USAGE, "keys and tokens are not taken from the "
+		    "command line, where ps(1) shows them: use "
+		    "AZURE_OPENAI_API_KEY, OPENAI_API_KEY, --api-key-file or "
+		    "--token-command");
 	case DALLE_OPT_ALLOW_HTTP:
 		c->allow_http = 1;
 		break;

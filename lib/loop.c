@@ -25,7 +25,10 @@ dalle_loop_bad_line(struct dalle_loop *lp, const char *stage, const char *s,
 	e = jv_object_set(e, jv_string("line"), jv_number(lineno));
 	e = jv_object_set(e, jv_string("input"), jv_string(s));
 	rec = jv_object_set(jv_object(), jv_string("error"), e);
-	dalle_record_write(rec);
+	if (lp->no_records)
+		jv_free(rec);
+	else
+		dalle_record_write(rec);
 	return DALLE_EX_DATAERR;
 }
 

@@ -44,9 +44,24 @@ serve_start() {
 
 serve_stop() {
 	[ -n "${SERVE_PID:-}" ] || return 0
-	kill -TERM "$SERVE_PID" 2>/dev/null
-	wait "$SERVE_PID" 2>/dev/null
+	kill -TERM "$SERVE_PID" 2>/dev/null || true
+	wait "$SERVE_PID" 2>/dev/null || true
 	SERVE_PID=
+}
+
+# From setup_file: one server for the whole file, which tests share.
+serve_start_file() {
+	serve_start "$@" || return 1
+	FILE_SERVE_PID=$SERVE_PID
+	export FILE_SERVE_PID
+}
+
+# From teardown: the file's server survives the test; servers a test
+# started for itself (serve_start with options of its own) do not.
+stop_test_server() {
+	if [ -n "${SERVE_PID:-}" ] && [ "$SERVE_PID" != "${FILE_SERVE_PID:-}" ]; then
+		serve_stop
+	fi
 }
 
 # Point the pipeline at the running server: Azure endpoint and a key.
@@ -55,7 +70,7 @@ use_azure() {
 }
 
 use_openai() {
-	export OPENAI_BASE_URL="${SERVE_URL}v1" OPENAI_API_KEY=sk-test-key
+	export OPENAI_BASE_URL="${SERVE_URL}v1" OPENAI_API_KEY=test-key
 }
 
 # png_size FILE: "WIDTHxHEIGHT" from the IHDR chunk, read with od alone.

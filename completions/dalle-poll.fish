@@ -1,0 +1,15 @@
+# fish completion for dalle-poll(1)
+complete -c dalle-poll -f
+complete -c dalle-poll -s h -l help -d 'Print usage and exit'
+complete -c dalle-poll -s q -l quiet -d 'Print no warnings'
+complete -c dalle-poll -s v -l verbose -d 'Trace HTTP to stderr'
+complete -c dalle-poll -s j -l jobs -x -d 'Polls in flight'
+complete -c dalle-poll -s t -l timeout -x -d 'Seconds to wait for an operation'
+complete -c dalle-poll -l interval -x -d 'Seconds between polls'
+complete -c dalle-poll -l endpoint -x -d 'Azure OpenAI endpoint URL'
+complete -c dalle-poll -l api-version -x -d 'api-version for bare operation ids'
+complete -c dalle-poll -l api-key-file -r -F -d 'Read the key from a file'
+complete -c dalle-poll -l token-command -x -a '(__fish_complete_command)' -d 'Command printing an Entra ID token'
+complete -c dalle-poll -l allow-http -d 'Allow plain http to remote hosts'
+complete -c dalle-poll -l retries -x -d 'Retries per poll'
+complete -c dalle-poll -l request-timeout -x -d 'Seconds per HTTP attempt'

@@ -1,0 +1,115 @@
+# bash completion for dalle-submit, dalle-poll, dalle-fetch and dalle-serve.
+# Plain compgen, no bash-completion helpers: source it, or install it under
+# each command's name in bash-completion's completions directory.
+# shellcheck shell=bash
+
+_dalle() {
+	local cur prev cmd opts vals=
+	COMPREPLY=()
+	cmd=${COMP_WORDS[0]##*/}
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=
+	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+	# bash splits "--size=1024x1024" at the "=".
+	if [[ $cur == = ]]; then
+		cur=
+	elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
+		prev=${COMP_WORDS[COMP_CWORD - 2]}
+	fi
+
+	case $cmd in
+	dalle-submit)
+		opts='-h --help -q --quiet -v --verbose -j --jobs -m --model
+		    -n --n -s --size --deployment --quality --style
+		    --response-format --output-format --output-compression
+		    --background --user --dry-run --no-validate --api --endpoint
+		    --base-url --api-version --api-key-file --token-command
+		    --allow-http --retries --request-timeout'
+		case $prev in
+		-m | --model)
+			vals='dall-e-2 dall-e-3 gpt-image-1 gpt-image-1-mini
+			    gpt-image-1.5' ;;
+		-s | --size)
+			vals='256x256 512x512 1024x1024 1792x1024 1024x1792
+			    1536x1024 1024x1536 auto' ;;
+		--quality) vals='standard hd low medium high auto' ;;
+		--style) vals='vivid natural' ;;
+		--response-format) vals='url b64_json' ;;
+		--output-format) vals='png jpeg webp' ;;
+		--background) vals='transparent opaque auto' ;;
+		-j | --jobs | -n | --n | --deployment | --output-compression | \
+		    --user | --endpoint | --base-url | --api-version | \
+		    --retries | --request-timeout)
+			return 0 ;;
+		esac
+		;;
+	dalle-poll)
+		opts='-h --help -q --quiet -v --verbose -j --jobs -t --timeout
+		    --interval --endpoint --api-version --api-key-file
+		    --token-command --allow-http --retries --request-timeout'
+		case $prev in
+		-j | --jobs | -t | --timeout | --interval | --endpoint | \
+		    --api-version | --retries | --request-timeout)
+			return 0 ;;
+		esac
+		;;
+	dalle-fetch)
+		opts='-d --directory -f --force -h --help -j --jobs -o --output
+		    -q --quiet -v --verbose --paths --allow-http --retries
+		    --request-timeout'
+		case $prev in
+		-d | --directory)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+			return 0 ;;
+		-o | --output)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0 ;;
+		-j | --jobs | --retries | --request-timeout)
+			return 0 ;;
+		esac
+		;;
+	dalle-serve)
+		opts='-h --help -d --deployment -l --listen --api-key
+		    --api-key-file --blocked-term --cache-size --concurrency
+		    --drop-rate --fail-rate --image-scale --jitter --latency --log
+		    --public-url --rate-window --rpm --seed --slow-images --threads
+		    --token --token-file --truncate-rate --url-ttl'
+		case $prev in
+		--log | --token-file)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0 ;;
+		-d | --deployment | -l | --listen | --api-key | --blocked-term | \
+		    --cache-size | --concurrency | --drop-rate | --fail-rate | \
+		    --image-scale | --jitter | --latency | --public-url | \
+		    --rate-window | --rpm | --seed | --slow-images | --threads | \
+		    --token | --truncate-rate | --url-ttl)
+			return 0 ;;
+		esac
+		;;
+	*)
+		return 0 ;;
+	esac
+
+	# Values the programs share.
+	case $prev in
+	--api) vals='azure-async azure azure-v1 openai' ;;
+	--api-key-file)
+		compopt -o filenames 2>/dev/null
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		return 0 ;;
+	--token-command)
+		mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+		return 0 ;;
+	esac
+	if [[ -n $vals ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "$vals" -- "$cur")
+	elif [[ $cur == -* ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
+	fi
+	return 0
+}
+
+complete -F _dalle dalle-submit dalle-poll dalle-fetch dalle-serve

@@ -1,0 +1,72 @@
+#!/usr/bin/env bats
+# Every example in examples/ and the demo run against dalle-serve, as a
+# user would run them.
+bats_require_minimum_version 1.5.0
+load helpers/common
+
+setup_file() {
+	ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	export ROOT
+	serve_start_file
+}
+
+teardown_file() {
+	SERVE_PID=$FILE_SERVE_PID serve_stop
+}
+
+teardown() {
+	stop_test_server
+}
+
+setup() {
+	_common_setup
+	use_azure
+	cp -R "$ROOT/examples" ex
+	rm -rf ex/out
+}
+
+@test "examples/demo.sh (make demo) prints the paths of real images from every API" {
+	DEMO_OUT=$BATS_TEST_TMPDIR/demo run --separate-stderr "$ROOT/examples/demo.sh"
+	assert_success
+	paths=$(grep "^$BATS_TEST_TMPDIR/demo/" <<<"$output")
+	[ "$(wc -l <<<"$paths")" -eq 6 ]
+	for d in dall-e-2 dall-e-3 gpt-image-1 openai; do
+		grep -q "/demo/$d/" <<<"$paths"
+	done
+	while read -r p; do
+		case $p in
+		*.png) png_size "$p" >/dev/null ;;
+		*.jpg) [ "$(od -An -tx1 -N3 "$p" | tr -d ' ')" = ffd8ff ] ;;
+		*) false ;;
+		esac
+	done <<<"$paths"
+}
+
+@test "examples/xargs.sh: four submit processes feed one poll | fetch" {
+	run --separate-stderr ex/xargs.sh "$BATS_TEST_TMPDIR/x"
+	assert_success
+	[ "${#lines[@]}" -eq 3 ]
+	for p in "${lines[@]}"; do [ "$(png_size "$p")" = 1024x1024 ]; done
+}
+
+@test "examples/catalogue.sh: jq catalogue in, sku-named images out" {
+	run --separate-stderr ex/catalogue.sh "$BATS_TEST_TMPDIR/c"
+	assert_success
+	[ "${#lines[@]}" -eq 3 ]
+	[ "$(png_size "$BATS_TEST_TMPDIR/c/tee-02.png")" = 1024x1536 ]
+	[ "$(png_size "$BATS_TEST_TMPDIR/c/cap-03.png")" = 1536x1024 ]
+	[[ "$output" == *$'mug-01\t1024x1024\t'* ]]
+}
+
+@test "examples/Makefile: targets appear complete, and a re-run redoes nothing" {
+	run --separate-stderr make -C ex -j3
+	assert_success
+	for t in giraffe elephant lighthouse; do
+		[ "$(png_size "ex/out/make/$t.png")" = 512x512 ]
+	done
+	before=$(wc -l <"$SERVE_DIR/serve.log")
+	run --separate-stderr make -C ex
+	assert_success
+	[[ "$output" == *"Nothing to be done"* ]]
+	[ "$(wc -l <"$SERVE_DIR/serve.log")" = "$before" ]
+}
