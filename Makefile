@@ -60,14 +60,20 @@ dalle-serve: cmd/dalle-serve.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-serve.o libdalle.a $(MHD_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(CURL_LIBS) $(JQ_LIBS) -lm
 
 # Build dependencies: installed with apt-get when root, else the exact line.
+# check and demo install first, then build in a fresh make, so that the
+# pkg-config lines above see the new packages.
 deps:
 	@sh .ci/deps
 
 # The whole suite; TAP from bats, summed up as "N passed, N failed".
-check: deps all
+check:
+	@sh .ci/deps check
+	@$(MAKE) all
 	@PATH="$$PWD:$$PATH" sh tests/run
 
-demo: deps all
+demo:
+	@sh .ci/deps
+	@$(MAKE) all
 	@sh examples/demo.sh
 
 bench: all
