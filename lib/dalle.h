@@ -68,6 +68,9 @@ int64_t dalle_time(void);
 /* 64-bit FNV-1a of n bytes. */
 uint64_t dalle_hash(const void *p, size_t n, uint64_t seed);
 
+/* The next number of a reproducible pseudo-random sequence (splitmix64). */
+uint64_t dalle_rand(uint64_t *state);
+
 /* Base64 (RFC 4648).  Both return malloc'd memory and set *outlen;
  * decode skips white space and returns NULL on any other bad byte. */
 char *dalle_base64_encode(const void *p, size_t n, size_t *outlen);

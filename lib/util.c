@@ -136,6 +136,18 @@ dalle_hash(const void *p, size_t n, uint64_t seed)
 	return h;
 }
 
+uint64_t
+dalle_rand(uint64_t *state)
+{
+	uint64_t z;
+
+	/* splitmix64: small, fast, and the same sequence for the same seed */
+	z = (*state += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
