@@ -31,7 +31,7 @@ DALLE_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE
 	$(MHD_CFLAGS) $(PNG_CFLAGS)
 
 BIN = dalle-submit dalle-poll dalle-fetch dalle-serve
-LIBOBJ = lib/conf.o lib/http.o lib/image.o lib/jsonl.o lib/loop.o lib/model.o \
+LIBOBJ = lib/conf.o lib/http.o lib/image.o lib/jsonl.o lib/loop.o lib/model.o lib/rate.o \
 	lib/retry.o lib/util.o
 HDR = lib/dalle.h
 MAN1 = man/dalle-submit.1 man/dalle-poll.1 man/dalle-fetch.1 \

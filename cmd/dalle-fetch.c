@@ -31,6 +31,7 @@ static const struct option longopts[] = {
 	{ "retries", required_argument, NULL, DALLE_OPT_RETRIES },
 	{ "request-timeout", required_argument, NULL, DALLE_OPT_REQ_TIMEOUT },
 	{ "jobs", required_argument, NULL, 'j' },
+	{ "keep-order", no_argument, NULL, DALLE_OPT_KEEP_ORDER },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -42,7 +43,7 @@ struct rec {
 	jv rec;
 	jv files;                 /* one entry per image, null until done */
 	jv error;                 /* the first image's failure, or null */
-	long lineno;
+	long lineno, seq;
 	int left;                 /* images still in transfer */
 };
 
@@ -64,8 +65,9 @@ usage(FILE *fp, int rc)
 {
 	fputs("usage: dalle-fetch [-fhqv] [-d dir] [-o template] [-j jobs] "
 	    "[--paths]\n"
-	    "\t[--allow-http] [--retries n] [--request-timeout s] "
-	    "[record-or-url ...]\n", fp);
+	    "\t[--keep-order] [--allow-http] [--retries n] "
+	    "[--request-timeout s]\n"
+	    "\t[record-or-url ...]\n", fp);
 	exit(rc);
 }
 
@@ -337,6 +339,7 @@ rec_fail(struct rec *r, jv e)
 static int
 rec_finish(struct dalle_loop *lp, struct rec *r)
 {
+	struct dalle_buf paths = { NULL, 0, 0 };
 	jv data, item, files = jv_array();
 	int i, n, rc = 0;
 
@@ -364,8 +367,11 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 	for (i = 0; i < n; i++) {
 		item = jv_array_get(jv_copy(r->files), i);
 		if (jv_get_kind(item) == JV_KIND_OBJECT) {
-			if (paths_only)
-				printf("%s\n", dalle_jv_str(item, "path"));
+			if (paths_only) {
+				dalle_buf_adds(&paths, dalle_jv_str(item,
+				    "path"));
+				dalle_buf_adds(&paths, "\n");
+			}
 			files = jv_array_append(files, item);
 		} else
 			jv_free(item);
@@ -382,13 +388,10 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 		jv_free(r->error);
 	if (paths_only || to_stdout) {
 		jv_free(r->rec);
-		if (fflush(stdout) == EOF) {
-			if (errno == EPIPE)
-				exit(DALLE_EX_IOERR);
-			err(DALLE_EX_IOERR, "stdout");
-		}
+		dalle_loop_emit(lp, r->seq, paths.p, paths.len);
 	} else
-		dalle_record_write(r->rec);
+		dalle_loop_write(lp, r->seq, r->rec);
+	dalle_buf_free(&paths);
 	free(r);
 	return rc;
 }
@@ -631,7 +634,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 			int rc = 0;
 
 			if (!paths_only && !to_stdout)
-				dalle_record_write(rec);
+				dalle_loop_write(lp, lp->seq, rec);
 			else {
 				/* It cannot pass on: its status must. */
 				jv e = dalle_jv_get(rec, "error");
@@ -646,6 +649,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 					    dalle_jv_str(e, "message") : "?");
 				jv_free(e);
 				jv_free(rec);
+				dalle_loop_emit(lp, lp->seq, "", 0);
 			}
 			return rc;
 		}
@@ -662,6 +666,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 	r = dalle_xcalloc(1, sizeof(*r));
 	r->rec = rec;
 	r->lineno = lineno;
+	r->seq = lp->seq;
 	r->error = jv_null();
 	r->files = jv_array();
 	data = dalle_jv_get(rec, "data");
@@ -780,6 +785,7 @@ main(int argc, char *argv[])
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		errx(DALLE_EX_OSERR, "curl_global_init failed");
 	dalle_conf_init(&conf, "dalle-fetch");
+	conf.jobs = 8;
 	while ((ch = getopt_long(argc, argv, "d:fhj:o:qv", longopts,
 	    NULL)) != -1) {
 		if (dalle_conf_option(&conf, ch, optarg))
@@ -818,6 +824,7 @@ main(int argc, char *argv[])
 	lp.line = on_line;
 	lp.done = on_done;
 	lp.quiet = conf.quiet;
+	lp.keep_order = conf.keep_order;
 	lp.no_records = paths_only || to_stdout;
 	rc = dalle_loop_run(&lp, argc, argv);
 	dalle_http_free(lp.http);

@@ -15,7 +15,7 @@
 
 #include "dalle.h"
 
-enum { OPT_INTERVAL = DALLE_OPT_FIRST_FREE };
+enum { OPT_INTERVAL = DALLE_OPT_FIRST_FREE, OPT_POLL_RATE };
 
 static const struct option longopts[] = {
 	{ "endpoint", required_argument, NULL, DALLE_OPT_ENDPOINT },
@@ -27,17 +27,19 @@ static const struct option longopts[] = {
 	{ "retries", required_argument, NULL, DALLE_OPT_RETRIES },
 	{ "request-timeout", required_argument, NULL, DALLE_OPT_REQ_TIMEOUT },
 	{ "jobs", required_argument, NULL, 'j' },
+	{ "keep-order", no_argument, NULL, DALLE_OPT_KEEP_ORDER },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "poll-rate", required_argument, NULL, OPT_POLL_RATE },
 	{ NULL, 0, NULL, 0 }
 };
 
 struct op {
 	jv rec;
-	long lineno;
+	long lineno, seq;
 	int64_t deadline;
 	int polls;
 };
@@ -45,12 +47,14 @@ struct op {
 static struct dalle_conf conf;
 static long timeout_ms = 600000;
 static long interval_ms = 1000;
+static double polls_per_min = 100 * 60;
 
 static void
 usage(FILE *fp, int rc)
 {
 	fputs("usage: dalle-poll [-hqv] [-j jobs] [-t timeout] "
 	    "[--interval seconds]\n"
+	    "\t[--poll-rate n/s] [--keep-order]\n"
 	    "\t[--endpoint url] [--api-version v] [--api-key-file file]\n"
 	    "\t[--token-command cmd] [--allow-http] [--retries n]\n"
 	    "\t[--request-timeout s] [operation ...]\n", fp);
@@ -78,7 +82,7 @@ origin_len(const char *u)
 }
 
 static int
-fail(struct dalle_loop *lp, jv rec, long lineno, jv e)
+fail(struct dalle_loop *lp, long seq, jv rec, long lineno, jv e)
 {
 	const char *kind = dalle_jv_str(e, "kind");
 	int rc = dalle_error_exit(kind);
@@ -86,7 +90,7 @@ fail(struct dalle_loop *lp, jv rec, long lineno, jv e)
 	if (!conf.quiet)
 		warnx("%s:%ld: %s", lp->source, lineno,
 		    dalle_jv_str(e, "message"));
-	dalle_record_write(jv_object_set(rec, jv_string("error"), e));
+	dalle_loop_write(lp, seq, jv_object_set(rec, jv_string("error"), e));
 	return rc;
 }
 
@@ -97,6 +101,7 @@ schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay)
 
 	x->headers = dalle_conf_auth(&conf, DALLE_API_AZURE_ASYNC, NULL);
 	x->udata = o;
+	x->paced = 1;
 	dalle_http_start_at(lp->http, x, dalle_now_ms() + delay);
 }
 
@@ -114,7 +119,7 @@ start(struct dalle_loop *lp, jv rec, long lineno)
 	if (jv_get_kind(op) != JV_KIND_OBJECT || (status &&
 	    final_status(status))) {
 		jv_free(op);
-		dalle_record_write(rec);
+		dalle_loop_write(lp, lp->seq, rec);
 		return 0;
 	}
 	if (dalle_jv_str(op, "kind") && strcmp(dalle_jv_str(op, "kind"),
@@ -124,7 +129,7 @@ start(struct dalle_loop *lp, jv rec, long lineno)
 		int rc;
 
 		jv_free(op);
-		rc = fail(lp, rec, lineno, dalle_error_new("poll",
+		rc = fail(lp, lp->seq, rec, lineno, dalle_error_new("poll",
 		    DALLE_KIND_INPUT, 0, NULL, why, 0, 0));
 		free(why);
 		return rc;
@@ -132,7 +137,7 @@ start(struct dalle_loop *lp, jv rec, long lineno)
 	url = dalle_jv_str(op, "url");
 	if (url == NULL) {
 		jv_free(op);
-		return fail(lp, rec, lineno, dalle_error_new("poll",
+		return fail(lp, lp->seq, rec, lineno, dalle_error_new("poll",
 		    DALLE_KIND_INPUT, 0, NULL, "operation has no \"url\"", 0,
 		    0));
 	}
@@ -146,20 +151,21 @@ start(struct dalle_loop *lp, jv rec, long lineno)
 		int rc;
 
 		jv_free(op);
-		rc = fail(lp, rec, lineno, dalle_error_new("poll",
+		rc = fail(lp, lp->seq, rec, lineno, dalle_error_new("poll",
 		    DALLE_KIND_CONFIG, 0, NULL, why, 0, 0));
 		free(why);
 		return rc;
 	}
 	if (conf.key == NULL && conf.token == NULL) {
 		jv_free(op);
-		return fail(lp, rec, lineno, dalle_error_new("poll",
+		return fail(lp, lp->seq, rec, lineno, dalle_error_new("poll",
 		    DALLE_KIND_CONFIG, 0, NULL, "no key: set "
 		    "AZURE_OPENAI_API_KEY or AZURE_OPENAI_AD_TOKEN", 0, 0));
 	}
 	o = dalle_xcalloc(1, sizeof(*o));
 	o->rec = rec;
 	o->lineno = lineno;
+	o->seq = lp->seq;
 	o->deadline = dalle_now_ms() + timeout_ms;
 	schedule(lp, o, url, 0);
 	jv_free(op);
@@ -182,7 +188,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 			    "not a JSON object");
 		}
 		if (dalle_record_is_error(rec)) {
-			dalle_record_write(rec);
+			dalle_loop_write(lp, lp->seq, rec);
 			return 0;
 		}
 		return start(lp, rec, lineno);
@@ -245,13 +251,13 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		if (x->status == 404)
 			e = jv_object_set(e, jv_string("message"), jv_string(
 			    "the operation is gone (expired or deleted)"));
-		rc = fail(lp, o->rec, o->lineno, e);
+		rc = fail(lp, o->seq, o->rec, o->lineno, e);
 		goto done;
 	}
 	body = jv_parse_sized(x->resp.p ? x->resp.p : "", (int)x->resp.len);
 	status = dalle_jv_str(body, "status");
 	if (status == NULL) {
-		rc = fail(lp, o->rec, o->lineno, dalle_error_new("poll",
+		rc = fail(lp, o->seq, o->rec, o->lineno, dalle_error_new("poll",
 		    DALLE_KIND_PROTOCOL, x->status, NULL,
 		    "no \"status\" in the operation", 0, x->attempts));
 		goto done;
@@ -261,7 +267,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		int64_t now = dalle_now_ms();
 
 		if (now >= o->deadline) {
-			rc = fail(lp, o->rec, o->lineno, dalle_error_new("poll",
+			rc = fail(lp, o->seq, o->rec, o->lineno, dalle_error_new("poll",
 			    DALLE_KIND_TIMEOUT, 0, NULL, "still not finished "
 			    "when the timeout came", 1, o->polls));
 			goto done;
@@ -308,10 +314,10 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		    DALLE_KIND_FAILED, 0, code, msg ? msg : status, 0,
 		    o->polls);
 		jv_free(v);
-		rc = fail(lp, o->rec, o->lineno, e);
+		rc = fail(lp, o->seq, o->rec, o->lineno, e);
 		goto done;
 	}
-	dalle_record_write(o->rec);
+	dalle_loop_write(lp, o->seq, o->rec);
 done:
 	jv_free(body);
 	free(o);
@@ -323,6 +329,7 @@ int
 main(int argc, char *argv[])
 {
 	struct dalle_loop lp;
+	struct dalle_rate *rate;
 	long long num;
 	int ch, rc;
 
@@ -351,6 +358,12 @@ main(int argc, char *argv[])
 				    "number of seconds from 1 to 3600", optarg);
 			interval_ms = (long)num * 1000;
 			break;
+		case OPT_POLL_RATE:
+			if (dalle_rate_parse(optarg, &polls_per_min) == -1 ||
+			    strchr(optarg, '/') == NULL)
+				errx(DALLE_EX_USAGE, "--poll-rate: %s: not a "
+				    "rate such as 100/s", optarg);
+			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);
 		}
@@ -363,13 +376,18 @@ main(int argc, char *argv[])
 
 	memset(&lp, 0, sizeof(lp));
 	lp.http = dalle_http_new(&conf);
+	/* One cap on polls a second over all operations, this process's. */
+	rate = dalle_rate_open(NULL, polls_per_min);
+	dalle_http_set_rate(lp.http, rate);
 	/* Operations wait on timers, not slots: hold many, cheaply. */
 	lp.max_pending = 100000;
 	lp.line = on_line;
 	lp.done = on_done;
 	lp.quiet = conf.quiet;
+	lp.keep_order = conf.keep_order;
 	rc = dalle_loop_run(&lp, argc, argv);
 	dalle_http_free(lp.http);
+	dalle_rate_close(rate);
 	dalle_conf_free(&conf);
 	curl_global_cleanup();
 	return dalle_finish(rc);

@@ -17,7 +17,7 @@
 enum {
 	OPT_QUALITY = DALLE_OPT_FIRST_FREE, OPT_STYLE, OPT_RESPONSE_FORMAT,
 	OPT_OUTPUT_FORMAT, OPT_OUTPUT_COMPRESSION, OPT_BACKGROUND, OPT_USER,
-	OPT_DRY_RUN, OPT_NO_VALIDATE
+	OPT_DRY_RUN, OPT_NO_VALIDATE, OPT_RATE, OPT_RATE_FILE
 };
 
 static const struct option longopts[] = {
@@ -34,6 +34,8 @@ static const struct option longopts[] = {
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "no-validate", no_argument, NULL, OPT_NO_VALIDATE },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "rate-file", required_argument, NULL, OPT_RATE_FILE },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -46,12 +48,14 @@ static const char *const api_fields[] = {
 
 struct req {
 	jv rec;
-	long lineno;
+	long lineno, seq;
 };
 
 static struct dalle_conf conf;
 static jv defaults;             /* request fields from the command line */
 static int dry_run, no_validate;
+static double rate_per_min;     /* --rate; 0: learn the pace from 429s */
+static const char *rate_file;
 
 static void
 usage(FILE *fp, int rc)
@@ -62,7 +66,8 @@ usage(FILE *fp, int rc)
 	    "[--response-format f]\n"
 	    "\t[--output-format f] [--output-compression 0-100] "
 	    "[--background b]\n"
-	    "\t[--user id] [--dry-run] [--no-validate] [--api name] "
+	    "\t[--user id] [--dry-run] [--no-validate] [--keep-order]\n"
+	    "\t[--rate n/min] [--rate-file file] [--api name] "
 	    "[--endpoint url]\n"
 	    "\t[--base-url url] [--api-version v] [--api-key-file file]\n"
 	    "\t[--token-command cmd] [--allow-http] [--retries n]\n"
@@ -105,7 +110,7 @@ make_body(jv rec, enum dalle_api api, const char *name)
 }
 
 static int
-fail(struct dalle_loop *lp, jv rec, long lineno, jv e)
+fail(struct dalle_loop *lp, long seq, jv rec, long lineno, jv e)
 {
 	const char *kind = dalle_jv_str(e, "kind");
 	const char *msg = dalle_jv_str(e, "message");
@@ -116,7 +121,7 @@ fail(struct dalle_loop *lp, jv rec, long lineno, jv e)
 		rc = DALLE_EX_CONFIG;
 	if (!conf.quiet)
 		warnx("%s: %s", warn_where(lp, lineno), msg);
-	dalle_record_write(jv_object_set(rec, jv_string("error"), e));
+	dalle_loop_write(lp, seq, jv_object_set(rec, jv_string("error"), e));
 	return rc;
 }
 
@@ -141,10 +146,10 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 	api = dalle_conf_api(&conf, dep, model);
 	name = dep ? dep : model;
 	if (api == DALLE_API_AUTO)
-		return fail(lp, rec, lineno, dalle_error_new("submit",
+		return fail(lp, lp->seq, rec, lineno, dalle_error_new("submit",
 		    DALLE_KIND_CONFIG, 0, NULL, "no API configured", 0, 0));
 	if (api == DALLE_API_AZURE && name == NULL)
-		return fail(lp, rec, lineno, dalle_error_new("submit",
+		return fail(lp, lp->seq, rec, lineno, dalle_error_new("submit",
 		    DALLE_KIND_CONFIG, 0, NULL, "--api azure needs a "
 		    "deployment", 0, 0));
 	body = make_body(rec, api, name);
@@ -163,7 +168,7 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 			e = jv_object_set(e, jv_string("param"),
 			    jv_string(me.param));
 		jv_free(body);
-		return fail(lp, rec, lineno, e);
+		return fail(lp, lp->seq, rec, lineno, e);
 	}
 
 	url = dalle_api_url(&conf, api, name, "images/generations");
@@ -189,8 +194,8 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 		    jv_string("POST"));
 		request = jv_object_set(request, jv_string("headers"), h);
 		request = jv_object_set(request, jv_string("body"), body);
-		dalle_record_write(jv_object_set(rec, jv_string("request"),
-		    request));
+		dalle_loop_write(lp, lp->seq, jv_object_set(rec,
+		    jv_string("request"), request));
 		free(url);
 		return 0;
 	}
@@ -201,7 +206,9 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 	r = dalle_xmalloc(sizeof(*r));
 	r->rec = jv_object_set(rec, jv_string("request"), request);
 	r->lineno = lineno;
+	r->seq = lp->seq;
 	x->udata = r;
+	x->paced = 1;
 	dalle_http_start(lp->http, x);
 	return 0;
 }
@@ -238,7 +245,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 	}
 	/* Error records from an earlier stage pass through untouched. */
 	if (dalle_record_is_error(rec)) {
-		dalle_record_write(rec);
+		dalle_loop_write(lp, lp->seq, rec);
 		return 0;
 	}
 	prompt = dalle_jv_get(rec, "prompt");
@@ -257,7 +264,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 {
 	struct req *r = x->udata;
 	jv rec = r->rec, body = jv_null(), req, v;
-	long lineno = r->lineno;
+	long lineno = r->lineno, seq = r->seq;
 	const char *id;
 	int rc = 0;
 
@@ -266,13 +273,13 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	req = jv_object_set(req, jv_string("attempts"), jv_number(x->attempts));
 	rec = jv_object_set(rec, jv_string("request"), req);
 	if (x->result != CURLE_OK || x->status < 200 || x->status > 299) {
-		rc = fail(lp, rec, lineno, dalle_xfer_error(x, "submit"));
+		rc = fail(lp, seq, rec, lineno, dalle_xfer_error(x, "submit"));
 		dalle_xfer_free(x);
 		return rc;
 	}
 	body = jv_parse_sized(x->resp.p ? x->resp.p : "", (int)x->resp.len);
 	if (jv_get_kind(body) != JV_KIND_OBJECT) {
-		rc = fail(lp, rec, lineno, dalle_error_new("submit",
+		rc = fail(lp, seq, rec, lineno, dalle_error_new("submit",
 		    DALLE_KIND_PROTOCOL, x->status, NULL,
 		    "the answer is not a JSON object", 0, x->attempts));
 		goto out;
@@ -281,7 +288,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		/* Asynchronous: the operation to poll. */
 		id = dalle_jv_str(body, "id");
 		if (id == NULL || x->location == NULL) {
-			rc = fail(lp, rec, lineno, dalle_error_new("submit",
+			rc = fail(lp, seq, rec, lineno, dalle_error_new("submit",
 			    DALLE_KIND_PROTOCOL, x->status, NULL, "202 without "
 			    "an operation id and operation-location", 0,
 			    x->attempts));
@@ -300,7 +307,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		v = dalle_jv_get(body, "data");
 		if (jv_get_kind(v) != JV_KIND_ARRAY) {
 			jv_free(v);
-			rc = fail(lp, rec, lineno, dalle_error_new("submit",
+			rc = fail(lp, seq, rec, lineno, dalle_error_new("submit",
 			    DALLE_KIND_PROTOCOL, x->status, NULL,
 			    "no \"data\" array in the answer", 0, x->attempts));
 			goto out;
@@ -316,7 +323,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		else
 			jv_free(v);
 	}
-	dalle_record_write(rec);
+	dalle_loop_write(lp, seq, rec);
 	rec = jv_null();
 out:
 	jv_free(rec);
@@ -325,10 +332,35 @@ out:
 	return rc;
 }
 
+/*
+ * The budget shared by every dalle-submit spending the same quota: one
+ * state file per endpoint and deployment (or model), unless --rate-file.
+ */
+static struct dalle_rate *
+open_rate(void)
+{
+	struct dalle_rate *r;
+	enum dalle_api api = dalle_conf_api(&conf, NULL, NULL);
+	char *key, *path;
+
+	if (dry_run)
+		return NULL;
+	key = dalle_xasprintf("%s %s %s", dalle_api_name(api),
+	    api == DALLE_API_OPENAI ? (conf.base_url ? conf.base_url :
+	    "openai") : conf.endpoint, conf.deployment ? conf.deployment :
+	    conf.model ? conf.model : "");
+	path = rate_file ? dalle_xstrdup(rate_file) : dalle_rate_path(key);
+	r = dalle_rate_open(path, rate_per_min);
+	free(path);
+	free(key);
+	return r;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct dalle_loop lp;
+	struct dalle_rate *rate;
 	long long num;
 	int ch, rc;
 
@@ -385,6 +417,14 @@ main(int argc, char *argv[])
 		case OPT_NO_VALIDATE:
 			no_validate = 1;
 			break;
+		case OPT_RATE:
+			if (dalle_rate_parse(optarg, &rate_per_min) == -1)
+				errx(DALLE_EX_USAGE, "--rate: %s: not a rate "
+				    "such as 600/min or 10/s", optarg);
+			break;
+		case OPT_RATE_FILE:
+			rate_file = optarg;
+			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);
 		}
@@ -395,14 +435,21 @@ main(int argc, char *argv[])
 		usage(stderr, DALLE_EX_USAGE);
 	dalle_conf_finish(&conf, !dry_run);
 
+	if (conf.jobs == 0)
+		conf.jobs = 8;
+	rate = open_rate();
+
 	memset(&lp, 0, sizeof(lp));
 	lp.http = dalle_http_new(&conf);
+	dalle_http_set_rate(lp.http, rate);
 	lp.max_pending = (size_t)conf.jobs * 2;
 	lp.line = on_line;
 	lp.done = on_done;
 	lp.quiet = conf.quiet;
+	lp.keep_order = conf.keep_order;
 	rc = dalle_loop_run(&lp, argc, argv);
 	dalle_http_free(lp.http);
+	dalle_rate_close(rate);
 	jv_free(defaults);
 	dalle_conf_free(&conf);
 	curl_global_cleanup();

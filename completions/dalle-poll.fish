@@ -13,3 +13,5 @@ complete -c dalle-poll -l token-command -x -a '(__fish_complete_command)' -d 'Co
 complete -c dalle-poll -l allow-http -d 'Allow plain http to remote hosts'
 complete -c dalle-poll -l retries -x -d 'Retries per poll'
 complete -c dalle-poll -l request-timeout -x -d 'Seconds per HTTP attempt'
+complete -c dalle-poll -l poll-rate -x -d 'Polls a second, at most (n/s)'
+complete -c dalle-poll -l keep-order -d 'Write records in input order'

@@ -22,7 +22,8 @@ _dalle() {
 		opts='-h --help -q --quiet -v --verbose -j --jobs -m --model
 		    -n --n -s --size --deployment --quality --style
 		    --response-format --output-format --output-compression
-		    --background --user --dry-run --no-validate --api --endpoint
+		    --background --user --dry-run --no-validate --keep-order
+		    --rate --rate-file --api --endpoint
 		    --base-url --api-version --api-key-file --token-command
 		    --allow-http --retries --request-timeout'
 		case $prev in
@@ -39,24 +40,26 @@ _dalle() {
 		--background) vals='transparent opaque auto' ;;
 		-j | --jobs | -n | --n | --deployment | --output-compression | \
 		    --user | --endpoint | --base-url | --api-version | \
-		    --retries | --request-timeout)
+		    --retries | --request-timeout | --rate)
 			return 0 ;;
 		esac
 		;;
 	dalle-poll)
 		opts='-h --help -q --quiet -v --verbose -j --jobs -t --timeout
-		    --interval --endpoint --api-version --api-key-file
-		    --token-command --allow-http --retries --request-timeout'
+		    --interval --poll-rate --keep-order --endpoint --api-version
+		    --api-key-file --token-command --allow-http --retries
+		    --request-timeout'
 		case $prev in
-		-j | --jobs | -t | --timeout | --interval | --endpoint | \
+		-j | --jobs | -t | --timeout | --interval | --poll-rate | \
+		    --endpoint | \
 		    --api-version | --retries | --request-timeout)
 			return 0 ;;
 		esac
 		;;
 	dalle-fetch)
 		opts='-d --directory -f --force -h --help -j --jobs -o --output
-		    -q --quiet -v --verbose --paths --allow-http --retries
-		    --request-timeout'
+		    -q --quiet -v --verbose --paths --keep-order --allow-http
+		    --retries --request-timeout'
 		case $prev in
 		-d | --directory)
 			compopt -o filenames 2>/dev/null

@@ -149,7 +149,6 @@ dalle_conf_init(struct dalle_conf *c, const char *prog)
 	c->timeout_ms = 300000;
 	c->connect_timeout_ms = 10000;
 	c->max_wait_ms = 600000;
-	c->jobs = 8;
 	dotenv_load();
 	c->endpoint = conf_dup("AZURE_OPENAI_ENDPOINT", "AZURE_OAI_ENDPOINT");
 	c->key = conf_dup("AZURE_OPENAI_API_KEY", "AZURE_OAI_KEY");
@@ -266,6 +265,9 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 			errx(DALLE_EX_USAGE, "-j: %s: not a number from 1 to "
 			    "10000", arg);
 		c->jobs = (int)n;
+		break;
+	case DALLE_OPT_KEEP_ORDER:
+		c->keep_order = 1;
 		break;
 	case 'q':
 		c->quiet = 1;

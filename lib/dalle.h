@@ -109,10 +109,6 @@ long dalle_lines_fill(struct dalle_lines *lr);
 char *dalle_lines_next(struct dalle_lines *lr, size_t *len, long *lineno);
 int dalle_lines_eof(const struct dalle_lines *lr);
 
-/* Write one record as a compact line to stdout and flush.  Consumes rec.
- * On a write error (EPIPE: the reader left) exits 74, silently on EPIPE. */
-void dalle_record_write(jv rec);
-
 /* Borrowing getters; NULL / -1 when absent or of another kind. */
 const char *dalle_jv_str(jv obj, const char *key);    /* borrows obj */
 int dalle_jv_long(jv obj, const char *key, long *out);/* borrows obj */
@@ -173,7 +169,8 @@ struct dalle_conf {
 	long timeout_ms;          /* per HTTP request */
 	long connect_timeout_ms;
 	long max_wait_ms;         /* longest server-requested wait we accept */
-	int jobs;                 /* -j: transfers in flight */
+	int jobs;                 /* -j: transfers in flight (0: default) */
+	int keep_order;           /* records out in input order */
 	int verbose, quiet;
 };
 
@@ -184,6 +181,7 @@ enum {
 	DALLE_OPT_DEPLOYMENT, DALLE_OPT_MODEL, DALLE_OPT_KEY_FILE,
 	DALLE_OPT_TOKEN_COMMAND, DALLE_OPT_ALLOW_HTTP, DALLE_OPT_RETRIES,
 	DALLE_OPT_BASE_URL, DALLE_OPT_REQ_TIMEOUT, DALLE_OPT_KEY_ARGV,
+	DALLE_OPT_KEEP_ORDER,
 	DALLE_OPT_FIRST_FREE = 300
 };
 #define DALLE_CONF_LONGOPTS \
@@ -200,6 +198,7 @@ enum {
 	{ "retries", required_argument, NULL, DALLE_OPT_RETRIES }, \
 	{ "request-timeout", required_argument, NULL, DALLE_OPT_REQ_TIMEOUT }, \
 	{ "jobs", required_argument, NULL, 'j' }, \
+	{ "keep-order", no_argument, NULL, DALLE_OPT_KEEP_ORDER }, \
 	{ "quiet", no_argument, NULL, 'q' }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "help", no_argument, NULL, 'h' }
@@ -299,6 +298,24 @@ long dalle_retry_delay(int attempt, const struct dalle_retry_hint *hint);
  * absent or unparsable. */
 long dalle_retry_parse(const char *retry_after_ms, const char *retry_after);
 
+/* ---- rate.c: a request budget shared across processes -------------- */
+
+struct dalle_rate;
+/* A budget of per_min requests a minute (<= 0: learn it from 429s), kept
+ * in the state file path (locked with fcntl; NULL: this process alone). */
+struct dalle_rate *dalle_rate_open(const char *path, double per_min);
+void dalle_rate_close(struct dalle_rate *r);
+/* Reserve the next start; returns the dalle_now_ms() time to start at. */
+int64_t dalle_rate_reserve(struct dalle_rate *r);
+/* Tell the budget how a paced request went (429s hold everyone back). */
+void dalle_rate_feedback(struct dalle_rate *r, long http,
+    long retry_after_ms);
+/* The default state file for a key (endpoint and deployment), under
+ * $XDG_RUNTIME_DIR/dalle-tools or /tmp/dalle-tools-UID; malloc'd. */
+char *dalle_rate_path(const char *key);
+/* Parse "N", "N/min", "N/m", "N/s" or "N/h" into requests per minute. */
+int dalle_rate_parse(const char *s, double *per_min);
+
 /* ---- http.c: many transfers in one thread on curl multi ------------- */
 
 struct dalle_http;
@@ -314,6 +331,7 @@ struct dalle_xfer {
 	size_t maxbody;           /* cap on a body kept in memory (0: 64 MiB) */
 	int no_retry;             /* never retry this transfer */
 	int follow;               /* follow https redirects (image downloads) */
+	int paced;                /* each attempt waits for the engine's rate */
 	void *udata;              /* the caller's */
 
 	/* Results, valid once dalle_http_done returned the transfer. */
@@ -327,10 +345,12 @@ struct dalle_xfer {
 	int attempts;             /* attempts made so far */
 	int64_t started_ms;
 
+	int throttled;            /* 429s so far (they spend no --retries) */
+
 	/* Private to http.c. */
 	CURL *easy;
 	int64_t due;
-	size_t heapidx;
+	int slot;                 /* holds a reserved start time */
 	uint64_t seq;
 	struct dalle_xfer *next;
 };
@@ -339,6 +359,8 @@ struct dalle_xfer {
  * c->jobs transfers in flight. */
 struct dalle_http *dalle_http_new(const struct dalle_conf *c);
 void dalle_http_free(struct dalle_http *h);
+/* Pace the transfers marked paced with rate (borrowed; NULL: none). */
+void dalle_http_set_rate(struct dalle_http *h, struct dalle_rate *rate);
 /* A new transfer with method and url (the url is copied). */
 struct dalle_xfer *dalle_xfer_new(const char *method, const char *url);
 /* Set a JSON body (consumes body) and the Content-Type header. */
@@ -382,15 +404,33 @@ struct dalle_loop {
 	void *ctx;
 	int quiet;
 	int no_records;           /* stdout is not for records (--paths) */
+	int keep_order;           /* write in input order, not completion */
+	long seq;                 /* the record line() is called for: 0, 1.. */
+	long emitted;             /* records written: must end equal to seq */
 	int rc;                   /* the first failure's exit status */
+
+	/* Private to loop.c: output held back for --keep-order. */
+	char **held;
+	size_t *heldlen;
+	size_t cap, nheld;
+	long next_out;
 };
 int dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[]);
 /* Record a record's exit status (the first failure wins). */
 void dalle_loop_status(struct dalle_loop *lp, int rc);
-/* An error record for a bad input line (the raw line kept in error.input);
- * writes it, warns "prog: source:lineno: why", returns 65. */
+/*
+ * The output of record seq (lp->seq while in line()): every record calls
+ * exactly one of these, once, even when it writes nothing (n == 0).  The
+ * text is written and flushed at once, or with --keep-order as soon as
+ * every earlier record's has been.  dalle_loop_write consumes rec and
+ * writes it as one line.  A write error exits 74, silently on EPIPE.
+ */
+void dalle_loop_emit(struct dalle_loop *lp, long seq, const char *s,
+    size_t n);
+void dalle_loop_write(struct dalle_loop *lp, long seq, jv rec);
+/* An error record for a bad input line (the raw line kept in error.input)
+ * as record lp->seq; warns "prog: source:lineno: why", returns 65. */
 int dalle_loop_bad_line(struct dalle_loop *lp, const char *stage,
     const char *s, long lineno, const char *why);
-
 
 #endif

@@ -17,11 +17,18 @@
 
 #define DEFAULT_MAXBODY (64L << 20)
 
+/* A binary min-heap of transfers by (due, seq). */
+struct heap {
+	struct dalle_xfer **v;
+	size_t n, cap;
+};
+
 struct dalle_http {
 	const struct dalle_conf *c;
 	CURLM *multi;
-	struct dalle_xfer **heap;
-	size_t nheap, capheap;
+	struct heap wait;         /* queued, retrying or polling later */
+	struct heap slots;        /* paced: holding a reserved start time */
+	struct dalle_rate *rate;
 	size_t inflight;
 	struct dalle_xfer *done, *done_tail;
 	CURL **pool;
@@ -37,55 +44,52 @@ before(const struct dalle_xfer *a, const struct dalle_xfer *b)
 }
 
 static void
-heap_swap(struct dalle_http *h, size_t i, size_t j)
+heap_push(struct heap *hp, struct dalle_xfer *x)
 {
-	struct dalle_xfer *t = h->heap[i];
+	struct dalle_xfer *t;
+	size_t i, p;
 
-	h->heap[i] = h->heap[j];
-	h->heap[j] = t;
-	h->heap[i]->heapidx = i;
-	h->heap[j]->heapidx = j;
-}
-
-static void
-heap_push(struct dalle_http *h, struct dalle_xfer *x)
-{
-	size_t i;
-
-	if (h->nheap == h->capheap) {
-		h->capheap = h->capheap ? h->capheap * 2 : 64;
-		h->heap = dalle_xrealloc(h->heap, h->capheap * sizeof(*h->heap));
+	if (hp->n == hp->cap) {
+		hp->cap = hp->cap ? hp->cap * 2 : 64;
+		hp->v = dalle_xrealloc(hp->v, hp->cap * sizeof(*hp->v));
 	}
-	i = h->nheap++;
-	h->heap[i] = x;
-	x->heapidx = i;
-	while (i > 0 && before(h->heap[i], h->heap[(i - 1) / 2])) {
-		heap_swap(h, i, (i - 1) / 2);
-		i = (i - 1) / 2;
+	i = hp->n++;
+	hp->v[i] = x;
+	for (; i > 0 && before(hp->v[i], hp->v[p = (i - 1) / 2]); i = p) {
+		t = hp->v[i];
+		hp->v[i] = hp->v[p];
+		hp->v[p] = t;
 	}
 }
 
 static struct dalle_xfer *
-heap_pop(struct dalle_http *h)
+heap_pop(struct heap *hp)
 {
-	struct dalle_xfer *top = h->heap[0];
+	struct dalle_xfer *top = hp->v[0], *t;
 	size_t i = 0, l, m;
 
-	h->heap[0] = h->heap[--h->nheap];
-	h->heap[0]->heapidx = 0;
+	hp->v[0] = hp->v[--hp->n];
 	for (;;) {
 		l = 2 * i + 1;
 		m = i;
-		if (l < h->nheap && before(h->heap[l], h->heap[m]))
+		if (l < hp->n && before(hp->v[l], hp->v[m]))
 			m = l;
-		if (l + 1 < h->nheap && before(h->heap[l + 1], h->heap[m]))
+		if (l + 1 < hp->n && before(hp->v[l + 1], hp->v[m]))
 			m = l + 1;
 		if (m == i)
 			break;
-		heap_swap(h, i, m);
+		t = hp->v[i];
+		hp->v[i] = hp->v[m];
+		hp->v[m] = t;
 		i = m;
 	}
 	return top;
+}
+
+static int
+jobs(const struct dalle_http *h)
+{
+	return h->c->jobs > 0 ? h->c->jobs : 8;
 }
 
 struct dalle_http *
@@ -99,7 +103,7 @@ dalle_http_new(const struct dalle_conf *c)
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING,
 	    (long)CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-	    (long)c->jobs);
+	    (long)jobs(h));
 	return h;
 }
 
@@ -114,7 +118,8 @@ dalle_http_free(struct dalle_http *h)
 		curl_easy_cleanup(h->pool[i]);
 	curl_multi_cleanup(h->multi);
 	free(h->pool);
-	free(h->heap);
+	free(h->wait.v);
+	free(h->slots.v);
 	free(h);
 }
 
@@ -172,12 +177,18 @@ dalle_xfer_free(struct dalle_xfer *x)
 }
 
 void
+dalle_http_set_rate(struct dalle_http *h, struct dalle_rate *rate)
+{
+	h->rate = rate;
+}
+
+void
 dalle_http_start_at(struct dalle_http *h, struct dalle_xfer *x,
     int64_t due_ms)
 {
 	x->due = due_ms;
 	x->seq = h->seq++;
-	heap_push(h, x);
+	heap_push(&h->wait, x);
 	h->pending++;
 }
 
@@ -355,20 +366,32 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	h->pool[h->npool++] = e;
 	h->inflight--;
 
-	if (!x->no_retry && x->attempts <= c->retries &&
+	if (h->rate && x->paced)
+		dalle_rate_feedback(h->rate, x->status, x->hint.retry_after_ms);
+	/* A 429 is the service pacing us, not failing: it spends no retry,
+	 * up to a bound, so that a pipeline under quota loses nothing. */
+	if (x->status == 429 && x->throttled < 50)
+		x->throttled++;
+	if (!x->no_retry && x->attempts - x->throttled <= c->retries &&
 	    dalle_retry_wanted(rc, x->status, &x->hint)) {
 		delay = dalle_retry_delay(x->attempts, &x->hint);
 		if (delay <= c->max_wait_ms) {
 			if (!c->quiet) {
 				msg = dalle_xfer_strerror(x);
-				warnx("%s: %s; retry %d of %d in %.1f s", x->url,
-				    msg, x->attempts, c->retries, delay / 1000.0);
+				if (x->status == 429)
+					warnx("%s: %s; rate limited, again in "
+					    "%.1f s", x->url, msg, delay / 1000.0);
+				else
+					warnx("%s: %s; retry %d of %d in %.1f s",
+					    x->url, msg, x->attempts -
+					    x->throttled, c->retries,
+					    delay / 1000.0);
 				free(msg);
 			}
 			/* pending still counts it: it never left */
 			x->due = dalle_now_ms() + delay;
 			x->seq = h->seq++;
-			heap_push(h, x);
+			heap_push(&h->wait, x);
 			return;
 		}
 	}
@@ -380,14 +403,48 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	h->done_tail = x;
 }
 
+/*
+ * Start what is due: first the paced transfers whose reserved time has
+ * come (their slot was counted when reserved), then queued ones while
+ * slots are free, reserving a start time for each paced one.
+ */
 static void
 start_due(struct dalle_http *h)
 {
-	int64_t now = dalle_now_ms();
+	int64_t now = dalle_now_ms(), t;
+	struct dalle_xfer *x;
 
-	while (h->nheap > 0 && h->inflight < (size_t)h->c->jobs &&
-	    h->heap[0]->due <= now)
-		attach(h, heap_pop(h));
+	while (h->slots.n > 0 && h->slots.v[0]->due <= now) {
+		x = heap_pop(&h->slots);
+		x->slot = 0;
+		attach(h, x);
+	}
+	while (h->wait.n > 0 && h->wait.v[0]->due <= now &&
+	    h->inflight + h->slots.n < (size_t)jobs(h)) {
+		x = heap_pop(&h->wait);
+		if (h->rate && x->paced && (t = dalle_rate_reserve(h->rate)) >
+		    now) {
+			x->slot = 1;
+			x->due = t;
+			heap_push(&h->slots, x);
+			continue;
+		}
+		attach(h, x);
+	}
+}
+
+/* Milliseconds until start_due has something to do, at most limit. */
+static long
+next_event(const struct dalle_http *h, long limit)
+{
+	int64_t now = dalle_now_ms(), d = limit;
+
+	if (h->slots.n > 0 && h->slots.v[0]->due - now < d)
+		d = h->slots.v[0]->due - now;
+	if (h->wait.n > 0 && h->inflight + h->slots.n < (size_t)jobs(h) &&
+	    h->wait.v[0]->due - now < d)
+		d = h->wait.v[0]->due - now;
+	return d < 0 ? 0 : (long)d;
 }
 
 int
@@ -396,19 +453,10 @@ dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms, int *fd_ready)
 	struct curl_waitfd wfd;
 	CURLMsg *m;
 	int running, left;
-	int64_t now;
 
 	*fd_ready = 0;
 	start_due(h);
-	if (h->done)
-		timeout_ms = 0;
-	else if (h->nheap > 0 && h->inflight < (size_t)h->c->jobs) {
-		now = dalle_now_ms();
-		if (h->heap[0]->due - now < timeout_ms)
-			timeout_ms = (long)(h->heap[0]->due - now);
-		if (timeout_ms < 0)
-			timeout_ms = 0;
-	}
+	timeout_ms = h->done ? 0 : next_event(h, timeout_ms);
 	wfd.fd = fd;
 	wfd.events = CURL_WAIT_POLLIN;
 	wfd.revents = 0;

@@ -98,23 +98,6 @@ dalle_lines_eof(const struct dalle_lines *lr)
 	return lr->eof && lr->off >= lr->b.len;
 }
 
-void
-dalle_record_write(jv rec)
-{
-	jv s = jv_dump_string(rec, 0);
-	const char *p = jv_string_value(s);
-	size_t n = (size_t)jv_string_length_bytes(jv_copy(s));
-
-	if (fwrite(p, 1, n, stdout) != n || putchar('\n') == EOF ||
-	    fflush(stdout) == EOF) {
-		jv_free(s);
-		if (errno == EPIPE)
-			exit(DALLE_EX_IOERR);
-		err(DALLE_EX_IOERR, "stdout");
-	}
-	jv_free(s);
-}
-
 const char *
 dalle_jv_str(jv obj, const char *key)
 {

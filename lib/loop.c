@@ -1,5 +1,11 @@
-/* loop.c: the record loop that dalle-submit, -poll and -fetch share. */
+/*
+ * loop.c: the record loop that dalle-submit, -poll and -fetch share: input
+ * from operands or stdin (read only when poll(2) says so, and only while
+ * the work in hand is below max_pending), transfers on the http engine,
+ * and output in completion order or, with --keep-order, in input order.
+ */
 #include <err.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +17,83 @@ dalle_loop_status(struct dalle_loop *lp, int rc)
 {
 	if (rc != 0 && lp->rc == 0)
 		lp->rc = rc;
+}
+
+static void
+out(const char *s, size_t n)
+{
+	if (n == 0)
+		return;
+	if (fwrite(s, 1, n, stdout) != n || fflush(stdout) == EOF) {
+		if (errno == EPIPE)
+			exit(DALLE_EX_IOERR);
+		err(DALLE_EX_IOERR, "stdout");
+	}
+}
+
+void
+dalle_loop_emit(struct dalle_loop *lp, long seq, const char *s, size_t n)
+{
+	size_t i, ncap;
+
+	lp->emitted++;
+	if (!lp->keep_order) {
+		out(s, n);
+		return;
+	}
+	if (seq != lp->next_out) {
+		/* Hold it in a ring indexed by seq, grown as needed. */
+		if ((size_t)(seq - lp->next_out) >= lp->cap) {
+			ncap = lp->cap ? lp->cap : 64;
+			while ((size_t)(seq - lp->next_out) >= ncap)
+				ncap *= 2;
+			char **nh = dalle_xcalloc(ncap, sizeof(*nh));
+			size_t *nl = dalle_xcalloc(ncap, sizeof(*nl));
+
+			for (i = 0; i < lp->cap; i++) {
+				long k = lp->next_out + (long)i;
+
+				nh[k % (long)ncap] = lp->held[k % (long)lp->cap];
+				nl[k % (long)ncap] = lp->heldlen[k %
+				    (long)lp->cap];
+			}
+			free(lp->held);
+			free(lp->heldlen);
+			lp->held = nh;
+			lp->heldlen = nl;
+			lp->cap = ncap;
+		}
+		i = (size_t)(seq % (long)lp->cap);
+		lp->held[i] = dalle_xmalloc(n + 1);  /* non-NULL: "arrived" */
+		memcpy(lp->held[i], s, n);
+		lp->heldlen[i] = n;
+		lp->nheld++;
+		return;
+	}
+	out(s, n);
+	lp->next_out++;
+	while (lp->nheld > 0 && lp->held[i = (size_t)(lp->next_out %
+	    (long)lp->cap)] != NULL) {
+		out(lp->held[i], lp->heldlen[i]);
+		free(lp->held[i]);
+		lp->held[i] = NULL;
+		lp->nheld--;
+		lp->next_out++;
+	}
+}
+
+void
+dalle_loop_write(struct dalle_loop *lp, long seq, jv rec)
+{
+	jv s = jv_dump_string(rec, 0);
+	size_t n = (size_t)jv_string_length_bytes(jv_copy(s));
+	char *p = dalle_xmalloc(n + 1);
+
+	memcpy(p, jv_string_value(s), n);
+	p[n] = '\n';
+	jv_free(s);
+	dalle_loop_emit(lp, seq, p, n + 1);
+	free(p);
 }
 
 int
@@ -25,10 +108,11 @@ dalle_loop_bad_line(struct dalle_loop *lp, const char *stage, const char *s,
 	e = jv_object_set(e, jv_string("line"), jv_number(lineno));
 	e = jv_object_set(e, jv_string("input"), jv_string(s));
 	rec = jv_object_set(jv_object(), jv_string("error"), e);
-	if (lp->no_records)
+	if (lp->no_records) {
 		jv_free(rec);
-	else
-		dalle_record_write(rec);
+		dalle_loop_emit(lp, lp->seq, "", 0);
+	} else
+		dalle_loop_write(lp, lp->seq, rec);
 	return DALLE_EX_DATAERR;
 }
 
@@ -36,7 +120,7 @@ static int
 blank(const char *s)
 {
 	for (; *s; s++)
-		if (*s != ' ' && *s != '\t')
+		if (*s != ' ' && *s != '\t' && *s != '\r')
 			return 0;
 	return 1;
 }
@@ -48,6 +132,22 @@ drain(struct dalle_loop *lp)
 
 	while ((x = dalle_http_done(lp->http)) != NULL)
 		dalle_loop_status(lp, lp->done(lp, x));
+}
+
+/* Is there room for one more record?  Held output counts too. */
+static int
+room(const struct dalle_loop *lp)
+{
+	return dalle_http_pending(lp->http) + lp->nheld < lp->max_pending;
+}
+
+static void
+one(struct dalle_loop *lp, char *s, size_t n, long lineno)
+{
+	if (blank(s))
+		return;
+	dalle_loop_status(lp, lp->line(lp, s, n, lineno));
+	lp->seq++;
 }
 
 int
@@ -62,11 +162,8 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 	if (argc > 0) {
 		lp->source = "argument";
 		for (i = 0; i < argc; i++) {
-			if (!blank(argv[i]))
-				dalle_loop_status(lp, lp->line(lp, argv[i],
-				    strlen(argv[i]), i + 1));
-			/* Keep the pending set bounded here too. */
-			while (dalle_http_pending(lp->http) >= lp->max_pending) {
+			one(lp, argv[i], strlen(argv[i]), i + 1);
+			while (!room(lp)) {
 				if (dalle_http_wait(lp->http, -1, 1000,
 				    &ready) == -1)
 					errx(DALLE_EX_SOFTWARE, "curl multi failed");
@@ -78,12 +175,10 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		lr = dalle_lines_new(STDIN_FILENO);
 	}
 	for (;;) {
-		while (lr && dalle_http_pending(lp->http) < lp->max_pending &&
+		while (lr && room(lp) &&
 		    (s = dalle_lines_next(lr, &n, &lineno)) != NULL)
-			if (!blank(s))
-				dalle_loop_status(lp, lp->line(lp, s, n, lineno));
-		reading = lr && !dalle_lines_eof(lr) &&
-		    dalle_http_pending(lp->http) < lp->max_pending;
+			one(lp, s, n, lineno);
+		reading = lr && !dalle_lines_eof(lr) && room(lp);
 		if (!reading && dalle_http_pending(lp->http) == 0)
 			break;
 		if (dalle_http_wait(lp->http, reading ? STDIN_FILENO : -1,
@@ -94,5 +189,11 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 			err(DALLE_EX_IOERR, "stdin");
 	}
 	dalle_lines_free(lr);
+	/* One record out for every record in: anything else is our bug. */
+	if (lp->emitted != lp->seq || lp->nheld > 0)
+		errx(DALLE_EX_SOFTWARE, "%ld records in, %ld out", lp->seq,
+		    lp->emitted);
+	free(lp->held);
+	free(lp->heldlen);
 	return lp->rc;
 }

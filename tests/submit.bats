@@ -186,7 +186,7 @@ logged() {
 	run --separate-stderr dalle-submit -j 3 'a' 'b' 'c'
 	assert_success
 	[ "$(printf '%s\n' "${lines[@]}" | jq -s '[.[].request.attempts] | max > 1')" = true ]
-	[[ "$stderr" == *"HTTP 429"*"retry 1 of 4"* ]]
+	[[ "$stderr" == *"HTTP 429"*"rate limited, again in"* ]]
 }
 
 @test "500 until the retries run out: exit 69, a retryable server error" {

@@ -1,0 +1,110 @@
+#!/usr/bin/env bats
+# Concurrency on curl multi: output order, -j 1 against -j 8, a request
+# budget that several processes share, and stdin that arrives slowly.
+bats_require_minimum_version 1.5.0
+load helpers/common
+
+setup() {
+	_common_setup
+}
+
+teardown() {
+	stop_test_server
+}
+
+# What a record means, without what differs from run to run.
+essence() {
+	jq -cS '{prompt, status, api: .request.api, n: (.data | length),
+	    files: [.files[] | {width, height, format}]}' | sort
+}
+
+@test "--keep-order writes records in input order; without it, as they complete" {
+	serve_start --latency 0.3 --jitter 0.25 --seed 3
+	use_azure
+	seq 1 12 | sed 's/^/prompt /' >in.txt
+	run --separate-stderr bash -c 'dalle-submit --deployment dalle3 -j 12 --keep-order <in.txt | jq -r .prompt'
+	assert_success
+	assert_output "$(cat in.txt)"
+	run --separate-stderr bash -c 'dalle-submit --deployment dalle3 -j 12 <in.txt | jq -r .prompt'
+	assert_success
+	# Every record is there; with jittered latency they finish out of order.
+	[ "$(sort <<<"$output")" = "$(sort in.txt)" ]
+	[ "$output" != "$(cat in.txt)" ]
+	# Through the whole pipeline, errors included.
+	printf '%s\n' 'a' '{"bad' 'b' '{"prompt":"c","size":"1x1"}' 'd' >mixed.txt
+	run --separate-stderr bash -c 'dalle-submit --keep-order -j 8 <mixed.txt |
+	    dalle-poll --keep-order | dalle-fetch --keep-order -d out |
+	    jq -c "[.prompt, .error.kind]"'
+	assert_output "$(printf '%s\n' '["a",null]' '[null,"input"]' '["b",null]' '["c","invalid_request"]' '["d",null]')"
+}
+
+@test "-j 1 and -j 8 give the same records" {
+	serve_start --latency 0.2
+	use_azure
+	printf '%s\n' one two three four five six '{"prompt":"g","deployment":"gpt-image-1","quality":"low"}' >in.txt
+	dalle-submit -j 1 <in.txt | dalle-poll -j 1 | dalle-fetch -j 1 -d a | essence >one.txt
+	dalle-submit -j 8 <in.txt | dalle-poll -j 8 | dalle-fetch -j 8 -d b | essence >eight.txt
+	[ "$(wc -l <one.txt)" -eq 7 ]
+	diff one.txt eight.txt
+	# The same pictures (the names hold operation ids, which differ).
+	diff <(cksum a/* | cut -d' ' -f1,2 | sort) <(cksum b/* | cut -d' ' -f1,2 | sort)
+}
+
+# Requests a second, by the request log's timestamps: "max count".
+busiest_second() {
+	jq -r 'select(.route == "azure_generate") | .time[0:19]' "$SERVE_DIR/serve.log" |
+	    uniq -c | sort -rn | head -n 1 | awk '{print $1}'
+}
+
+@test "--rate holds across four processes under xargs -P4: no 429, the quota kept" {
+	serve_start --rpm 300 --rate-window 1
+	use_azure
+	seq 1 20 | sed 's/^/p/' >in.txt
+	run --separate-stderr bash -c "xargs -P4 -n5 dalle-submit --deployment dalle3 --rate 300/min --rate-file '$BATS_TEST_TMPDIR/budget' <in.txt"
+	assert_success
+	[ "${#lines[@]}" -eq 20 ]
+	[ "$(curl -s "${SERVE_URL}_serve/stats" | jq .rate_limited)" = 0 ]
+	[ "$(busiest_second)" -le 5 ]
+}
+
+@test "without --rate, four processes learn the quota together and lose nothing" {
+	serve_start --rpm 300 --rate-window 1
+	use_azure
+	seq 1 20 | sed 's/^/p/' >in.txt
+	run --separate-stderr bash -c "xargs -P4 -n5 dalle-submit -j 5 --deployment dalle3 --rate-file '$BATS_TEST_TMPDIR/budget' <in.txt"
+	assert_success
+	[ "${#lines[@]}" -eq 20 ]
+	[ "$(printf '%s\n' "${lines[@]}" | jq -r .status | sort -u)" = succeeded ]
+	# The burst met 429s (the server was not idle), yet every prompt was drawn.
+	[ "$(curl -s "${SERVE_URL}_serve/stats" | jq '.rate_limited > 0')" = true ]
+}
+
+@test "stdin that arrives slowly: each record leaves before the next line arrives" {
+	serve_start
+	use_azure
+	run --separate-stderr bash -c '
+	    start=$(date +%s%N)
+	    { echo first; sleep 2; echo second; } | dalle-submit --deployment dalle3 |
+	    while read -r rec; do
+		echo "$(( ($(date +%s%N) - start) / 1000000 )) $(jq -r .prompt <<<"$rec")"
+	    done'
+	assert_success
+	[ "${#lines[@]}" -eq 2 ]
+	read -r ms1 p1 <<<"${lines[0]}"
+	read -r ms2 p2 <<<"${lines[1]}"
+	[ "$p1" = first ] && [ "$p2" = second ]
+	[ "$ms1" -lt 1500 ]
+	[ "$ms2" -ge 2000 ]
+}
+
+@test "a poll cap: --poll-rate spreads the polls of many operations" {
+	serve_start --latency 0.2
+	use_azure
+	dalle-submit $(seq -f 'p%g' 1 10) >recs.jsonl
+	start=$(date +%s%N)
+	run --separate-stderr dalle-poll --poll-rate 5/s <recs.jsonl
+	assert_success
+	[ "${#lines[@]}" -eq 10 ]
+	# 10 polls at 5 a second take about 2 s; uncapped they take 0.2 s.
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -ge 1500 ]
+}
