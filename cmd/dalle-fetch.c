@@ -45,12 +45,14 @@ struct rec {
 	jv error;                 /* the first image's failure, or null */
 	long lineno, seq;
 	int left;                 /* images still in transfer */
+	int count;                /* images in the record */
 };
 
 /* One image download. */
 struct img {
 	struct rec *r;
 	int index, multi;
+	char *checked;            /* the path found free before the download */
 	char *tmp;                /* temporary file beside the target */
 	FILE *fp;
 };
@@ -59,6 +61,7 @@ static struct dalle_conf conf;
 static const char *dir = ".";
 static const char *tmpl;
 static int force, paths_only, to_stdout, stdout_used;
+static mode_t file_umask;
 
 static void
 usage(FILE *fp, int rc)
@@ -101,25 +104,35 @@ field_text(jv rec, const char *key)
 	return s;
 }
 
-/* The operation id, else the request hash, else a hash of the images. */
+/*
+ * {id}: the operation id, else a hash of this generation's images (two
+ * identical requests draw two pictures, so the request hash would not
+ * tell them apart).  {hash}: the request's hash, else that same hash.
+ */
 static char *
 record_id(jv rec, int want_hash)
 {
-	jv o = dalle_jv_get(rec, want_hash ? "request" : "operation");
+	jv o = dalle_jv_get(rec, want_hash ? "request" : "operation"), d, it;
 	char *s = field_text(o, want_hash ? "hash" : "id");
-	jv d;
+	const char *v;
+	uint64_t h = 0;
+	int i, n;
 
 	jv_free(o);
-	if (s == NULL && !want_hash)
-		return record_id(rec, 1);
-	if (s == NULL) {
-		d = jv_dump_string(dalle_jv_get(rec, "data"), 0);
-		s = dalle_xasprintf("%012llx", (unsigned long long)(dalle_hash(
-		    jv_string_value(d), (size_t)jv_string_length_bytes(
-		    jv_copy(d)), 0) & 0xffffffffffffULL));
-		jv_free(d);
+	if (s != NULL)
+		return s;
+	d = dalle_jv_get(rec, "data");
+	n = jv_get_kind(d) == JV_KIND_ARRAY ? jv_array_length(jv_copy(d)) : 0;
+	for (i = 0; i < n; i++) {
+		it = jv_array_get(jv_copy(d), i);
+		if ((v = dalle_jv_str(it, "url")) != NULL ||
+		    (v = dalle_jv_str(it, "b64_json")) != NULL)
+			h = dalle_hash(v, strnlen(v, 4096), h);
+		jv_free(it);
 	}
-	return s;
+	jv_free(d);
+	return dalle_xasprintf("%012llx", (unsigned long long)(h &
+	    0xffffffffffffULL));
 }
 
 /*
@@ -234,11 +247,19 @@ was_written(const char *path, int add)
 	return 0;
 }
 
+/* Make the directories of path; remembers the last one made. */
 static int
 mkdirs(const char *path)
 {
+	static char *last;
 	char *d = dalle_xstrdup(path), *p;
 
+	if ((p = strrchr(d, '/')) != NULL)
+		*p = '\0';
+	if (p == NULL || (last && strcmp(last, d) == 0)) {
+		free(d);
+		return 0;
+	}
 	for (p = d + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -249,7 +270,12 @@ mkdirs(const char *path)
 		}
 		*p = '/';
 	}
-	free(d);
+	if (mkdir(d, 0777) == -1 && errno != EEXIST) {
+		free(d);
+		return -1;
+	}
+	free(last);
+	last = d;
 	return 0;
 }
 
@@ -308,7 +334,8 @@ file_entry(const char *path, int index, const void *head, size_t n,
 	return f;
 }
 
-/* An existing file's entry, or jv_invalid() if there is none. */
+/* An existing file's entry, jv_invalid() if there is none, or jv_null()
+ * if something other than a regular file is there. */
 static jv
 existing_entry(const char *path, int index)
 {
@@ -319,9 +346,11 @@ existing_entry(const char *path, int index)
 
 	if ((fd = open(path, O_RDONLY)) == -1)
 		return jv_invalid();
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return jv_null();       /* taken, by something no image */
+	}
 	n = read(fd, head, sizeof(head));
-	if (fstat(fd, &st) == -1)
-		st.st_size = 0;
 	close(fd);
 	return file_entry(path, index, head, n > 0 ? (size_t)n : 0,
 	    (long long)st.st_size, 1);
@@ -377,6 +406,11 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 			jv_free(item);
 	}
 	jv_free(r->files);
+	/* Every image is in files or accounted for by an error. */
+	if (jv_get_kind(r->error) == JV_KIND_NULL && !to_stdout &&
+	    jv_array_length(jv_copy(files)) != r->count)
+		r->error = dalle_error_new("fetch", DALLE_KIND_IO, 0,
+		    NULL, "an image was neither written nor failed", 0, 0);
 	r->rec = jv_object_set(r->rec, jv_string("files"), files);
 	if (jv_get_kind(r->error) == JV_KIND_OBJECT) {
 		rc = dalle_error_exit(dalle_jv_str(r->error, "kind"));
@@ -433,21 +467,30 @@ resolve(struct rec *r, int index, int multi, const char *ext)
  * written.
  */
 static int
-taken(struct rec *r, const char *path, int index)
+taken(struct rec *r, const char *path, int index, int on_disk)
 {
 	jv f;
 
 	if (was_written(path, 0)) {
 		char *m = dalle_xasprintf("%s: another image of this run has "
-		    "this path; put {i}, {id} or {hash} in -o", path);
+		    "this path; put {id}, {i} or a field of your own in -o",
+		    path);
 
 		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
 		    m, 0, 0));
 		free(m);
 		return 1;
 	}
-	if (force || !jv_is_valid(f = existing_entry(path, index)))
+	if (force || !on_disk || !jv_is_valid(f = existing_entry(path, index)))
 		return 0;
+	if (jv_get_kind(f) == JV_KIND_NULL) {
+		char *m = dalle_xasprintf("%s: exists and is not a file", path);
+
+		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_IO, 0, NULL, m,
+		    0, 0));
+		free(m);
+		return 1;
+	}
 	r->files = jv_array_set(r->files, index, f);
 	return 1;
 }
@@ -472,7 +515,8 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 		unlink(im->tmp);
 		return;
 	}
-	if (taken(r, path, im->index))
+	if (taken(r, path, im->index, im->checked == NULL ||
+	    strcmp(path, im->checked) != 0))
 		unlink(im->tmp);
 	else {
 		if (rename(im->tmp, path) == -1) {
@@ -493,12 +537,69 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 	free(path);
 }
 
+/*
+ * Temporary files not yet renamed or removed.  They are removed at exit
+ * (EPIPE ends us with exit(74)) and on SIGINT, SIGTERM and SIGHUP, so an
+ * interrupted make or a reader that left behind no half images.
+ */
+static char **temps;
+static size_t ntemps, captemps;
+static sigset_t fatal_sigs;
+
+static void
+temp_add(char *path)
+{
+	sigset_t old;
+
+	sigprocmask(SIG_BLOCK, &fatal_sigs, &old);
+	if (ntemps == captemps) {
+		captemps = captemps ? captemps * 2 : 64;
+		temps = dalle_xrealloc(temps, captemps * sizeof(*temps));
+	}
+	temps[ntemps++] = path;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* path has been renamed or removed: forget it, then free it. */
+static void
+temp_done(char *path)
+{
+	sigset_t old;
+	size_t i;
+
+	sigprocmask(SIG_BLOCK, &fatal_sigs, &old);
+	for (i = 0; i < ntemps; i++)
+		if (temps[i] == path) {
+			temps[i] = temps[--ntemps];
+			break;
+		}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	free(path);
+}
+
+static void
+temps_remove(void)
+{
+	size_t i;
+
+	for (i = 0; i < ntemps; i++)
+		unlink(temps[i]);
+	ntemps = 0;
+}
+
+static void
+on_fatal(int sig)
+{
+	temps_remove();         /* unlink(2) is async-signal-safe */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /* A temporary file in the target's directory; NULL with r's error set. */
 static FILE *
 make_temp(struct rec *r, const char *path, char **tmp)
 {
 	char *d = dalle_xstrdup(path), *t;
-	mode_t um;
 	int fd;
 	FILE *fp;
 
@@ -514,11 +615,10 @@ make_temp(struct rec *r, const char *path, char **tmp)
 		return NULL;
 	}
 	/* mkstemp makes 0600; an image is as readable as any new file. */
-	um = umask(0);
-	umask(um);
-	fchmod(fd, 0666 & ~um);
+	fchmod(fd, 0666 & ~file_umask);
 	if ((fp = fdopen(fd, "w+")) == NULL)
 		err(DALLE_EX_OSERR, "fdopen");
+	temp_add(t);
 	*tmp = t;
 	return fp;
 }
@@ -526,7 +626,7 @@ make_temp(struct rec *r, const char *path, char **tmp)
 static void
 write_b64(struct rec *r, int index, int multi, const char *b64)
 {
-	struct img im = { r, index, multi, NULL, NULL };
+	struct img im = { r, index, multi, NULL, NULL, NULL };
 	const char *fmt;
 	unsigned char *p;
 	size_t n;
@@ -545,7 +645,7 @@ write_b64(struct rec *r, int index, int multi, const char *b64)
 	}
 	fmt = dalle_image_probe(p, n, &w, &h);
 	if ((path = resolve(r, index, multi, ext_of(fmt ? fmt : "png"))) ==
-	    NULL || taken(r, path, index)) {
+	    NULL || taken(r, path, index, 1)) {
 		free(path);
 		free(p);
 		return;
@@ -563,7 +663,7 @@ write_b64(struct rec *r, int index, int multi, const char *b64)
 		} else
 			commit(&im, p, n, (long long)n);
 		fclose(im.fp);
-		free(im.tmp);
+		temp_done(im.tmp);
 	}
 	free(path);
 	free(p);
@@ -587,7 +687,7 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	}
 	path = NULL;
 	if (!to_stdout && ((path = resolve(r, index, multi,
-	    guess_ext(r->rec, url))) == NULL || taken(r, path, index))) {
+	    guess_ext(r->rec, url))) == NULL || taken(r, path, index, 1))) {
 		free(path);
 		return;
 	}
@@ -595,10 +695,12 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	im->r = r;
 	im->index = index;
 	im->multi = multi;
+	im->checked = path ? dalle_xstrdup(path) : NULL;
 	if (to_stdout) {
 		if ((im->fp = tmpfile()) == NULL)
 			err(DALLE_EX_CANTCREAT, "tmpfile");
 	} else if ((im->fp = make_temp(r, path, &im->tmp)) == NULL) {
+		free(im->checked);
 		free(im);
 		free(path);
 		return;
@@ -672,6 +774,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 	data = dalle_jv_get(rec, "data");
 	count = jv_get_kind(data) == JV_KIND_ARRAY ?
 	    jv_array_length(jv_copy(data)) : 0;
+	r->count = count;
 	if (count == 0) {
 		status = dalle_jv_str(rec, "status");
 		char *m = dalle_xasprintf("the record has no images%s%s%s",
@@ -767,7 +870,9 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			commit(im, head, n, bytes);
 	}
 	fclose(im->fp);
-	free(im->tmp);
+	if (im->tmp)
+		temp_done(im->tmp);
+	free(im->checked);
 	free(im);
 	dalle_xfer_free(x);
 	if (--r->left == 0)
@@ -782,9 +887,19 @@ main(int argc, char *argv[])
 	int ch, rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&fatal_sigs);
+	sigaddset(&fatal_sigs, SIGINT);
+	sigaddset(&fatal_sigs, SIGTERM);
+	sigaddset(&fatal_sigs, SIGHUP);
+	signal(SIGINT, on_fatal);
+	signal(SIGTERM, on_fatal);
+	signal(SIGHUP, on_fatal);
+	atexit(temps_remove);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		errx(DALLE_EX_OSERR, "curl_global_init failed");
 	dalle_conf_init(&conf, "dalle-fetch");
+	file_umask = umask(0);
+	umask(file_umask);
 	conf.jobs = 8;
 	while ((ch = getopt_long(argc, argv, "d:fhj:o:qv", longopts,
 	    NULL)) != -1) {
@@ -795,9 +910,14 @@ main(int argc, char *argv[])
 			usage(stdout, 0);
 			break;
 		case 'd':
+			if (*optarg == '\0')
+				errx(DALLE_EX_USAGE, "-d: an empty directory "
+				    "name");
 			dir = optarg;
 			break;
 		case 'o':
+			if (*optarg == '\0')
+				errx(DALLE_EX_USAGE, "-o: an empty template");
 			tmpl = optarg;
 			to_stdout = strcmp(optarg, "-") == 0;
 			break;

@@ -110,6 +110,7 @@ start(struct dalle_loop *lp, jv rec, long lineno)
 {
 	const char *url, *status;
 	struct op *o;
+	long delay, at;
 	size_t ol;
 	jv op;
 
@@ -167,7 +168,12 @@ start(struct dalle_loop *lp, jv rec, long lineno)
 	o->lineno = lineno;
 	o->seq = lp->seq;
 	o->deadline = dalle_now_ms() + timeout_ms;
-	schedule(lp, o, url, 0);
+	/* No poll before the time the service gave dalle-submit. */
+	delay = 0;
+	if (dalle_jv_long(op, "poll_at", &at) == 0 && at > dalle_wall_ms())
+		delay = at - dalle_wall_ms() < timeout_ms ?
+		    at - dalle_wall_ms() : timeout_ms;
+	schedule(lp, o, url, delay);
 	jv_free(op);
 	return 0;
 }
@@ -197,10 +203,16 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 	if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
 		url = dalle_xstrdup(s);
 	} else if (strspn(s, "abcdefABCDEF0123456789-") == n && n > 0) {
-		if (conf.endpoint == NULL)
-			errx(DALLE_EX_CONFIG, "%s:%ld: an operation id needs "
-			    "an endpoint (AZURE_OPENAI_ENDPOINT)", lp->source,
-			    lineno);
+		if (conf.endpoint == NULL) {
+			jv e = dalle_error_new("poll", DALLE_KIND_CONFIG, 0,
+			    NULL, "an operation id needs an endpoint "
+			    "(AZURE_OPENAI_ENDPOINT)", 0, 0);
+
+			rec = jv_object_set(jv_object(), jv_string("operation"),
+			    jv_object_set(jv_object(), jv_string("id"),
+			    jv_string(s)));
+			return fail(lp, lp->seq, rec, lineno, e);
+		}
 		url = dalle_xasprintf("%s/openai/operations/images/%s"
 		    "?api-version=%s", conf.endpoint, s,
 		    dalle_api_version(&conf, DALLE_API_AZURE_ASYNC));

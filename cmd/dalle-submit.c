@@ -298,6 +298,10 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		    jv_string("azure-image"));
 		v = jv_object_set(v, jv_string("id"), jv_string(id));
 		v = jv_object_set(v, jv_string("url"), jv_string(x->location));
+		/* When the service said to look: dalle-poll waits till then. */
+		if (x->hint.retry_after_ms >= 0)
+			v = jv_object_set(v, jv_string("poll_at"), jv_number(
+			    (double)(dalle_wall_ms() + x->hint.retry_after_ms)));
 		rec = jv_object_set(rec, jv_string("operation"), v);
 		v = dalle_jv_get(body, "status");
 		rec = jv_object_set(rec, jv_string("status"),

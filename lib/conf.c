@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <err.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,9 +141,23 @@ set(char **dst, const char *v)
 	*dst = dalle_xstrdup(v);
 }
 
+/* A closed stdin, stdout or stderr would be taken by the next open (curl's
+ * wake-up socket, an image file): give each one /dev/null instead. */
+static void
+open_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 &&
+		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			errx(DALLE_EX_OSERR, "/dev/null");
+}
+
 void
 dalle_conf_init(struct dalle_conf *c, const char *prog)
 {
+	open_std_fds();
 	memset(c, 0, sizeof(*c));
 	c->prog = prog;
 	c->retries = 4;

@@ -61,8 +61,9 @@ void dalle_buf_adds(struct dalle_buf *b, const char *s);
 void dalle_buf_reset(struct dalle_buf *b);
 void dalle_buf_free(struct dalle_buf *b);
 
-/* Milliseconds on the monotonic clock; seconds since the epoch. */
+/* Milliseconds on the monotonic clock; since the epoch; seconds since it. */
 int64_t dalle_now_ms(void);
+int64_t dalle_wall_ms(void);
 int64_t dalle_time(void);
 
 /* 64-bit FNV-1a of n bytes. */
@@ -86,6 +87,10 @@ int dalle_strtonum(const char *s, long long min, long long max,
 
 /* Is the host of this URL a loopback address (127/8, ::1, localhost)? */
 int dalle_url_is_loopback(const char *url);
+
+/* A copy of n bytes of text with the value of every "sig=" URL parameter
+ * (a SAS signature) replaced by [redacted]; malloc'd, NUL-terminated. */
+char *dalle_url_redact(const char *s, size_t n);
 
 /* Zero a secret and free it. */
 void dalle_secret_free(char *s);
@@ -136,7 +141,7 @@ jv dalle_jv_get(jv obj, const char *key);
 #define DALLE_KIND_CONFIG "config"
 jv dalle_error_new(const char *stage, const char *kind, long http,
     const char *code, const char *message, int retryable, int attempts);
-/* The exit status that belongs to an error kind. */
+/* The exit status that belongs to an error kind (70 for NULL). */
 int dalle_error_exit(const char *kind);
 /* Is this record an error record?  Borrows rec. */
 int dalle_record_is_error(jv rec);
@@ -342,6 +347,7 @@ struct dalle_xfer {
 	char *content_type;
 	struct dalle_retry_hint hint;
 	char errbuf[CURL_ERROR_SIZE];
+	int write_errno;          /* why writing to out failed, or 0 */
 	int attempts;             /* attempts made so far */
 	int64_t started_ms;
 
@@ -381,8 +387,8 @@ size_t dalle_http_pending(const struct dalle_http *h);
 /* One line describing a failed transfer: errbuf or curl's text, or
  * "HTTP n: message" from an error body.  Returns malloc'd. */
 char *dalle_xfer_strerror(const struct dalle_xfer *x);
-/* Turn a finished transfer that failed into an error object (see
- * dalle_error_new) for stage; NULL-safe on success (returns jv_null()). */
+/* The error object (see dalle_error_new) for a finished transfer whose
+ * answer the caller cannot use: a failure, or a 2xx it did not expect. */
 jv dalle_xfer_error(const struct dalle_xfer *x, const char *stage);
 
 /* ---- loop.c: the record loop every filter shares ------------------- */

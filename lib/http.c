@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <err.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -157,6 +158,7 @@ reset_results(struct dalle_xfer *x)
 	free(x->content_type);
 	x->location = x->content_type = NULL;
 	x->status = 0;
+	x->write_errno = 0;
 	x->result = CURLE_OK;
 	x->errbuf[0] = '\0';
 	x->hint.retry_after_ms = -1;
@@ -166,10 +168,17 @@ reset_results(struct dalle_xfer *x)
 void
 dalle_xfer_free(struct dalle_xfer *x)
 {
+	struct curl_slist *h;
+
 	if (x == NULL)
 		return;
 	reset_results(x);
 	dalle_buf_free(&x->resp);
+	/* Credentials in the header list are zeroed, not just freed. */
+	for (h = x->headers; h; h = h->next)
+		if (strncasecmp(h->data, "api-key:", 8) == 0 ||
+		    strncasecmp(h->data, "authorization:", 14) == 0)
+			explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(x->headers);
 	free(x->url);
 	free(x->body);
@@ -210,8 +219,13 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	struct dalle_xfer *x = arg;
 	size_t len = size * n, cap = x->maxbody ? x->maxbody : DEFAULT_MAXBODY;
 
-	if (x->out)
-		return fwrite(p, 1, len, x->out);
+	if (x->out) {
+		if (fwrite(p, 1, len, x->out) != len) {
+			x->write_errno = errno ? errno : EIO;
+			return 0;
+		}
+		return len;
+	}
 	if (x->resp.len + len > cap)
 		return 0;       /* too large: CURLE_WRITE_ERROR */
 	dalle_buf_add(&x->resp, p, len);
@@ -254,8 +268,13 @@ on_debug(CURL *e, curl_infotype type, char *p, size_t n, void *arg)
 		if (k < sizeof(secret) / sizeof(secret[0]))
 			fprintf(stderr, "%s%.*s [redacted]\n", prefix,
 			    (int)strlen(secret[k]), p + i);
-		else if (len > 0 && !(len <= 2 && (p[i] == '\r' || p[i] == '\n')))
-			fprintf(stderr, "%s%.*s", prefix, (int)len, p + i);
+		else if (len > 0 && !(len <= 2 && (p[i] == '\r' ||
+		    p[i] == '\n'))) {
+			char *line = dalle_url_redact(p + i, len);
+
+			fprintf(stderr, "%s%s", prefix, line);
+			free(line);
+		}
 	}
 	if (n > 0 && p[n - 1] != '\n' && type == CURLINFO_TEXT)
 		fputc('\n', stderr);
@@ -280,7 +299,7 @@ attach(struct dalle_http *h, struct dalle_xfer *x)
 		errx(DALLE_EX_OSERR, "curl_easy_init failed");
 	x->easy = e;
 	reset_results(x);
-	if (x->out) {
+	if (x->out && x->attempts > 0) {        /* a retry starts afresh */
 		rewind(x->out);
 		if (ftruncate(fileno(x->out), 0) == -1)
 			warn("ftruncate");
@@ -377,16 +396,19 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 		delay = dalle_retry_delay(x->attempts, &x->hint);
 		if (delay <= c->max_wait_ms) {
 			if (!c->quiet) {
+				char *u = dalle_url_redact(x->url,
+				    strlen(x->url));
+
 				msg = dalle_xfer_strerror(x);
 				if (x->status == 429)
 					warnx("%s: %s; rate limited, again in "
-					    "%.1f s", x->url, msg, delay / 1000.0);
+					    "%.1f s", u, msg, delay / 1000.0);
 				else
 					warnx("%s: %s; retry %d of %d in %.1f s",
-					    x->url, msg, x->attempts -
-					    x->throttled, c->retries,
-					    delay / 1000.0);
+					    u, msg, x->attempts - x->throttled,
+					    c->retries, delay / 1000.0);
 				free(msg);
+				free(u);
 			}
 			/* pending still counts it: it never left */
 			x->due = dalle_now_ms() + delay;
@@ -533,8 +555,28 @@ dalle_xfer_error(const struct dalle_xfer *x, const char *stage)
 	int retry;
 	jv e, r, cj;
 
-	if (x->result == CURLE_OK && x->status >= 200 && x->status < 300)
-		return jv_null();
+	/* Called for an answer the caller did not expect: a 2xx other than
+	 * the one it wanted is the service misbehaving. */
+	if (x->result == CURLE_OK && x->status >= 200 && x->status < 300) {
+		msg = dalle_xasprintf("unexpected HTTP %ld", x->status);
+		r = dalle_error_new(stage, DALLE_KIND_PROTOCOL, x->status, NULL,
+		    msg, 0, x->attempts);
+		free(msg);
+		return r;
+	}
+	if (x->result == CURLE_WRITE_ERROR && x->write_errno) {
+		r = dalle_error_new(stage, DALLE_KIND_IO, 0, NULL,
+		    strerror(x->write_errno), 0, x->attempts);
+		return r;
+	}
+	if (x->result == CURLE_WRITE_ERROR && x->out == NULL) {
+		msg = dalle_xasprintf("the answer is larger than %zu bytes",
+		    x->maxbody ? x->maxbody : (size_t)DEFAULT_MAXBODY);
+		r = dalle_error_new(stage, DALLE_KIND_PROTOCOL, x->status, NULL,
+		    msg, 0, x->attempts);
+		free(msg);
+		return r;
+	}
 	msg = dalle_xfer_strerror(x);
 	retry = dalle_retry_wanted(x->result, x->status, &x->hint);
 	e = body_error(x);

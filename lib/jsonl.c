@@ -81,6 +81,11 @@ dalle_lines_next(struct dalle_lines *lr, size_t *len, long *lineno)
 		return NULL;
 	n = nl ? (size_t)(nl - s) : lr->b.len - lr->off;
 	lr->off += n + (nl != NULL);
+	/* A UTF-8 byte order mark before the first line is no text. */
+	if (lr->lineno == 0 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+		s += 3;
+		n -= 3;
+	}
 	if (n > 0 && s[n - 1] == '\r')
 		n--;
 	/* A copy, so that the next fill may move the buffer. */
@@ -195,6 +200,8 @@ dalle_error_exit(const char *kind)
 {
 	size_t i;
 
+	if (kind == NULL)
+		return DALLE_EX_SOFTWARE;
 	for (i = 0; i < sizeof(kind_exit) / sizeof(kind_exit[0]); i++)
 		if (strcmp(kind, kind_exit[i].kind) == 0)
 			return kind_exit[i].code;

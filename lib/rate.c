@@ -15,6 +15,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,9 +31,8 @@ struct state {
 	int64_t hold_ms;          /* wall clock: no start before this */
 	double interval_ms;       /* current pace; 0: none */
 	int64_t last_slow_ms;     /* when a 429 last slowed the pace */
-	int64_t win_ms;           /* start of the current 1 s window */
-	int64_t win_ok;           /* successes in it */
-	int64_t prev_ok;          /* successes in the window before */
+	int64_t last_ok_ms;       /* the last success */
+	double ok_rate;           /* successes a second, decaying over 1 s */
 };
 
 #define STATE_MAGIC 0x64616c6cU
@@ -43,15 +43,6 @@ struct dalle_rate {
 	double fixed_ms;          /* --rate: the interval, never changed */
 	struct state local;
 };
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 lock(struct dalle_rate *r, struct state *s)
@@ -69,10 +60,10 @@ lock(struct dalle_rate *r, struct state *s)
 		if (errno != EINTR)
 			return -1;
 	if (pread(r->fd, s, sizeof(*s), 0) != (ssize_t)sizeof(*s) ||
-	    s->magic != STATE_MAGIC || s->version != 1) {
+	    s->magic != STATE_MAGIC || s->version != 2) {
 		memset(s, 0, sizeof(*s));
 		s->magic = STATE_MAGIC;
-		s->version = 1;
+		s->version = 2;
 	}
 	return 0;
 }
@@ -105,7 +96,7 @@ dalle_rate_open(const char *path, double per_min)
 	 * one request too many into a server's window. */
 	r->fixed_ms = per_min > 0 ? 60000.0 / per_min * 1.01 : 0;
 	r->local.magic = STATE_MAGIC;
-	r->local.version = 1;
+	r->local.version = 2;
 	if (path && (r->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
 	    0600)) == -1)
 		warn("%s: the request budget is this process's alone", path);
@@ -126,7 +117,7 @@ int64_t
 dalle_rate_reserve(struct dalle_rate *r)
 {
 	struct state s;
-	int64_t now = wall_ms(), t;
+	int64_t now = dalle_wall_ms(), t;
 	double iv;
 
 	if (lock(r, &s) == -1)
@@ -144,22 +135,22 @@ void
 dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms)
 {
 	struct state s;
-	int64_t now = wall_ms();
-	double accepted, iv;
+	int64_t now = dalle_wall_ms();
+	double dt;
 
 	if (http != 429 && (http < 200 || http > 299))
 		return;
 	if (lock(r, &s) == -1)
 		return;
-	if (now - s.win_ms >= 1000) {
-		s.prev_ok = now - s.win_ms < 2000 ? s.win_ok : 0;
-		s.win_ms = now;
-		s.win_ok = 0;
-	}
 	if (http != 429) {
-		s.win_ok++;
+		/* The rate of successes, as an average that forgets in 1 s. */
+		dt = (double)(now - s.last_ok_ms) / 1000.0;
+		s.ok_rate = s.ok_rate * (dt > 0 ? exp(-dt) : 1.0) + 1.0;
+		s.last_ok_ms = now;
+		/* Probe upwards by about a quarter a second. */
 		if (r->adaptive && s.interval_ms > 0)
-			s.interval_ms *= 0.99;
+			s.interval_ms *= 1.0 - 0.25 / (s.ok_rate > 1 ?
+			    s.ok_rate : 1);
 		unlock(r, &s);
 		return;
 	}
@@ -168,15 +159,11 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms)
 		retry_after_ms = 1000;
 	if (s.hold_ms < now + retry_after_ms)
 		s.hold_ms = now + retry_after_ms;
-	/* One slow-down per burst of 429s, not one per 429. */
-	if (r->adaptive && now - s.last_slow_ms > (int64_t)s.interval_ms +
-	    retry_after_ms) {
-		accepted = (double)(s.win_ok > s.prev_ok ? s.win_ok : s.prev_ok);
-		iv = accepted >= 1 ? 1000.0 / accepted : 1000.0;
-		s.interval_ms = s.interval_ms * 1.5 > iv ? s.interval_ms * 1.5 :
-		    iv;
-		if (s.interval_ms > 60000)
-			s.interval_ms = 60000;
+	/* Pace at what was just accepted; once per burst of 429s. */
+	if (r->adaptive && now - s.last_slow_ms > retry_after_ms) {
+		dt = (double)(now - s.last_ok_ms) / 1000.0;
+		s.interval_ms = 1000.0 / (s.ok_rate * exp(-dt) > 1 ?
+		    s.ok_rate * exp(-dt) : 1.0);
 		s.last_slow_ms = now;
 	}
 	unlock(r, &s);

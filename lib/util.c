@@ -117,6 +117,15 @@ dalle_now_ms(void)
 }
 
 int64_t
+dalle_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
 dalle_time(void)
 {
 	return (int64_t)time(NULL);
@@ -346,6 +355,31 @@ dalle_url_is_loopback(const char *url)
 	if (inet_pton(AF_INET, host, &a4) == 1)
 		return (ntohl(a4.s_addr) >> 24) == 127;
 	return 0;
+}
+
+char *
+dalle_url_redact(const char *s, size_t n)
+{
+	struct dalle_buf b = { 0 };
+	size_t i = 0, k;
+
+	while (i < n) {
+		/* a "sig=" parameter: the SAS signature of a blob URL */
+		if ((s[i] == '?' || s[i] == '&') && n - i > 4 &&
+		    strncmp(s + i + 1, "sig=", 4) == 0) {
+			dalle_buf_add(&b, s + i, 5);
+			dalle_buf_adds(&b, "[redacted]");
+			for (k = i + 5; k < n && s[k] != '&' && s[k] != ' ' &&
+			    s[k] != '\r' && s[k] != '\n' && s[k] != '"'; k++)
+				;
+			i = k;
+			continue;
+		}
+		dalle_buf_add(&b, s + i, 1);
+		i++;
+	}
+	dalle_buf_add(&b, "", 0);
+	return b.p;
 }
 
 void

@@ -128,3 +128,44 @@ setup() {
 	assert_equal "$status" 65
 	[[ "$(jq -r .error.message <<<"$output")" == *"dalle-poll first"* ]]
 }
+
+@test "empty -o or -d is a usage error" {
+	run --separate-stderr dalle-fetch -o '' x
+	assert_equal "$status" 64
+	run --separate-stderr dalle-fetch -d '' x
+	assert_equal "$status" 64
+}
+
+@test "identical prompts on a synchronous API make two files, not one" {
+	run --separate-stderr bash -c "dalle-submit --deployment dalle3 cat cat | dalle-fetch -d out"
+	assert_success
+	[ "$(ls out | wc -l)" -eq 2 ]
+}
+
+@test "SIGTERM in the middle of downloads leaves no temporary files" {
+	serve_start --slow-images 20000
+	use_azure
+	dalle-submit --deployment dalle3 a b c >recs.jsonl
+	dalle-fetch -d out <recs.jsonl >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 50); do
+		[ -n "$(find out -name '.dalle-fetch.*' 2>/dev/null)" ] && break
+		sleep 0.1
+	done
+	[ -n "$(find out -name '.dalle-fetch.*')" ]
+	kill -TERM "$pid"
+	wait "$pid" || true
+	[ -z "$(find out -name '.dalle-fetch.*')" ]
+}
+
+@test "retry warnings never show an image URL's SAS signature" {
+	serve_start --truncate-rate 1
+	use_azure
+	rec=$(dalle-submit --deployment dalle3 'sig')
+	sig=$(jq -r '.data[0].url' <<<"$rec" | sed 's/.*[?&]sig=\([^&]*\).*/\1/')
+	[ -n "$sig" ]
+	run --separate-stderr dalle-fetch -v --retries 1 -d out <<<"$rec"
+	assert_equal "$status" 69
+	[[ "$stderr" == *"sig=[redacted]"* ]]
+	[[ "$stderr" != *"$sig"* ]]
+}

@@ -92,3 +92,17 @@ setup() {
 	[ "${#lines[@]}" -eq 2 ]
 	[[ "$stderr" == *"dalle-poll: stdin:1: "* ]]
 }
+
+@test "a closed stdin is empty input, not a hang" {
+	run --separate-stderr timeout 10 bash -c 'dalle-poll <&-'
+	assert_success
+	[ -z "$output" ]
+}
+
+@test "a bare id without an endpoint is an error record, and the rest goes on" {
+	unset AZURE_OPENAI_ENDPOINT
+	run --separate-stderr dalle-poll 0000-1111 '{"status":"succeeded","data":[],"k":1}'
+	assert_equal "$status" 78
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(jq -r 'select(.error) | .error.kind' <<<"$output")" = config ]
+}
