@@ -735,9 +735,10 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 		if (dalle_record_is_error(rec)) {
 			int rc = 0;
 
-			if (!paths_only && !to_stdout)
-				dalle_loop_write(lp, lp->seq, rec);
-			else {
+			if (!paths_only && !to_stdout) {
+				dalle_loop_emit_line(lp, lp->seq, s, n);
+				jv_free(rec);
+			} else {
 				/* It cannot pass on: its status must. */
 				jv e = dalle_jv_get(rec, "error");
 				const char *kind = dalle_jv_str(e, "kind");

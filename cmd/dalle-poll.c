@@ -105,8 +105,10 @@ schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay)
 	dalle_http_start_at(lp->http, x, dalle_now_ms() + delay);
 }
 
+/* raw: the input line as it came (rawlen bytes), or NULL. */
 static int
-start(struct dalle_loop *lp, jv rec, long lineno)
+start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
+    size_t rawlen)
 {
 	const char *url, *status;
 	struct op *o;
@@ -120,7 +122,12 @@ start(struct dalle_loop *lp, jv rec, long lineno)
 	if (jv_get_kind(op) != JV_KIND_OBJECT || (status &&
 	    final_status(status))) {
 		jv_free(op);
-		dalle_loop_write(lp, lp->seq, rec);
+		if (raw) {
+			/* untouched: the bytes as they came, no new dump */
+			dalle_loop_emit_line(lp, lp->seq, raw, rawlen);
+			jv_free(rec);
+		} else
+			dalle_loop_write(lp, lp->seq, rec);
 		return 0;
 	}
 	if (dalle_jv_str(op, "kind") && strcmp(dalle_jv_str(op, "kind"),
@@ -194,10 +201,11 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 			    "not a JSON object");
 		}
 		if (dalle_record_is_error(rec)) {
-			dalle_loop_write(lp, lp->seq, rec);
+			dalle_loop_emit_line(lp, lp->seq, s, n);
+			jv_free(rec);
 			return 0;
 		}
-		return start(lp, rec, lineno);
+		return start(lp, rec, lineno, s, n);
 	}
 	/* A bare operation URL, or an id on the configured endpoint. */
 	if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
@@ -235,7 +243,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 	op = jv_object_set(op, jv_string("url"), jv_string(url));
 	free(url);
 	rec = jv_object_set(jv_object(), jv_string("operation"), op);
-	return start(lp, rec, lineno);
+	return start(lp, rec, lineno, NULL, 0);
 }
 
 static jv

@@ -172,11 +172,11 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 	}
 
 	url = dalle_api_url(&conf, api, name, "images/generations");
-	s = jv_dump_string(jv_copy(body), JV_PRINT_SORTED);
+	/* Serialised once: for the hash and as the body sent. */
+	s = jv_dump_string(jv_copy(body), 0);
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
 	    dalle_hash(jv_string_value(s), (size_t)jv_string_length_bytes(
 	    jv_copy(s)), dalle_hash(url, strlen(url), 0)));
-	jv_free(s);
 	hash[12] = '\0';
 	request = jv_object_set(jv_object(), jv_string("api"),
 	    jv_string(dalle_api_name(api)));
@@ -197,11 +197,15 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 		dalle_loop_write(lp, lp->seq, jv_object_set(rec,
 		    jv_string("request"), request));
 		free(url);
+		jv_free(s);
 		return 0;
 	}
 	x = dalle_xfer_new("POST", url);
 	free(url);
-	dalle_xfer_json(x, body);
+	dalle_xfer_body(x, jv_string_value(s),
+	    (size_t)jv_string_length_bytes(jv_copy(s)));
+	jv_free(s);
+	jv_free(body);
 	x->headers = dalle_conf_auth(&conf, api, x->headers);
 	r = dalle_xmalloc(sizeof(*r));
 	r->rec = jv_object_set(rec, jv_string("request"), request);
@@ -245,7 +249,8 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 	}
 	/* Error records from an earlier stage pass through untouched. */
 	if (dalle_record_is_error(rec)) {
-		dalle_loop_write(lp, lp->seq, rec);
+		dalle_loop_emit_line(lp, lp->seq, s, n);
+		jv_free(rec);
 		return 0;
 	}
 	prompt = dalle_jv_get(rec, "prompt");

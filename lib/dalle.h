@@ -369,8 +369,10 @@ void dalle_http_free(struct dalle_http *h);
 void dalle_http_set_rate(struct dalle_http *h, struct dalle_rate *rate);
 /* A new transfer with method and url (the url is copied). */
 struct dalle_xfer *dalle_xfer_new(const char *method, const char *url);
-/* Set a JSON body (consumes body) and the Content-Type header. */
+/* Set a JSON body (consumes body), or one already serialised (n bytes,
+ * copied), and the Content-Type header. */
 void dalle_xfer_json(struct dalle_xfer *x, jv body);
+void dalle_xfer_body(struct dalle_xfer *x, const char *json, size_t n);
 void dalle_xfer_free(struct dalle_xfer *x);
 /* Queue x to start as soon as a slot is free, or not before due_ms. */
 void dalle_http_start(struct dalle_http *h, struct dalle_xfer *x);
@@ -434,6 +436,9 @@ void dalle_loop_status(struct dalle_loop *lp, int rc);
 void dalle_loop_emit(struct dalle_loop *lp, long seq, const char *s,
     size_t n);
 void dalle_loop_write(struct dalle_loop *lp, long seq, jv rec);
+/* The same for a line of n bytes, given without its newline. */
+void dalle_loop_emit_line(struct dalle_loop *lp, long seq, const char *s,
+    size_t n);
 /* An error record for a bad input line (the raw line kept in error.input)
  * as record lp->seq; warns "prog: source:lineno: why", returns 65. */
 int dalle_loop_bad_line(struct dalle_loop *lp, const char *stage,

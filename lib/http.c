@@ -137,17 +137,25 @@ dalle_xfer_new(const char *method, const char *url)
 }
 
 void
+dalle_xfer_body(struct dalle_xfer *x, const char *json, size_t n)
+{
+	free(x->body);
+	x->bodylen = n;
+	x->body = dalle_xmalloc(n + 1);
+	memcpy(x->body, json, n);
+	x->body[n] = '\0';
+	x->headers = curl_slist_append(x->headers,
+	    "Content-Type: application/json");
+}
+
+void
 dalle_xfer_json(struct dalle_xfer *x, jv body)
 {
 	jv s = jv_dump_string(body, 0);
 
-	free(x->body);
-	x->bodylen = (size_t)jv_string_length_bytes(jv_copy(s));
-	x->body = dalle_xmalloc(x->bodylen + 1);
-	memcpy(x->body, jv_string_value(s), x->bodylen + 1);
+	dalle_xfer_body(x, jv_string_value(s),
+	    (size_t)jv_string_length_bytes(jv_copy(s)));
 	jv_free(s);
-	x->headers = curl_slist_append(x->headers,
-	    "Content-Type: application/json");
 }
 
 static void

@@ -83,6 +83,17 @@ dalle_loop_emit(struct dalle_loop *lp, long seq, const char *s, size_t n)
 }
 
 void
+dalle_loop_emit_line(struct dalle_loop *lp, long seq, const char *s, size_t n)
+{
+	char *p = dalle_xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\n';
+	dalle_loop_emit(lp, seq, p, n + 1);
+	free(p);
+}
+
+void
 dalle_loop_write(struct dalle_loop *lp, long seq, jv rec)
 {
 	jv s = jv_dump_string(rec, 0);
