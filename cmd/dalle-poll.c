@@ -37,8 +37,10 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
+/* An operation waiting for its end: its record kept as text (a third of
+ * the memory of the parsed value) until it is written. */
 struct op {
-	jv rec;
+	char *raw;
 	long lineno, seq;
 	int64_t deadline;
 	int polls;
@@ -95,13 +97,14 @@ fail(struct dalle_loop *lp, long seq, jv rec, long lineno, jv e)
 }
 
 static void
-schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay)
+schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay,
+    int paced)
 {
 	struct dalle_xfer *x = dalle_xfer_new("GET", url);
 
 	x->headers = dalle_conf_auth(&conf, DALLE_API_AZURE_ASYNC, NULL);
 	x->udata = o;
-	x->paced = 1;
+	x->paced = paced;
 	dalle_http_start_at(lp->http, x, dalle_now_ms() + delay);
 }
 
@@ -171,7 +174,16 @@ start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
 		    "AZURE_OPENAI_API_KEY or AZURE_OPENAI_AD_TOKEN", 0, 0));
 	}
 	o = dalle_xcalloc(1, sizeof(*o));
-	o->rec = rec;
+	if (raw)
+		o->raw = strndup(raw, rawlen);
+	else {
+		jv d = jv_dump_string(jv_copy(rec), 0);
+
+		o->raw = dalle_xstrdup(jv_string_value(d));
+		jv_free(d);
+	}
+	if (o->raw == NULL)
+		err(DALLE_EX_OSERR, "strndup");
 	o->lineno = lineno;
 	o->seq = lp->seq;
 	o->deadline = dalle_now_ms() + timeout_ms;
@@ -180,8 +192,9 @@ start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
 	if (dalle_jv_long(op, "poll_at", &at) == 0 && at > dalle_wall_ms())
 		delay = at - dalle_wall_ms() < timeout_ms ?
 		    at - dalle_wall_ms() : timeout_ms;
-	schedule(lp, o, url, delay);
+	schedule(lp, o, url, delay, delay < timeout_ms);
 	jv_free(op);
+	jv_free(rec);
 	return 0;
 }
 
@@ -246,71 +259,79 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 	return start(lp, rec, lineno, NULL, 0);
 }
 
+/* The operation's record, with its polls and, if known, its status. */
 static jv
-set_polls(jv rec, int polls)
+op_rec(struct op *o, const char *status)
 {
-	jv op = dalle_jv_get(rec, "operation");
+	jv rec = jv_parse(o->raw), op;
 
-	op = jv_object_set(op, jv_string("polls"), jv_number(polls));
-	return jv_object_set(rec, jv_string("operation"), op);
+	op = dalle_jv_get(rec, "operation");
+	op = jv_object_set(op, jv_string("polls"), jv_number(o->polls));
+	rec = jv_object_set(rec, jv_string("operation"), op);
+	if (status)
+		rec = jv_object_set(rec, jv_string("status"),
+		    jv_string(status));
+	return rec;
+}
+
+static void
+set_number(jv *rec, jv body, const char *key)
+{
+	jv v = dalle_jv_get(body, key);
+
+	if (jv_get_kind(v) == JV_KIND_NUMBER)
+		*rec = jv_object_set(*rec, jv_string(key), v);
+	else
+		jv_free(v);
 }
 
 static int
 on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 {
 	struct op *o = x->udata;
-	const char *status;
-	jv body = jv_null(), v, e;
+	const char *status = NULL, *code, *msg;
+	jv body = jv_null(), rec, v, e;
+	int64_t now;
 	long delay;
 	int rc = 0;
 
 	o->polls++;
-	o->rec = set_polls(o->rec, o->polls);
 	if (x->result != CURLE_OK || x->status != 200) {
 		e = dalle_xfer_error(x, "poll");
 		if (x->status == 404)
 			e = jv_object_set(e, jv_string("message"), jv_string(
 			    "the operation is gone (expired or deleted)"));
-		rc = fail(lp, o->seq, o->rec, o->lineno, e);
-		goto done;
+		goto failed;
 	}
 	body = jv_parse_sized(x->resp.p ? x->resp.p : "", (int)x->resp.len);
-	status = dalle_jv_str(body, "status");
-	if (status == NULL) {
-		rc = fail(lp, o->seq, o->rec, o->lineno, dalle_error_new("poll",
-		    DALLE_KIND_PROTOCOL, x->status, NULL,
-		    "no \"status\" in the operation", 0, x->attempts));
-		goto done;
+	if ((status = dalle_jv_str(body, "status")) == NULL) {
+		e = dalle_error_new("poll", DALLE_KIND_PROTOCOL, x->status,
+		    NULL, "no \"status\" in the operation", 0, x->attempts);
+		goto failed;
 	}
-	o->rec = jv_object_set(o->rec, jv_string("status"), jv_string(status));
 	if (!final_status(status)) {
-		int64_t now = dalle_now_ms();
-
+		now = dalle_now_ms();
 		if (now >= o->deadline) {
-			rc = fail(lp, o->seq, o->rec, o->lineno, dalle_error_new("poll",
-			    DALLE_KIND_TIMEOUT, 0, NULL, "still not finished "
-			    "when the timeout came", 1, o->polls));
-			goto done;
+			e = dalle_error_new("poll", DALLE_KIND_TIMEOUT, 0, NULL,
+			    "still not finished when the timeout came", 1,
+			    o->polls);
+			goto failed;
 		}
 		delay = x->hint.retry_after_ms >= 0 ? x->hint.retry_after_ms :
 		    interval_ms;
-		if (delay > o->deadline - now)
-			delay = (long)(o->deadline - now);
-		schedule(lp, o, x->url, delay);
+		/* The last look, at the deadline, skips the poll cap: -t
+		 * bounds the time, however many operations there are. */
+		if (delay < o->deadline - now)
+			schedule(lp, o, x->url, delay, 1);
+		else
+			schedule(lp, o, x->url, (long)(o->deadline - now), 0);
 		jv_free(body);
 		dalle_xfer_free(x);
 		return 0;
 	}
-	v = dalle_jv_get(body, "created");
-	if (jv_get_kind(v) == JV_KIND_NUMBER)
-		o->rec = jv_object_set(o->rec, jv_string("created"), v);
-	else
-		jv_free(v);
-	v = dalle_jv_get(body, "expires");
-	if (jv_get_kind(v) == JV_KIND_NUMBER)
-		o->rec = jv_object_set(o->rec, jv_string("expires"), v);
-	else
-		jv_free(v);
+	rec = op_rec(o, status);
+	set_number(&rec, body, "created");
+	set_number(&rec, body, "expires");
 	/* result.data as the spec has it; top-level data as one doc does. */
 	e = dalle_jv_get(body, "result");
 	v = dalle_jv_get(e, "data");
@@ -320,26 +341,27 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		v = dalle_jv_get(body, "data");
 	}
 	if (jv_get_kind(v) == JV_KIND_ARRAY)
-		o->rec = jv_object_set(o->rec, jv_string("data"), v);
+		rec = jv_object_set(rec, jv_string("data"), v);
 	else
 		jv_free(v);
-	if (strcmp(status, "succeeded") != 0) {
-		const char *code, *msg;
-
-		v = dalle_jv_get(body, "error");
-		code = dalle_jv_str(v, "code");
-		msg = dalle_jv_str(v, "message");
-		e = dalle_error_new("poll", code && strcmp(code,
-		    "contentFilter") == 0 ? DALLE_KIND_CONTENT_FILTER :
-		    DALLE_KIND_FAILED, 0, code, msg ? msg : status, 0,
-		    o->polls);
-		jv_free(v);
-		rc = fail(lp, o->seq, o->rec, o->lineno, e);
+	if (strcmp(status, "succeeded") == 0) {
+		dalle_loop_write(lp, o->seq, rec);
 		goto done;
 	}
-	dalle_loop_write(lp, o->seq, o->rec);
+	v = dalle_jv_get(body, "error");
+	code = dalle_jv_str(v, "code");
+	msg = dalle_jv_str(v, "message");
+	e = dalle_error_new("poll", code && strcmp(code, "contentFilter") ==
+	    0 ? DALLE_KIND_CONTENT_FILTER : DALLE_KIND_FAILED, 0, code,
+	    msg ? msg : status, 0, o->polls);
+	jv_free(v);
+	rc = fail(lp, o->seq, rec, o->lineno, e);
+	goto done;
+failed:
+	rc = fail(lp, o->seq, op_rec(o, status), o->lineno, e);
 done:
 	jv_free(body);
+	free(o->raw);
 	free(o);
 	dalle_xfer_free(x);
 	return rc;

@@ -324,7 +324,11 @@ attach(struct dalle_http *h, struct dalle_xfer *x)
 	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
 	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
 	SETOPT(CURLOPT_WRITEDATA, x);
-	SETOPT(CURLOPT_PIPEWAIT, 1L);
+	/* Wait for a connection that can multiplex only where one can:
+	 * on plain HTTP/1.1, libcurl 7.88 would hold every new transfer
+	 * until the first answer came (one whole latency lost). */
+	if (strncasecmp(x->url, "https:", 6) == 0)
+		SETOPT(CURLOPT_PIPEWAIT, 1L);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
 	if (x->headers)

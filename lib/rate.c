@@ -7,7 +7,8 @@
  *
  * With --rate the interval is 60 s / N.  Without it the budget learns: a
  * 429 holds every process back for the server's retry-after and slows the
- * pace to what was just accepted; every success speeds it up by 1 %, so
+ * pace to what was just accepted; successes speed it up by about a
+ * quarter a second, so
  * the pace converges on the quota from both sides.
  */
 #include <sys/stat.h>
@@ -92,9 +93,9 @@ dalle_rate_open(const char *path, double per_min)
 
 	r->fd = -1;
 	r->adaptive = per_min <= 0;
-	/* A hair slower than the quota, so that arrival jitter never puts
+	/* 3 % slower than the quota, so that arrival jitter never puts
 	 * one request too many into a server's window. */
-	r->fixed_ms = per_min > 0 ? 60000.0 / per_min * 1.01 : 0;
+	r->fixed_ms = per_min > 0 ? 60000.0 / per_min * 1.03 : 0;
 	r->local.magic = STATE_MAGIC;
 	r->local.version = 2;
 	if (path && (r->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
@@ -138,7 +139,8 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms)
 	int64_t now = dalle_wall_ms();
 	double dt;
 
-	if (http != 429 && (http < 200 || http > 299))
+	/* A fixed pace learns nothing from a success: no lock for it. */
+	if (http != 429 && (http < 200 || http > 299 || !r->adaptive))
 		return;
 	if (lock(r, &s) == -1)
 		return;

@@ -108,3 +108,15 @@ busiest_second() {
 	# 10 polls at 5 a second take about 2 s; uncapped they take 0.2 s.
 	[ $(( ($(date +%s%N) - start) / 1000000 )) -ge 1500 ]
 }
+
+@test "-t bounds the time however many operations wait behind the poll cap" {
+	serve_start --latency 60
+	use_azure
+	dalle-submit -j 16 $(seq -f 'p%g' 1 100) >recs.jsonl
+	start=$(date +%s%N)
+	run --separate-stderr dalle-poll -q --poll-rate 5/s -t 2 <recs.jsonl
+	assert_equal "$status" 75
+	[ "${#lines[@]}" -eq 100 ]
+	# 100 polls at 5 a second would take 20 s; the timeout says 2.
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 6000 ]
+}
