@@ -18,19 +18,15 @@ setup_file() {
 		NPM_SKIP="npm install openai failed (offline?): $(tail -n 1 "$BATS_FILE_TMPDIR/npm.log")"
 	fi
 	export NPM_SKIP
-	serve_start --rpm 120
-	FILE_SERVE_PID=$SERVE_PID
-	export FILE_SERVE_PID
+	serve_start_file --rpm 120
 }
 
 teardown_file() {
-	SERVE_PID=$FILE_SERVE_PID serve_stop
+	serve_stop_file
 }
 
 teardown() {
-	if [ "${SERVE_PID:-}" != "$FILE_SERVE_PID" ]; then
-		serve_stop
-	fi
+	stop_test_server
 }
 
 setup() {

@@ -5,13 +5,11 @@ bats_require_minimum_version 1.5.0
 load helpers/common
 
 setup_file() {
-	ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
-	export ROOT
 	serve_start_file --latency 0.5 --blocked-term forbidden
 }
 
 teardown_file() {
-	SERVE_PID=$FILE_SERVE_PID serve_stop
+	serve_stop_file
 }
 
 teardown() {

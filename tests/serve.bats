@@ -15,7 +15,7 @@ setup_file() {
 }
 
 teardown_file() {
-	SERVE_PID=$FILE_SERVE_PID serve_stop
+	serve_stop_file
 }
 
 setup() {

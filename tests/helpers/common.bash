@@ -51,9 +51,16 @@ serve_stop() {
 
 # From setup_file: one server for the whole file, which tests share.
 serve_start_file() {
+	ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	export ROOT
 	serve_start "$@" || return 1
 	FILE_SERVE_PID=$SERVE_PID
 	export FILE_SERVE_PID
+}
+
+# From teardown_file: stop the file's server.
+serve_stop_file() {
+	SERVE_PID=${FILE_SERVE_PID:-} serve_stop
 }
 
 # From teardown: the file's server survives the test; servers a test
