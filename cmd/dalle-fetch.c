@@ -27,14 +27,7 @@ static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "force", no_argument, NULL, 'f' },
 	{ "paths", no_argument, NULL, OPT_PATHS },
-	{ "allow-http", no_argument, NULL, DALLE_OPT_ALLOW_HTTP },
-	{ "retries", required_argument, NULL, DALLE_OPT_RETRIES },
-	{ "request-timeout", required_argument, NULL, DALLE_OPT_REQ_TIMEOUT },
-	{ "jobs", required_argument, NULL, 'j' },
-	{ "keep-order", no_argument, NULL, DALLE_OPT_KEEP_ORDER },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
+	DALLE_RUN_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
 

@@ -18,19 +18,8 @@
 enum { OPT_INTERVAL = DALLE_OPT_FIRST_FREE, OPT_POLL_RATE };
 
 static const struct option longopts[] = {
-	{ "endpoint", required_argument, NULL, DALLE_OPT_ENDPOINT },
-	{ "api-version", required_argument, NULL, DALLE_OPT_API_VERSION },
-	{ "api-key-file", required_argument, NULL, DALLE_OPT_KEY_FILE },
-	{ "token-command", required_argument, NULL, DALLE_OPT_TOKEN_COMMAND },
-	DALLE_KEY_ARGV_LONGOPTS,
-	{ "allow-http", no_argument, NULL, DALLE_OPT_ALLOW_HTTP },
-	{ "retries", required_argument, NULL, DALLE_OPT_RETRIES },
-	{ "request-timeout", required_argument, NULL, DALLE_OPT_REQ_TIMEOUT },
-	{ "jobs", required_argument, NULL, 'j' },
-	{ "keep-order", no_argument, NULL, DALLE_OPT_KEEP_ORDER },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
+	DALLE_AZURE_LONGOPTS,
+	DALLE_RUN_LONGOPTS,
 	{ "timeout", required_argument, NULL, 't' },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ "poll-rate", required_argument, NULL, OPT_POLL_RATE },
@@ -83,19 +72,6 @@ origin_len(const char *u)
 	return (size_t)(p - u) + strcspn(p, "/?#");
 }
 
-static int
-fail(struct dalle_loop *lp, long seq, jv rec, long lineno, jv e)
-{
-	const char *kind = dalle_jv_str(e, "kind");
-	int rc = dalle_error_exit(kind);
-
-	if (!conf.quiet)
-		warnx("%s:%ld: %s", lp->source, lineno,
-		    dalle_jv_str(e, "message"));
-	dalle_loop_write(lp, seq, jv_object_set(rec, jv_string("error"), e));
-	return rc;
-}
-
 static void
 schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay,
     int paced)
@@ -140,17 +116,18 @@ start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
 		int rc;
 
 		jv_free(op);
-		rc = fail(lp, lp->seq, rec, lineno, dalle_error_new("poll",
-		    DALLE_KIND_INPUT, 0, NULL, why, 0, 0));
+		rc = dalle_loop_fail(lp, lp->seq, rec, lineno,
+		    dalle_error_new("poll", DALLE_KIND_INPUT, 0, NULL, why, 0,
+		    0));
 		free(why);
 		return rc;
 	}
 	url = dalle_jv_str(op, "url");
 	if (url == NULL) {
 		jv_free(op);
-		return fail(lp, lp->seq, rec, lineno, dalle_error_new("poll",
-		    DALLE_KIND_INPUT, 0, NULL, "operation has no \"url\"", 0,
-		    0));
+		return dalle_loop_fail(lp, lp->seq, rec, lineno,
+		    dalle_error_new("poll", DALLE_KIND_INPUT, 0, NULL,
+		    "operation has no \"url\"", 0, 0));
 	}
 	/* The key goes only to the endpoint it belongs to. */
 	ol = origin_len(url);
@@ -162,16 +139,18 @@ start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
 		int rc;
 
 		jv_free(op);
-		rc = fail(lp, lp->seq, rec, lineno, dalle_error_new("poll",
-		    DALLE_KIND_CONFIG, 0, NULL, why, 0, 0));
+		rc = dalle_loop_fail(lp, lp->seq, rec, lineno,
+		    dalle_error_new("poll", DALLE_KIND_CONFIG, 0, NULL, why, 0,
+		    0));
 		free(why);
 		return rc;
 	}
 	if (conf.key == NULL && conf.token == NULL) {
 		jv_free(op);
-		return fail(lp, lp->seq, rec, lineno, dalle_error_new("poll",
-		    DALLE_KIND_CONFIG, 0, NULL, "no key: set "
-		    "AZURE_OPENAI_API_KEY or AZURE_OPENAI_AD_TOKEN", 0, 0));
+		return dalle_loop_fail(lp, lp->seq, rec, lineno,
+		    dalle_error_new("poll", DALLE_KIND_CONFIG, 0, NULL,
+		    "no key: set AZURE_OPENAI_API_KEY or AZURE_OPENAI_AD_TOKEN",
+		    0, 0));
 	}
 	o = dalle_xcalloc(1, sizeof(*o));
 	if (raw)
@@ -232,7 +211,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 			rec = jv_object_set(jv_object(), jv_string("operation"),
 			    jv_object_set(jv_object(), jv_string("id"),
 			    jv_string(s)));
-			return fail(lp, lp->seq, rec, lineno, e);
+			return dalle_loop_fail(lp, lp->seq, rec, lineno, e);
 		}
 		url = dalle_xasprintf("%s/openai/operations/images/%s"
 		    "?api-version=%s", conf.endpoint, s,
@@ -355,10 +334,10 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	    0 ? DALLE_KIND_CONTENT_FILTER : DALLE_KIND_FAILED, 0, code,
 	    msg ? msg : status, 0, o->polls);
 	jv_free(v);
-	rc = fail(lp, o->seq, rec, o->lineno, e);
+	rc = dalle_loop_fail(lp, o->seq, rec, o->lineno, e);
 	goto done;
 failed:
-	rc = fail(lp, o->seq, op_rec(o, status), o->lineno, e);
+	rc = dalle_loop_fail(lp, o->seq, op_rec(o, status), o->lineno, e);
 done:
 	jv_free(body);
 	free(o->raw);

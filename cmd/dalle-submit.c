@@ -81,15 +81,6 @@ set_default(const char *field, jv v)
 	defaults = jv_object_set(defaults, jv_string(field), v);
 }
 
-static const char *
-warn_where(struct dalle_loop *lp, long lineno)
-{
-	static char buf[64];
-
-	snprintf(buf, sizeof(buf), "%s:%ld", lp->source, lineno);
-	return buf;
-}
-
 /* The request body for one record: options, then the record's fields. */
 static jv
 make_body(jv rec, enum dalle_api api, const char *name)
@@ -113,16 +104,11 @@ static int
 fail(struct dalle_loop *lp, long seq, jv rec, long lineno, jv e)
 {
 	const char *kind = dalle_jv_str(e, "kind");
-	const char *msg = dalle_jv_str(e, "message");
-	int rc = dalle_error_exit(kind);
-
 	/* A route the service does not know is a configuration mistake. */
-	if (strcmp(kind, DALLE_KIND_NOT_FOUND) == 0)
-		rc = DALLE_EX_CONFIG;
-	if (!conf.quiet)
-		warnx("%s: %s", warn_where(lp, lineno), msg);
-	dalle_loop_write(lp, seq, jv_object_set(rec, jv_string("error"), e));
-	return rc;
+	int config = kind && strcmp(kind, DALLE_KIND_NOT_FOUND) == 0;
+	int rc = dalle_loop_fail(lp, seq, rec, lineno, e);
+
+	return config ? DALLE_EX_CONFIG : rc;
 }
 
 static int

@@ -190,15 +190,21 @@ enum {
 	DALLE_OPT_FIRST_FREE = 300
 };
 #define DALLE_CONF_LONGOPTS \
-	{ "endpoint", required_argument, NULL, DALLE_OPT_ENDPOINT }, \
 	{ "base-url", required_argument, NULL, DALLE_OPT_BASE_URL }, \
 	{ "api", required_argument, NULL, DALLE_OPT_API }, \
-	{ "api-version", required_argument, NULL, DALLE_OPT_API_VERSION }, \
 	{ "deployment", required_argument, NULL, DALLE_OPT_DEPLOYMENT }, \
 	{ "model", required_argument, NULL, 'm' }, \
+	DALLE_AZURE_LONGOPTS, \
+	DALLE_RUN_LONGOPTS
+/* What a program that talks to an Azure endpoint takes (dalle-poll). */
+#define DALLE_AZURE_LONGOPTS \
+	{ "endpoint", required_argument, NULL, DALLE_OPT_ENDPOINT }, \
+	{ "api-version", required_argument, NULL, DALLE_OPT_API_VERSION }, \
 	{ "api-key-file", required_argument, NULL, DALLE_OPT_KEY_FILE }, \
 	{ "token-command", required_argument, NULL, DALLE_OPT_TOKEN_COMMAND }, \
-	DALLE_KEY_ARGV_LONGOPTS, \
+	DALLE_KEY_ARGV_LONGOPTS
+/* What every filter takes (dalle-fetch: these alone). */
+#define DALLE_RUN_LONGOPTS \
 	{ "allow-http", no_argument, NULL, DALLE_OPT_ALLOW_HTTP }, \
 	{ "retries", required_argument, NULL, DALLE_OPT_RETRIES }, \
 	{ "request-timeout", required_argument, NULL, DALLE_OPT_REQ_TIMEOUT }, \
@@ -349,7 +355,6 @@ struct dalle_xfer {
 	char errbuf[CURL_ERROR_SIZE];
 	int write_errno;          /* why writing to out failed, or 0 */
 	int attempts;             /* attempts made so far */
-	int64_t started_ms;
 
 	int throttled;            /* 429s so far (they spend no --retries) */
 
@@ -439,6 +444,11 @@ void dalle_loop_write(struct dalle_loop *lp, long seq, jv rec);
 /* The same for a line of n bytes, given without its newline. */
 void dalle_loop_emit_line(struct dalle_loop *lp, long seq, const char *s,
     size_t n);
+/* Record seq failed: add the error object e (consumed) to rec (consumed),
+ * write it, warn "prog: source:lineno: message"; returns the exit status
+ * of e's kind. */
+int dalle_loop_fail(struct dalle_loop *lp, long seq, jv rec, long lineno,
+    jv e);
 /* An error record for a bad input line (the raw line kept in error.input)
  * as record lp->seq; warns "prog: source:lineno: why", returns 65. */
 int dalle_loop_bad_line(struct dalle_loop *lp, const char *stage,

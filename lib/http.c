@@ -313,7 +313,6 @@ attach(struct dalle_http *h, struct dalle_xfer *x)
 			warn("ftruncate");
 	}
 	x->attempts++;
-	x->started_ms = dalle_now_ms();
 	SETOPT(CURLOPT_PRIVATE, x);
 	SETOPT(CURLOPT_URL, x->url);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);

@@ -108,6 +108,18 @@ dalle_loop_write(struct dalle_loop *lp, long seq, jv rec)
 }
 
 int
+dalle_loop_fail(struct dalle_loop *lp, long seq, jv rec, long lineno, jv e)
+{
+	int rc = dalle_error_exit(dalle_jv_str(e, "kind"));
+
+	if (!lp->quiet)
+		warnx("%s:%ld: %s", lp->source, lineno,
+		    dalle_jv_str(e, "message"));
+	dalle_loop_write(lp, seq, jv_object_set(rec, jv_string("error"), e));
+	return rc;
+}
+
+int
 dalle_loop_bad_line(struct dalle_loop *lp, const char *stage, const char *s,
     long lineno, const char *why)
 {

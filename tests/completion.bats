@@ -9,21 +9,6 @@ setup() {
 	_common_setup
 }
 
-# The programs: the three filters, and dalle-serve once its source exists.
-programs() {
-	echo dalle-submit dalle-poll dalle-fetch
-	if [ -e "$ROOT/cmd/dalle-serve.c" ]; then echo dalle-serve; fi
-}
-
-# Long and short options as PROG -h prints them, one per line.
-usage_longs() {
-	"$ROOT/$1" -h | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u
-}
-usage_shorts() {
-	"$ROOT/$1" -h | grep -oE '\[-[a-zA-Z]+[] ]' | tr -d '[] -' | fold -w1 |
-	    sed 's/^/-/' | sort -u
-}
-
 # bash_complete WORD...: run _dalle on the words, completing the last one;
 # prints COMPREPLY one per line.
 bash_complete() {

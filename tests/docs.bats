@@ -9,25 +9,6 @@ setup() {
 	_common_setup
 }
 
-# The programs: the three filters, and dalle-serve once its source exists;
-# pages(): those with a man page to check, dalle-serve's once it is written.
-programs() {
-	echo dalle-submit dalle-poll dalle-fetch
-	if [ -e "$ROOT/cmd/dalle-serve.c" ]; then echo dalle-serve; fi
-}
-pages() {
-	echo dalle-submit dalle-poll dalle-fetch
-	if [ -e "$ROOT/man/dalle-serve.1" ]; then echo dalle-serve; fi
-}
-
-usage_longs() {
-	"$ROOT/$1" -h | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u
-}
-usage_shorts() {
-	"$ROOT/$1" -h | grep -oE '\[-[a-zA-Z]+[] ]' | tr -d '[] -' | fold -w1 |
-	    sed 's/^/-/' | sort -u
-}
-
 # render PAGE: the page as plain text.
 render() {
 	if command -v mandoc >/dev/null; then
@@ -62,7 +43,7 @@ section() {
 }
 
 @test "each man page's SYNOPSIS is its program's usage" {
-	for p in $(pages); do
+	for p in $(programs); do
 		[ -e "$ROOT/man/$p.1" ] || fail "no man/$p.1"
 		want=$("$ROOT/$p" -h | sed '1s/^usage: //' | tr -s ' \t\n' '   ' |
 		    sed 's/ $//')
@@ -73,7 +54,7 @@ section() {
 
 @test "every option in the usage is described in the man page" {
 	local p o bad=
-	for p in $(pages); do
+	for p in $(programs); do
 		# The .It lines of the page, with "\-" read as "-".
 		items=$(grep '^\.It ' "$ROOT/man/$p.1" | sed 's/\\-/-/g')
 		for o in $(usage_longs "$p"); do

@@ -88,3 +88,18 @@ png_size() {
 	h=$(od -An -tu1 -j20 -N4 "$1" | awk '{print $1*16777216+$2*65536+$3*256+$4}')
 	echo "${w}x${h}"
 }
+
+# The programs, for the tests that hold usage, pages and completions
+# together.
+programs() {
+	echo dalle-submit dalle-poll dalle-fetch dalle-serve
+}
+
+# Long and short options as PROG -h prints them, one per line.
+usage_longs() {
+	"$ROOT/$1" -h | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u
+}
+usage_shorts() {
+	"$ROOT/$1" -h | grep -oE '\[-[a-zA-Z]+[] ]' | tr -d '[] -' | fold -w1 |
+	    sed 's/^/-/' | sort -u
+}
