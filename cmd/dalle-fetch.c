@@ -61,9 +61,8 @@ usage(FILE *fp, int rc)
 {
 	fputs("usage: dalle-fetch [-fhqv] [-d dir] [-o template] [-j jobs] "
 	    "[--paths]\n"
-	    "\t[--keep-order] [--allow-http] [--retries n] "
-	    "[--request-timeout s]\n"
-	    "\t[record-or-url ...]\n", fp);
+	    "\t[--keep-order] [--allow-http] [--cacert file] [--retries n]\n"
+	    "\t[--request-timeout s] [record-or-url ...]\n", fp);
 	exit(rc);
 }
 

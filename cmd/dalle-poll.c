@@ -47,8 +47,8 @@ usage(FILE *fp, int rc)
 	    "[--interval seconds]\n"
 	    "\t[--poll-rate n/s] [--keep-order]\n"
 	    "\t[--endpoint url] [--api-version v] [--api-key-file file]\n"
-	    "\t[--token-command cmd] [--allow-http] [--retries n]\n"
-	    "\t[--request-timeout s] [operation ...]\n", fp);
+	    "\t[--token-command cmd] [--allow-http] [--cacert file]\n"
+	    "\t[--retries n] [--request-timeout s] [operation ...]\n", fp);
 	exit(rc);
 }
 

@@ -70,8 +70,8 @@ usage(FILE *fp, int rc)
 	    "\t[--rate n/min] [--rate-file file] [--api name] "
 	    "[--endpoint url]\n"
 	    "\t[--base-url url] [--api-version v] [--api-key-file file]\n"
-	    "\t[--token-command cmd] [--allow-http] [--retries n]\n"
-	    "\t[--request-timeout s] [prompt ...]\n", fp);
+	    "\t[--token-command cmd] [--allow-http] [--cacert file]\n"
+	    "\t[--retries n] [--request-timeout s] [prompt ...]\n", fp);
 	exit(rc);
 }
 

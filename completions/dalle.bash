@@ -25,7 +25,7 @@ _dalle() {
 		    --background --user --dry-run --no-validate --keep-order
 		    --rate --rate-file --api --endpoint
 		    --base-url --api-version --api-key-file --token-command
-		    --allow-http --retries --request-timeout'
+		    --allow-http --cacert --retries --request-timeout'
 		case $prev in
 		-m | --model)
 			vals='dall-e-2 dall-e-3 gpt-image-1 gpt-image-1-mini
@@ -47,7 +47,7 @@ _dalle() {
 	dalle-poll)
 		opts='-h --help -q --quiet -v --verbose -j --jobs -t --timeout
 		    --interval --poll-rate --keep-order --endpoint --api-version
-		    --api-key-file --token-command --allow-http --retries
+		    --api-key-file --token-command --allow-http --cacert --retries
 		    --request-timeout'
 		case $prev in
 		-j | --jobs | -t | --timeout | --interval | --poll-rate | \
@@ -59,7 +59,7 @@ _dalle() {
 	dalle-fetch)
 		opts='-d --directory -f --force -h --help -j --jobs -o --output
 		    -q --quiet -v --verbose --paths --keep-order --allow-http
-		    --retries --request-timeout'
+		    --cacert --retries --request-timeout'
 		case $prev in
 		-d | --directory)
 			compopt -o filenames 2>/dev/null
@@ -99,7 +99,7 @@ _dalle() {
 	# Values the programs share.
 	case $prev in
 	--api) vals='azure-async azure azure-v1 openai' ;;
-	--api-key-file)
+	--api-key-file | --cacert)
 		compopt -o filenames 2>/dev/null
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return 0 ;;

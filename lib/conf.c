@@ -211,6 +211,30 @@ read_secret_file(const char *path)
 	return line;
 }
 
+/* --cacert: a file of PEM certificates, checked now so that a wrong path
+ * stops the run before any record instead of failing every transfer. */
+static void
+check_cacert(const char *path)
+{
+	FILE *fp;
+	char *line = NULL;
+	size_t cap = 0;
+	int pem = 0;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		err(DALLE_EX_CONFIG, "--cacert: %s", path);
+	while (!pem && getline(&line, &cap, fp) != -1)
+		pem = strncmp(line, "-----BEGIN ", 11) == 0 &&
+		    strstr(line, "CERTIFICATE-----") != NULL;
+	if (ferror(fp))
+		err(DALLE_EX_CONFIG, "--cacert: %s", path);
+	free(line);
+	fclose(fp);
+	if (!pem)
+		errx(DALLE_EX_CONFIG, "--cacert: %s: no PEM certificate in "
+		    "it", path);
+}
+
 int
 dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 {
@@ -262,6 +286,10 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 		    "--token-command");
 	case DALLE_OPT_ALLOW_HTTP:
 		c->allow_http = 1;
+		break;
+	case DALLE_OPT_CACERT:
+		check_cacert(arg);
+		set(&c->cacert, arg);
 		break;
 	case DALLE_OPT_RETRIES:
 		if (dalle_strtonum(arg, 0, 100, &n) == -1)
@@ -412,6 +440,7 @@ dalle_conf_free(struct dalle_conf *c)
 	dalle_secret_free(c->token);
 	dalle_secret_free(c->openai_key);
 	free(c->token_command);
+	free(c->cacert);
 	free(c->org);
 	free(c->project);
 }

@@ -170,6 +170,7 @@ struct dalle_conf {
 	char *token_command;
 	char *org, *project;
 	int allow_http;
+	char *cacert;             /* --cacert: CAs to trust, or NULL */
 	int retries;              /* retries after the first attempt */
 	long timeout_ms;          /* per HTTP request */
 	long connect_timeout_ms;
@@ -186,7 +187,7 @@ enum {
 	DALLE_OPT_DEPLOYMENT, DALLE_OPT_MODEL, DALLE_OPT_KEY_FILE,
 	DALLE_OPT_TOKEN_COMMAND, DALLE_OPT_ALLOW_HTTP, DALLE_OPT_RETRIES,
 	DALLE_OPT_BASE_URL, DALLE_OPT_REQ_TIMEOUT, DALLE_OPT_KEY_ARGV,
-	DALLE_OPT_KEEP_ORDER,
+	DALLE_OPT_KEEP_ORDER, DALLE_OPT_CACERT,
 	DALLE_OPT_FIRST_FREE = 300
 };
 #define DALLE_CONF_LONGOPTS \
@@ -206,6 +207,7 @@ enum {
 /* What every filter takes (dalle-fetch: these alone). */
 #define DALLE_RUN_LONGOPTS \
 	{ "allow-http", no_argument, NULL, DALLE_OPT_ALLOW_HTTP }, \
+	{ "cacert", required_argument, NULL, DALLE_OPT_CACERT }, \
 	{ "retries", required_argument, NULL, DALLE_OPT_RETRIES }, \
 	{ "request-timeout", required_argument, NULL, DALLE_OPT_REQ_TIMEOUT }, \
 	{ "jobs", required_argument, NULL, 'j' }, \

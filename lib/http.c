@@ -330,6 +330,8 @@ attach(struct dalle_http *h, struct dalle_xfer *x)
 		SETOPT(CURLOPT_PIPEWAIT, 1L);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+	if (c->cacert)
+		SETOPT(CURLOPT_CAINFO, c->cacert);
 	if (x->headers)
 		SETOPT(CURLOPT_HTTPHEADER, x->headers);
 	if (x->follow) {

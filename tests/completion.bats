@@ -114,7 +114,8 @@ $(usage_shorts "$p")" "$(bash_complete "$p" -)")
 	assert_output ''
 }
 
-@test "bash: -d completes directories, --api-key-file files" {
+@test "bash: -d completes directories, --api-key-file and --cacert files" {
+	local p
 	mkdir adir
 	: >afile
 	run -0 bash_complete dalle-fetch -d a
@@ -126,6 +127,10 @@ $(usage_shorts "$p")" "$(bash_complete "$p" -)")
 	assert_line afile
 	run -0 bash_complete dalle-poll --api-key-file af
 	assert_output afile
+	for p in dalle-submit dalle-poll dalle-fetch; do
+		run -0 bash_complete "$p" --cacert af
+		assert_output afile
+	done
 }
 
 @test "bash: _dalle is registered for every program" {

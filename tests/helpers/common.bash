@@ -22,18 +22,12 @@ _common_setup() {
 # from setup_file, for the file); sets SERVE_URL (ends in /), SERVE_PID and
 # SERVE_DIR, whose serve.log is the request log.
 serve_start() {
-	local i
 	SERVE_DIR=$(mktemp -d "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}/serve.XXXXXX")
 	${DALLE_WRAP:-} "${ROOT:-$BATS_TEST_DIRNAME/..}/dalle-serve" \
 	    --listen 127.0.0.1:0 --log "$SERVE_DIR/serve.log" "$@" \
 	    >"$SERVE_DIR/out" 2>"$SERVE_DIR/err" 3>&- &
 	SERVE_PID=$!
-	for ((i = 0; i < 100; i++)); do
-		SERVE_URL=$(head -n 1 "$SERVE_DIR/out" 2>/dev/null)
-		[ -n "$SERVE_URL" ] && break
-		kill -0 "$SERVE_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	SERVE_URL=$(first_line "$SERVE_DIR/out" "$SERVE_PID")
 	if [ -z "$SERVE_URL" ]; then
 		echo "dalle-serve did not start:" >&2
 		cat "$SERVE_DIR/err" >&2
@@ -43,10 +37,28 @@ serve_start() {
 }
 
 serve_stop() {
-	[ -n "${SERVE_PID:-}" ] || return 0
-	kill -TERM "$SERVE_PID" 2>/dev/null || true
-	wait "$SERVE_PID" 2>/dev/null || true
+	stop_pid "${SERVE_PID:-}"
 	SERVE_PID=
+}
+
+# first_line FILE PID: the first line that PID writes to FILE (its URL),
+# waited for up to 10 seconds while PID runs; empty if none came.
+first_line() {
+	local i line=
+	for ((i = 0; i < 200; i++)); do
+		line=$(head -n 1 "$1" 2>/dev/null)
+		[ -n "$line" ] && break
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "$line"
+}
+
+# stop_pid PID: end a server this shell started, and wait for it.
+stop_pid() {
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
 }
 
 # From setup_file: one server for the whole file, which tests share.
