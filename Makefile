@@ -59,6 +59,10 @@ dalle-fetch: cmd/dalle-fetch.o libdalle.a
 dalle-serve: cmd/dalle-serve.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-serve.o libdalle.a $(MHD_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(CURL_LIBS) $(JQ_LIBS) -lm
 
+# A test program: dalle_json_put against jq's own writer.
+tests/jsoncheck: tests/jsoncheck.c libdalle.a $(HDR)
+	$(CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/jsoncheck.c libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
+
 # Build dependencies: installed with apt-get when root, else the exact line.
 # check and demo install first, then build in a fresh make, so that the
 # pkg-config lines above see the new packages.
@@ -68,7 +72,7 @@ deps:
 # The whole suite; TAP from bats, summed up as "N passed, N failed".
 check:
 	@sh .ci/deps check
-	@$(MAKE) all
+	@$(MAKE) all tests/jsoncheck
 	@PATH="$$PWD:$$PATH" sh tests/run
 
 demo:
@@ -115,6 +119,6 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man7/dalle.7 $(DESTDIR)$(ZSHCOMPDIR)/_dalle
 
 clean:
-	rm -f $(BIN) libdalle.a lib/*.o cmd/*.o
+	rm -f $(BIN) libdalle.a lib/*.o cmd/*.o tests/jsoncheck
 
 .PHONY: all deps check demo bench lint asan valgrind install uninstall clean

@@ -156,10 +156,10 @@ start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
 	if (raw)
 		o->raw = strndup(raw, rawlen);
 	else {
-		jv d = jv_dump_string(jv_copy(rec), 0);
+		struct dalle_buf d = { 0 };
 
-		o->raw = dalle_xstrdup(jv_string_value(d));
-		jv_free(d);
+		dalle_json_put(&d, rec);
+		o->raw = d.p;
 	}
 	if (o->raw == NULL)
 		err(DALLE_EX_OSERR, "strndup");

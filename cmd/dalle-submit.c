@@ -120,8 +120,9 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 	struct dalle_xfer *x;
 	struct req *r;
 	enum dalle_api api;
+	struct dalle_buf s = { 0 };
 	char *url, hash[17];
-	jv body, s, request;
+	jv body, request;
 
 	dep = dalle_jv_str(rec, "deployment");
 	if (dep == NULL)
@@ -159,10 +160,9 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 
 	url = dalle_api_url(&conf, api, name, "images/generations");
 	/* Serialised once: for the hash and as the body sent. */
-	s = jv_dump_string(jv_copy(body), 0);
+	dalle_json_put(&s, body);
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
-	    dalle_hash(jv_string_value(s), (size_t)jv_string_length_bytes(
-	    jv_copy(s)), dalle_hash(url, strlen(url), 0)));
+	    dalle_hash(s.p, s.len, dalle_hash(url, strlen(url), 0)));
 	hash[12] = '\0';
 	request = jv_object_set(jv_object(), jv_string("api"),
 	    jv_string(dalle_api_name(api)));
@@ -183,14 +183,13 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 		dalle_loop_write(lp, lp->seq, jv_object_set(rec,
 		    jv_string("request"), request));
 		free(url);
-		jv_free(s);
+		dalle_buf_free(&s);
 		return 0;
 	}
 	x = dalle_xfer_new("POST", url);
 	free(url);
-	dalle_xfer_body(x, jv_string_value(s),
-	    (size_t)jv_string_length_bytes(jv_copy(s)));
-	jv_free(s);
+	dalle_xfer_body(x, s.p, s.len);
+	dalle_buf_free(&s);
 	jv_free(body);
 	x->headers = dalle_conf_auth(&conf, api, x->headers);
 	r = dalle_xmalloc(sizeof(*r));

@@ -145,6 +145,9 @@ jv dalle_error_new(const char *stage, const char *kind, long http,
 int dalle_error_exit(const char *kind);
 /* Is this record an error record?  Borrows rec. */
 int dalle_record_is_error(jv rec);
+/* Append v (borrowed) as compact JSON, exactly as jv_dump_string(v, 0)
+ * would write it, only faster. */
+void dalle_json_put(struct dalle_buf *b, jv v);
 
 /* ---- conf.c: configuration, the same in every program --------------- */
 

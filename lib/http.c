@@ -151,11 +151,12 @@ dalle_xfer_body(struct dalle_xfer *x, const char *json, size_t n)
 void
 dalle_xfer_json(struct dalle_xfer *x, jv body)
 {
-	jv s = jv_dump_string(body, 0);
+	struct dalle_buf b = { 0 };
 
-	dalle_xfer_body(x, jv_string_value(s),
-	    (size_t)jv_string_length_bytes(jv_copy(s)));
-	jv_free(s);
+	dalle_json_put(&b, body);
+	jv_free(body);
+	dalle_xfer_body(x, b.p, b.len);
+	dalle_buf_free(&b);
 }
 
 static void

@@ -96,15 +96,13 @@ dalle_loop_emit_line(struct dalle_loop *lp, long seq, const char *s, size_t n)
 void
 dalle_loop_write(struct dalle_loop *lp, long seq, jv rec)
 {
-	jv s = jv_dump_string(rec, 0);
-	size_t n = (size_t)jv_string_length_bytes(jv_copy(s));
-	char *p = dalle_xmalloc(n + 1);
+	static struct dalle_buf b;
 
-	memcpy(p, jv_string_value(s), n);
-	p[n] = '\n';
-	jv_free(s);
-	dalle_loop_emit(lp, seq, p, n + 1);
-	free(p);
+	dalle_buf_reset(&b);
+	dalle_json_put(&b, rec);
+	jv_free(rec);
+	dalle_buf_add(&b, "\n", 1);
+	dalle_loop_emit(lp, seq, b.p, b.len);
 }
 
 int
