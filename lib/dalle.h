@@ -321,11 +321,20 @@ struct dalle_rate;
  * in the state file path (locked with fcntl; NULL: this process alone). */
 struct dalle_rate *dalle_rate_open(const char *path, double per_min);
 void dalle_rate_close(struct dalle_rate *r);
-/* Reserve the next start; returns the dalle_now_ms() time to start at. */
-int64_t dalle_rate_reserve(struct dalle_rate *r);
+/* What a paced request was given: its run of the budget, how many were
+ * started in that run before it, and its start (wall clock ms). */
+struct dalle_rate_ticket {
+	int64_t run;
+	int64_t start;
+	int32_t n;
+	int deferred;             /* no start given: ask again at the time */
+};
+/* Reserve the next start; returns the dalle_now_ms() time to start at,
+ * or, with tk->deferred, the time to ask again. */
+int64_t dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk);
 /* Tell the budget how a paced request went (429s hold everyone back). */
 void dalle_rate_feedback(struct dalle_rate *r, long http,
-    long retry_after_ms);
+    long retry_after_ms, const struct dalle_rate_ticket *tk);
 /* The default state file for a key (endpoint and deployment), under
  * $XDG_RUNTIME_DIR/dalle-tools or /tmp/dalle-tools-UID; malloc'd. */
 char *dalle_rate_path(const char *key);
@@ -367,6 +376,7 @@ struct dalle_xfer {
 	CURL *easy;
 	int64_t due;
 	int slot;                 /* holds a reserved start time */
+	struct dalle_rate_ticket ticket;
 	uint64_t seq;
 	struct dalle_xfer *next;
 };

@@ -3,9 +3,21 @@
  * transfer waits in a heap ordered by the time it may start (now, a retry's
  * delay, a poll's Retry-After), runs when one of c->jobs slots is free, and
  * is handed back through dalle_http_done once it has an answer that is not
- * worth retrying.  A caller's own descriptor (stdin) is polled with curl's,
- * so reading input never holds up transfers.
+ * worth retrying.  A caller's own descriptor (stdin) is watched with curl's
+ * sockets, so reading input never holds up transfers.
+ *
+ * curl tells us which sockets to watch and when its next timeout is
+ * (CURLMOPT_SOCKETFUNCTION, CURLMOPT_TIMERFUNCTION); we wait on them with
+ * epoll (poll(2) where there is none) and hand curl only the sockets that
+ * are ready, so a wake-up costs the same with 1 or 1,000 transfers in
+ * flight: curl_multi_perform and curl_multi_poll would walk them all.
  */
+#ifdef __linux__
+#include <sys/epoll.h>
+#else
+#include <poll.h>
+#endif
+
 #include <ctype.h>
 #include <err.h>
 #include <errno.h>
@@ -24,6 +36,203 @@ struct heap {
 	size_t n, cap;
 };
 
+/*
+ * The descriptors we wait on: curl's sockets, as its socket callback asks,
+ * and the caller's one descriptor, armed only while the caller wants it.
+ */
+#define USER_TAG ((uint64_t)1 << 32)
+
+struct watch {
+	int user;                 /* the caller's descriptor, or -1 */
+	int user_armed;           /* epoll: armed, one shot */
+	int user_always;          /* cannot be watched (a regular file) */
+#ifdef __linux__
+	int ep;
+#else
+	struct pollfd *fds;       /* curl's sockets */
+	size_t n, cap;
+#endif
+};
+
+#ifdef __linux__
+static void
+watch_init(struct watch *w)
+{
+	w->user = -1;
+	if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		err(DALLE_EX_OSERR, "epoll_create1");
+}
+
+static void
+watch_free(struct watch *w)
+{
+	close(w->ep);
+}
+
+/* Watch socket s for events (CURL_POLL_*), or stop (CURL_POLL_REMOVE). */
+static void
+watch_socket(struct watch *w, int s, int what)
+{
+	struct epoll_event ev;
+
+	if (what == CURL_POLL_REMOVE) {
+		/* curl may already have closed it: nothing to undo then. */
+		epoll_ctl(w->ep, EPOLL_CTL_DEL, s, NULL);
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) |
+	    (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	ev.data.u64 = (uint64_t)s;
+	if (epoll_ctl(w->ep, EPOLL_CTL_MOD, s, &ev) == -1 &&
+	    (errno != ENOENT || epoll_ctl(w->ep, EPOLL_CTL_ADD, s, &ev) == -1))
+		err(DALLE_EX_OSERR, "epoll_ctl");
+}
+
+/* Watch the caller's fd for input until it is ready once, or stop (-1). */
+static void
+watch_user(struct watch *w, int fd)
+{
+	struct epoll_event ev;
+
+	if (fd == w->user && (fd == -1 || w->user_armed || w->user_always))
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.u64 = USER_TAG;
+	if (fd != w->user) {
+		if (w->user >= 0 && !w->user_always)
+			epoll_ctl(w->ep, EPOLL_CTL_DEL, w->user, NULL);
+		w->user = fd;
+		w->user_armed = w->user_always = 0;
+		if (fd == -1)
+			return;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			/* A regular file or /dev/null: always readable. */
+			if (errno != EPERM)
+				err(DALLE_EX_OSERR, "epoll_ctl");
+			w->user_always = 1;
+			return;
+		}
+	} else if (epoll_ctl(w->ep, EPOLL_CTL_MOD, fd, &ev) == -1)
+		err(DALLE_EX_OSERR, "epoll_ctl");
+	w->user_armed = 1;
+}
+
+/*
+ * Wait up to timeout ms; hand each ready socket to ready() with its
+ * CURL_CSELECT_* bits.  Returns 1 when the caller's fd is readable.
+ */
+static int
+watch_wait(struct watch *w, long timeout, void (*ready)(void *, int, int),
+    void *arg)
+{
+	struct epoll_event ev[64];
+	int i, n, user = 0, bits;
+
+	n = epoll_wait(w->ep, ev, 64, (int)timeout);
+	if (n == -1 && errno != EINTR)
+		err(DALLE_EX_OSERR, "epoll_wait");
+	for (i = 0; i < n; i++) {
+		if (ev[i].data.u64 == USER_TAG) {
+			w->user_armed = 0;
+			user = 1;
+			continue;
+		}
+		bits = (ev[i].events & (EPOLLIN | EPOLLHUP) ?
+		    CURL_CSELECT_IN : 0) |
+		    (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+		    (ev[i].events & EPOLLERR ? CURL_CSELECT_ERR : 0);
+		ready(arg, (int)ev[i].data.u64, bits);
+	}
+	return user;
+}
+#else
+static void
+watch_init(struct watch *w)
+{
+	w->user = -1;
+}
+
+static void
+watch_free(struct watch *w)
+{
+	free(w->fds);
+}
+
+static void
+watch_socket(struct watch *w, int s, int what)
+{
+	size_t i;
+
+	for (i = 0; i < w->n && w->fds[i].fd != s; i++)
+		;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < w->n)
+			w->fds[i] = w->fds[--w->n];
+		return;
+	}
+	if (i == w->n) {
+		if (w->n == w->cap) {
+			w->cap = w->cap ? w->cap * 2 : 16;
+			w->fds = dalle_xrealloc(w->fds,
+			    (w->cap + 1) * sizeof(*w->fds));
+		}
+		w->n++;
+	}
+	w->fds[i].fd = s;
+	w->fds[i].events = (what & CURL_POLL_IN ? POLLIN : 0) |
+	    (what & CURL_POLL_OUT ? POLLOUT : 0);
+}
+
+static void
+watch_user(struct watch *w, int fd)
+{
+	w->user = fd;
+}
+
+static int
+watch_wait(struct watch *w, long timeout, void (*ready)(void *, int, int),
+    void *arg)
+{
+	struct pollfd *p;
+	size_t i, k, n = w->n;
+	int user = 0, *fd, *bits;
+
+	if (w->fds == NULL)
+		w->fds = dalle_xcalloc(1, sizeof(*w->fds));
+	if (w->user >= 0) {
+		w->fds[n].fd = w->user;
+		w->fds[n].events = POLLIN;
+		n++;
+	}
+	if (poll(w->fds, n, (int)timeout) == -1 && errno != EINTR)
+		err(DALLE_EX_OSERR, "poll");
+	/* ready() may change the set: act on a copy. */
+	fd = dalle_xcalloc(n + 1, sizeof(*fd));
+	bits = dalle_xcalloc(n + 1, sizeof(*bits));
+	for (i = k = 0; i < n; i++) {
+		p = &w->fds[i];
+		if (p->revents == 0)
+			continue;
+		if (i == w->n) {
+			user = 1;
+			continue;
+		}
+		fd[k] = p->fd;
+		bits[k++] = (p->revents & (POLLIN | POLLHUP) ?
+		    CURL_CSELECT_IN : 0) |
+		    (p->revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
+		    (p->revents & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0);
+	}
+	for (i = 0; i < k; i++)
+		ready(arg, fd[i], bits[i]);
+	free(fd);
+	free(bits);
+	return user;
+}
+#endif
+
 struct dalle_http {
 	const struct dalle_conf *c;
 	CURLM *multi;
@@ -36,6 +245,9 @@ struct dalle_http {
 	size_t npool, cappool;
 	uint64_t seq;
 	size_t pending;
+	int64_t curl_due;         /* curl's next timeout; -1: none */
+	int64_t rate_until;       /* paced transfers wait for the budget */
+	struct watch w;
 };
 
 static int
@@ -93,18 +305,45 @@ jobs(const struct dalle_http *h)
 	return h->c->jobs > 0 ? h->c->jobs : 8;
 }
 
+static int
+on_socket(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
+{
+	struct dalle_http *h = arg;
+
+	(void)e;
+	(void)sockp;
+	watch_socket(&h->w, s, what);
+	return 0;
+}
+
+static int
+on_timer(CURLM *m, long timeout_ms, void *arg)
+{
+	struct dalle_http *h = arg;
+
+	(void)m;
+	h->curl_due = timeout_ms < 0 ? -1 : dalle_now_ms() + timeout_ms;
+	return 0;
+}
+
 struct dalle_http *
 dalle_http_new(const struct dalle_conf *c)
 {
 	struct dalle_http *h = dalle_xcalloc(1, sizeof(*h));
 
 	h->c = c;
+	h->curl_due = -1;
+	watch_init(&h->w);
 	if ((h->multi = curl_multi_init()) == NULL)
 		errx(DALLE_EX_OSERR, "curl_multi_init failed");
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING,
 	    (long)CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	    (long)jobs(h));
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	return h;
 }
 
@@ -118,6 +357,7 @@ dalle_http_free(struct dalle_http *h)
 	for (i = 0; i < h->npool; i++)
 		curl_easy_cleanup(h->pool[i]);
 	curl_multi_cleanup(h->multi);
+	watch_free(&h->w);
 	free(h->pool);
 	free(h->wait.v);
 	free(h->slots.v);
@@ -400,7 +640,8 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	h->inflight--;
 
 	if (h->rate && x->paced)
-		dalle_rate_feedback(h->rate, x->status, x->hint.retry_after_ms);
+		dalle_rate_feedback(h->rate, x->status, x->hint.retry_after_ms,
+		    &x->ticket);
 	/* A 429 is the service pacing us, not failing: it spends no retry,
 	 * up to a bound, so that a pipeline under quota loses nothing. */
 	if (x->status == 429 && x->throttled < 50)
@@ -457,14 +698,26 @@ start_due(struct dalle_http *h)
 	}
 	while (h->wait.n > 0 && h->wait.v[0]->due <= now &&
 	    h->inflight + h->slots.n < (size_t)jobs(h)) {
-		x = heap_pop(&h->wait);
-		if (h->rate && x->paced && (t = dalle_rate_reserve(h->rate)) >
-		    now) {
-			x->slot = 1;
-			x->due = t;
-			heap_push(&h->slots, x);
-			continue;
-		}
+		x = h->wait.v[0];
+		if (h->rate && x->paced) {
+			/* The budget said "not before": nobody asks again
+			 * until then. */
+			if (now < h->rate_until)
+				break;
+			t = dalle_rate_reserve(h->rate, &x->ticket);
+			if (x->ticket.deferred) {
+				h->rate_until = t;
+				break;
+			}
+			heap_pop(&h->wait);
+			if (t > now) {
+				x->slot = 1;
+				x->due = t;
+				heap_push(&h->slots, x);
+				continue;
+			}
+		} else
+			heap_pop(&h->wait);
 		attach(h, x);
 	}
 }
@@ -473,36 +726,52 @@ start_due(struct dalle_http *h)
 static long
 next_event(const struct dalle_http *h, long limit)
 {
-	int64_t now = dalle_now_ms(), d = limit;
+	int64_t now = dalle_now_ms(), d = limit, due;
 
 	if (h->slots.n > 0 && h->slots.v[0]->due - now < d)
 		d = h->slots.v[0]->due - now;
-	if (h->wait.n > 0 && h->inflight + h->slots.n < (size_t)jobs(h) &&
-	    h->wait.v[0]->due - now < d)
-		d = h->wait.v[0]->due - now;
+	if (h->wait.n > 0 && h->inflight + h->slots.n < (size_t)jobs(h)) {
+		due = h->wait.v[0]->due;
+		if (h->rate && h->wait.v[0]->paced && due < h->rate_until)
+			due = h->rate_until;
+		if (due - now < d)
+			d = due - now;
+	}
 	return d < 0 ? 0 : (long)d;
+}
+
+static void
+socket_ready(void *arg, int s, int bits)
+{
+	struct dalle_http *h = arg;
+	int running;
+
+	curl_multi_socket_action(h->multi, s, bits, &running);
 }
 
 int
 dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms, int *fd_ready)
 {
-	struct curl_waitfd wfd;
 	CURLMsg *m;
+	int64_t now;
 	int running, left;
 
-	*fd_ready = 0;
 	start_due(h);
 	timeout_ms = h->done ? 0 : next_event(h, timeout_ms);
-	wfd.fd = fd;
-	wfd.events = CURL_WAIT_POLLIN;
-	wfd.revents = 0;
-	if (curl_multi_poll(h->multi, fd >= 0 ? &wfd : NULL, fd >= 0 ? 1 : 0,
-	    (int)timeout_ms, NULL) != CURLM_OK)
-		return -1;
-	*fd_ready = fd >= 0 && (wfd.revents & (CURL_WAIT_POLLIN |
-	    CURL_WAIT_POLLPRI)) != 0;
-	if (curl_multi_perform(h->multi, &running) != CURLM_OK)
-		return -1;
+	now = dalle_now_ms();
+	if (h->curl_due >= 0 && h->curl_due - now < timeout_ms)
+		timeout_ms = h->curl_due > now ? (long)(h->curl_due - now) : 0;
+	watch_user(&h->w, fd);
+	if (fd >= 0 && h->w.user_always)
+		timeout_ms = 0;
+	*fd_ready = watch_wait(&h->w, timeout_ms, socket_ready, h) ||
+	    (fd >= 0 && h->w.user_always);
+	if (h->curl_due >= 0 && dalle_now_ms() >= h->curl_due) {
+		h->curl_due = -1;
+		if (curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0,
+		    &running) != CURLM_OK)
+			return -1;
+	}
 	while ((m = curl_multi_info_read(h->multi, &left)) != NULL)
 		if (m->msg == CURLMSG_DONE)
 			finish(h, m->easy_handle, m->data.result);

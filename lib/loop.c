@@ -20,15 +20,28 @@ dalle_loop_status(struct dalle_loop *lp, int rc)
 }
 
 static void
+out_failed(void)
+{
+	if (errno == EPIPE)
+		exit(DALLE_EX_IOERR);
+	err(DALLE_EX_IOERR, "stdout");
+}
+
+/* Records are buffered, and flushed before the loop waits (flush_out):
+ * every record finished in one wake-up leaves in one write(2), so the
+ * next stage also wakes once for them, not once per record. */
+static void
 out(const char *s, size_t n)
 {
-	if (n == 0)
-		return;
-	if (fwrite(s, 1, n, stdout) != n || fflush(stdout) == EOF) {
-		if (errno == EPIPE)
-			exit(DALLE_EX_IOERR);
-		err(DALLE_EX_IOERR, "stdout");
-	}
+	if (n > 0 && fwrite(s, 1, n, stdout) != n)
+		out_failed();
+}
+
+static void
+flush_out(void)
+{
+	if (fflush(stdout) == EOF)
+		out_failed();
 }
 
 void
@@ -185,6 +198,7 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		for (i = 0; i < argc; i++) {
 			one(lp, argv[i], strlen(argv[i]), i + 1);
 			while (!room(lp)) {
+				flush_out();
 				if (dalle_http_wait(lp->http, -1, 1000,
 				    &ready) == -1)
 					errx(DALLE_EX_SOFTWARE, "curl multi failed");
@@ -202,6 +216,7 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		reading = lr && !dalle_lines_eof(lr) && room(lp);
 		if (!reading && dalle_http_pending(lp->http) == 0)
 			break;
+		flush_out();
 		if (dalle_http_wait(lp->http, reading ? STDIN_FILENO : -1,
 		    1000, &ready) == -1)
 			errx(DALLE_EX_SOFTWARE, "curl multi failed");
@@ -210,6 +225,7 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 			err(DALLE_EX_IOERR, "stdin");
 	}
 	dalle_lines_free(lr);
+	flush_out();
 	/* One record out for every record in: anything else is our bug. */
 	if (lp->emitted != lp->seq || lp->nheld > 0)
 		errx(DALLE_EX_SOFTWARE, "%ld records in, %ld out", lp->seq,

@@ -1,22 +1,34 @@
 /*
  * rate.c: a request budget that holds across processes.  Every process
- * that names the same state file reserves the next free start time on one
- * shared timeline: lock the file (fcntl), read when the next request may
- * start, advance it by one interval, write, unlock, and wait locally until
- * the reserved time.  Nobody spins on the lock and nobody bursts.
+ * that names the same state file reserves its start times on one shared
+ * timeline kept in that file: mapped shared, changed under an fcntl lock,
+ * each process waiting locally until its reserved time.  Nobody spins on
+ * the lock and nobody bursts past the budget.
  *
- * With --rate the interval is 60 s / N.  Without it the budget learns: a
- * 429 holds every process back for the server's retry-after and slows the
- * pace to what was just accepted; successes speed it up by about a
- * quarter a second, so
- * the pace converges on the quota from both sides.
+ * With --rate the timeline is one start every 60 s / N.
+ *
+ * Without it the budget learns from the service.  Until the first 429
+ * nothing is held back.  A 429 says two things: everybody must wait for
+ * its retry-after, and the requests of the current run that were not
+ * refused are what the service takes in one period, from the run's first
+ * start to the end of that wait.  That is the shape of both kinds of
+ * quota the image APIs have: N requests a minute counted over short
+ * windows (N/60 per 1 s window), and N concurrent jobs of about equal
+ * latency L (N per L).  So when the wait is over (and every answer of the
+ * run is in), each period lets that many requests through, spaced as the
+ * run's were, so that they meet the service's capacity as it comes back.
+ * Three full periods in a row without a 429 raise the budget by one; a
+ * 429 whose wait outlasts its period learns the budget again; a 429
+ * within the period (a slot that frees a little late) only holds
+ * everyone for its retry-after.  Nobody reserves during a wait: requests
+ * ask again when it ends, so they are counted in the run they go in.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,83 +36,97 @@
 
 #include "dalle.h"
 
-/* The shared state, as it is stored in the file. */
+/* The shared state, as the file holds it.  Times are wall clock ms. */
 struct state {
 	uint32_t magic;
 	uint32_t version;
-	int64_t next_ms;          /* wall clock: the next free start */
-	int64_t hold_ms;          /* wall clock: no start before this */
-	double interval_ms;       /* current pace; 0: none */
-	int64_t last_slow_ms;     /* when a 429 last slowed the pace */
-	int64_t last_ok_ms;       /* the last success */
-	double ok_rate;           /* successes a second, decaying over 1 s */
+	int64_t next_ms;          /* no start before this: the spacing */
+	int64_t hold_ms;          /* no start before this: a 429's wait */
+	int64_t run;              /* the current run (period), counted */
+	int64_t run_start;        /* when it began; 0: no request yet */
+	int64_t period_ms;        /* learned: budget requests a period */
+	double spacing_ms;        /* learned: between starts in a period */
+	double close_spacing;     /* the closing run's spacing */
+	int32_t sent;             /* started in the current run */
+	int32_t refused;          /* 429s to those */
+	int32_t closing;          /* a 429 ended the run: learn at hold */
+	int32_t budget;           /* learned; 0: nothing learned yet */
+	int32_t limited;          /* the current period had a 429 */
+	int32_t clean;            /* full periods in a row without a 429 */
 };
 
 #define STATE_MAGIC 0x64616c6cU
+#define STATE_VERSION 5
 
 struct dalle_rate {
 	int fd;                   /* -1: this process alone */
 	int adaptive;
 	double fixed_ms;          /* --rate: the interval, never changed */
+	struct state *s;          /* mapped from the file, or local */
 	struct state local;
 };
 
-static int
-lock(struct dalle_rate *r, struct state *s)
+static void
+reset(struct state *s)
 {
-	struct flock fl;
-
-	if (r->fd == -1) {
-		*s = r->local;
-		return 0;
-	}
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	while (fcntl(r->fd, F_SETLKW, &fl) == -1)
-		if (errno != EINTR)
-			return -1;
-	if (pread(r->fd, s, sizeof(*s), 0) != (ssize_t)sizeof(*s) ||
-	    s->magic != STATE_MAGIC || s->version != 2) {
-		memset(s, 0, sizeof(*s));
-		s->magic = STATE_MAGIC;
-		s->version = 2;
-	}
-	return 0;
+	memset(s, 0, sizeof(*s));
+	s->magic = STATE_MAGIC;
+	s->version = STATE_VERSION;
 }
 
-static void
-unlock(struct dalle_rate *r, const struct state *s)
+static int
+lock(struct dalle_rate *r, short type)
 {
 	struct flock fl;
 
-	if (r->fd == -1) {
-		r->local = *s;
-		return;
-	}
-	if (pwrite(r->fd, s, sizeof(*s), 0) != (ssize_t)sizeof(*s))
-		warn("rate file");
+	if (r->fd == -1)
+		return 0;
 	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_UNLCK;
+	fl.l_type = type;
 	fl.l_whence = SEEK_SET;
-	fcntl(r->fd, F_SETLK, &fl);
+	while (fcntl(r->fd, type == F_UNLCK ? F_SETLK : F_SETLKW, &fl) == -1)
+		if (errno != EINTR)
+			return -1;
+	return 0;
 }
 
 struct dalle_rate *
 dalle_rate_open(const char *path, double per_min)
 {
 	struct dalle_rate *r = dalle_xcalloc(1, sizeof(*r));
+	struct stat st;
+	void *p;
 
 	r->fd = -1;
 	r->adaptive = per_min <= 0;
 	/* 3 % slower than the quota, so that arrival jitter never puts
 	 * one request too many into a server's window. */
 	r->fixed_ms = per_min > 0 ? 60000.0 / per_min * 1.03 : 0;
-	r->local.magic = STATE_MAGIC;
-	r->local.version = 2;
-	if (path && (r->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
-	    0600)) == -1)
+	r->s = &r->local;
+	reset(&r->local);
+	if (path == NULL)
+		return r;
+	if ((r->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+	    lock(r, F_WRLCK) == -1) {
 		warn("%s: the request budget is this process's alone", path);
+		if (r->fd != -1)
+			close(r->fd);
+		r->fd = -1;
+		return r;
+	}
+	if (fstat(r->fd, &st) == -1 || (st.st_size < (off_t)sizeof(*r->s) &&
+	    ftruncate(r->fd, sizeof(*r->s)) == -1) ||
+	    (p = mmap(NULL, sizeof(*r->s), PROT_READ | PROT_WRITE, MAP_SHARED,
+	    r->fd, 0)) == MAP_FAILED) {
+		warn("%s: the request budget is this process's alone", path);
+		close(r->fd);
+		r->fd = -1;
+		return r;
+	}
+	r->s = p;
+	if (r->s->magic != STATE_MAGIC || r->s->version != STATE_VERSION)
+		reset(r->s);
+	lock(r, F_UNLCK);
 	return r;
 }
 
@@ -109,66 +135,134 @@ dalle_rate_close(struct dalle_rate *r)
 {
 	if (r == NULL)
 		return;
-	if (r->fd != -1)
+	if (r->fd != -1) {
+		munmap(r->s, sizeof(*r->s));
 		close(r->fd);
+	}
 	free(r);
 }
 
-int64_t
-dalle_rate_reserve(struct dalle_rate *r)
+/* Move the learned budget's period forward to the one holding t. */
+static void
+roll(struct state *s, int64_t t)
 {
-	struct state s;
-	int64_t now = dalle_wall_ms(), t;
-	double iv;
+	int64_t k;
 
-	if (lock(r, &s) == -1)
+	if (t < s->run_start + s->period_ms)
+		return;
+	/* Full periods without a 429: probe upwards, slowly. */
+	if (s->limited)
+		s->clean = 0;
+	else if (s->sent >= s->budget && ++s->clean >= 3) {
+		s->budget++;
+		s->clean = 0;
+	}
+	k = (t - s->run_start) / s->period_ms;
+	s->run_start += k * s->period_ms;
+	s->run++;
+	s->sent = s->refused = s->limited = 0;
+}
+
+/* The wait after a run's 429 is over: what it took is the budget. */
+static void
+learn(struct state *s)
+{
+	s->budget = s->sent - s->refused > 0 ? s->sent - s->refused : 1;
+	s->period_ms = s->hold_ms - s->run_start;
+	if (s->period_ms < 1)
+		s->period_ms = 1;
+	s->spacing_ms = s->close_spacing;
+	if (s->spacing_ms * s->budget > s->period_ms)
+		s->spacing_ms = (double)s->period_ms / s->budget;
+	s->run++;
+	s->run_start = s->next_ms = s->hold_ms;
+	s->sent = s->refused = s->closing = s->limited = s->clean = 0;
+}
+
+int64_t
+dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
+{
+	struct state *s = r->s;
+	int64_t now = dalle_wall_ms(), t;
+
+	tk->deferred = 0;
+	/* Nothing learned and nothing held: no lock, no write but a count. */
+	if (r->adaptive && s->budget == 0 && !s->closing &&
+	    s->run_start != 0 && s->hold_ms <= now) {
+		tk->run = s->run;
+		tk->n = __atomic_fetch_add(&s->sent, 1, __ATOMIC_RELAXED);
+		tk->start = now;
 		return dalle_now_ms();
-	iv = r->adaptive ? s.interval_ms : r->fixed_ms;
-	t = now > s.next_ms ? now : s.next_ms;
-	if (t < s.hold_ms)
-		t = s.hold_ms;
-	s.next_ms = t + (int64_t)(iv + 0.5);
-	unlock(r, &s);
+	}
+	if (lock(r, F_WRLCK) == -1)
+		return dalle_now_ms();
+	t = now > s->next_ms ? now : s->next_ms;
+	if (!r->adaptive) {
+		if (t < s->hold_ms)
+			t = s->hold_ms;
+		s->next_ms = t + (int64_t)(r->fixed_ms + 0.5);
+		goto out;
+	}
+	if (s->hold_ms > now) {
+		tk->deferred = 1;
+		t = s->hold_ms;
+		goto out;
+	}
+	if (s->closing) {
+		learn(s);
+		t = now > s->next_ms ? now : s->next_ms;
+	}
+	if (s->run_start == 0)
+		s->run_start = t;
+	if (s->budget > 0) {
+		roll(s, t);
+		if (s->sent >= s->budget) {
+			tk->deferred = 1;
+			t = s->run_start + s->period_ms;
+			goto out;
+		}
+		s->next_ms = t + (int64_t)(s->spacing_ms + 0.5);
+	}
+	tk->run = s->run;
+	tk->n = s->sent++;
+	tk->start = t;
+out:
+	lock(r, F_UNLCK);
 	return dalle_now_ms() + (t - now);
 }
 
 void
-dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms)
+dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
+    const struct dalle_rate_ticket *tk)
 {
-	struct state s;
-	int64_t now = dalle_wall_ms();
-	double dt;
+	struct state *s = r->s;
+	int64_t now;
 
-	/* A fixed pace learns nothing from a success: no lock for it. */
-	if (http != 429 && (http < 200 || http > 299 || !r->adaptive))
+	if (http != 429)
 		return;
-	if (lock(r, &s) == -1)
+	if (lock(r, F_WRLCK) == -1)
 		return;
-	if (http != 429) {
-		/* The rate of successes, as an average that forgets in 1 s. */
-		dt = (double)(now - s.last_ok_ms) / 1000.0;
-		s.ok_rate = s.ok_rate * (dt > 0 ? exp(-dt) : 1.0) + 1.0;
-		s.last_ok_ms = now;
-		/* Probe upwards by about a quarter a second. */
-		if (r->adaptive && s.interval_ms > 0)
-			s.interval_ms *= 1.0 - 0.25 / (s.ok_rate > 1 ?
-			    s.ok_rate : 1);
-		unlock(r, &s);
-		return;
-	}
 	/* Everybody waits as long as the server asked. */
+	now = dalle_wall_ms();
 	if (retry_after_ms < 0)
 		retry_after_ms = 1000;
-	if (s.hold_ms < now + retry_after_ms)
-		s.hold_ms = now + retry_after_ms;
-	/* Pace at what was just accepted; once per burst of 429s. */
-	if (r->adaptive && now - s.last_slow_ms > retry_after_ms) {
-		dt = (double)(now - s.last_ok_ms) / 1000.0;
-		s.interval_ms = 1000.0 / (s.ok_rate * exp(-dt) > 1 ?
-		    s.ok_rate * exp(-dt) : 1.0);
-		s.last_slow_ms = now;
+	if (s->hold_ms < now + retry_after_ms)
+		s->hold_ms = now + retry_after_ms;
+	if (r->adaptive && tk->run == s->run) {
+		s->refused++;
+		if (s->closing)
+			;
+		else if (s->budget == 0 || s->hold_ms > s->run_start +
+		    s->period_ms) {
+			/* The run is over; what it took is known once every
+			 * answer is in, at the end of the wait. */
+			s->closing = 1;
+			s->close_spacing = tk->n > 0 ? (double)(tk->start -
+			    s->run_start) / tk->n : 0;
+		} else
+			s->limited = 1;
 	}
-	unlock(r, &s);
+	lock(r, F_UNLCK);
 }
 
 char *
