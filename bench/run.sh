@@ -106,6 +106,14 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 rm -rf "$out"
 mkdir -p "$out"
+# Images go to a tmpfs when there is one, so that the client CPU measured
+# is the client's and not the disk's; the row "dalle3, images on disk"
+# writes to bench/out and shows what the file system adds.
+imgroot=
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	imgroot=$(mktemp -d /dev/shm/dalle-bench.XXXXXX)
+fi
+[ -n "$imgroot" ] || imgroot=$out/img
 : >"$out/rows"
 : >"$out/notes"
 : >"$out/targets"
@@ -124,7 +132,11 @@ stop_server() {
 		spid=
 	fi
 }
-trap stop_server EXIT
+cleanup() {
+	stop_server
+	case $imgroot in /dev/shm/dalle-bench.*) rm -rf "$imgroot" ;; esac
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # start_server ARGS: a fresh dalle-serve per scenario, so its counters are
@@ -231,13 +243,14 @@ pipeline() {
 	local name=$1 n=$2 ideal=$3 d t0 t1 wall cpu rc=0
 	shift 3
 	d="$out/$name"
-	mkdir -p "$d/img"
+	img=${PIPE_IMG:-$imgroot/$name}
+	mkdir -p "$d" "$img"
 	prompts "$n" "$d/prompts"
 	echo "bench: $name: N=$n, ideal $ideal s" >&2
 	t0=$EPOCHREALTIME
 	"$ru" "$d/submit.ru" -- "$@" <"$d/prompts" 2>"$d/submit.err" |
 	    "$ru" "$d/poll.ru" -- ./dalle-poll -j "$C" 2>"$d/poll.err" |
-	    "$ru" "$d/fetch.ru" -- ./dalle-fetch -j "$C" -d "$d/img" \
+	    "$ru" "$d/fetch.ru" -- ./dalle-fetch -j "$C" -d "$img" \
 	    >"$d/records.jsonl" 2>"$d/fetch.err" || rc=$?
 	t1=$EPOCHREALTIME
 	[ "$rc" = 0 ] || echo "bench: $name: the pipeline exited $rc (see $d/*.err)" >&2
@@ -246,7 +259,7 @@ pipeline() {
 	cpu=$(cpu_ms "$d/submit.ru" "$d/poll.ru" "$d/fetch.ru")
 	row "$name" "$n" "$ideal" "$wall" "$cpu" \
 	    "$(rss_mb "$d/submit.ru") / $(rss_mb "$d/poll.ru") / $(rss_mb "$d/fetch.ru")" \
-	    "$d/stats.json" "$d/img"
+	    "$d/stats.json" "$img"
 	echo "$wall $cpu $(rss_mb "$d/submit.ru") $(rss_mb "$d/poll.ru") $(rss_mb "$d/fetch.ru")" >"$d/summary"
 }
 
@@ -291,6 +304,12 @@ ra=${ra:-1}
 start_server --latency "$L" --concurrency "$C"
 pipeline dalle3 "$N" "$ideal1" ./dalle-submit -j "$C" --deployment dalle3
 
+# The same with the images written to this machine's disk, fsync'd.
+start_server --latency "$L" --concurrency "$C"
+PIPE_IMG="$out/dalle3-disk/img" pipeline dalle3-disk "$N" "$ideal1" \
+    ./dalle-submit -j "$C" --deployment dalle3
+disk_fs=$(df -PT "$out" | awk 'NR == 2 { print $2 }')
+
 # --- 3. A quota of $RPM a minute ---
 start_server --rpm "$RPM" --rate-window 1 --latency 0.2
 pipeline quota-rate "$QN" "$idealq" ./dalle-submit --deployment dalle3 \
@@ -305,21 +324,21 @@ pipeline quota-4proc "$QN" "$idealq" xargs -d '\n' -P4 -n "$(ceil_div "$QN" 4)" 
 # --- 4. Baselines: what a user would otherwise write ---
 if [ "$SEQ_N" -gt 0 ]; then
 	start_server --latency "$L" --concurrency "$C"
-	baseline seq-curl "$SEQ_N" "$ideal1" "$out/seq-curl/img" bash "$self" --loop
+	baseline seq-curl "$SEQ_N" "$ideal1" "$imgroot/seq-curl" bash "$self" --loop
 	read -r w cpu rss <"$out/seq-curl/summary"
 	per=$(calc "$w / $SEQ_N")
 	row "baseline (a): sequential bash loop, curl+jq; $SEQ_N measured, wall projected to N=$N" \
 	    "$SEQ_N" "$ideal1" "$(calc "$per * $N")" "$cpu" "$rss (tree)" \
-	    "$out/seq-curl/stats.json" "$out/seq-curl/img" \
+	    "$out/seq-curl/stats.json" "$imgroot/seq-curl" \
 	    "≈$(printf %.0f "$(calc "$per * $N")") ($(printf %.2f "$per") s/image)"
 fi
 
 start_server --latency "$L" --concurrency "$C"
-baseline xargs-curl "$N" "$ideal1" "$out/xargs-curl/img" \
+baseline xargs-curl "$N" "$ideal1" "$imgroot/xargs-curl" \
     xargs -d '\n' -n 1 -P "$C" bash "$self" --one
 read -r w cpu rss <"$out/xargs-curl/summary"
 row "baseline (b): xargs -P $C, curl+jq script per prompt" "$N" "$ideal1" "$w" "$cpu" \
-    "$rss (tree)" "$out/xargs-curl/stats.json" "$out/xargs-curl/img"
+    "$rss (tree)" "$out/xargs-curl/stats.json" "$imgroot/xargs-curl"
 
 node_note=
 if [ "$quick" = 1 ]; then
@@ -339,13 +358,13 @@ else
 		node_note="skipped: npm install openai failed (see $out/npm.log)"
 	else
 		start_server --latency "$L" --concurrency "$C"
-		baseline openai-npm "$N" "$ideal1" "$out/openai-npm/img" \
-		    node bench/openai-pool.mjs "$prefix" dalle3 "$C" "$out/openai-npm/img"
+		baseline openai-npm "$N" "$ideal1" "$imgroot/openai-npm" \
+		    node bench/openai-pool.mjs "$prefix" dalle3 "$C" "$imgroot/openai-npm"
 		read -r w cpu rss <"$out/openai-npm/summary"
 		ver=$(jq -r .version "$prefix/node_modules/openai/package.json")
 		row "baseline (c): openai $ver npm, $C workers, images.generate on dalle3" \
 		    "$N" "$ideal1" "$w" "$cpu" "$rss (tree)" \
-		    "$out/openai-npm/stats.json" "$out/openai-npm/img"
+		    "$out/openai-npm/stats.json" "$imgroot/openai-npm"
 	fi
 fi
 [ -z "$node_note" ] || echo "baseline (c), the openai npm package: $node_note." >>"$out/notes"
@@ -357,8 +376,24 @@ AZURE_OPENAI_ENDPOINT=http://127.0.0.1:9/
 for ((i = 0; i < STARTUP_RUNS; i++)); do
 	"$ru" "$out/startup.ru" -- ./dalle-submit --dry-run x >/dev/null
 done
-startup_ms=$(sort -n -k4 "$out/startup.ru" |
-    awk '{ w[NR] = $4 } END { m = NR % 2 ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2; printf "%.2f", m * 1000 }')
+median_ms() {
+	sort -n -k4 "$1" |
+	    awk '{ w[NR] = $4 } END { m = NR % 2 ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2; printf "%.2f", m * 1000 }'
+}
+startup_ms=$(median_ms "$out/startup.ru")
+# The floor: an empty main() linked with the same libcurl, and nothing.
+floor_ms=n/a
+true_ms=n/a
+if printf 'int main(void) { return 0; }\n' >"$out/floor.c" &&
+    cc -o "$out/floor" "$out/floor.c" -Wl,--no-as-needed \
+    $(curl-config --libs 2>/dev/null || echo -lcurl) 2>>"$out/notes.err"; then
+	for ((i = 0; i < STARTUP_RUNS; i++)); do
+		"$ru" "$out/floor.ru" -- "$out/floor"
+		"$ru" "$out/true.ru" -- /bin/true
+	done
+	floor_ms=$(median_ms "$out/floor.ru")
+	true_ms=$(median_ms "$out/true.ru")
+fi
 
 echo "bench: $PENDING pending operations" >&2
 start_server --latency 60
@@ -424,10 +459,11 @@ cat <<EOF
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 $(cat "$out/rows")
 
-- async, dalle3: dalle-serve \`--latency $L --concurrency $C\`; every stage \`-j $C\`; ideal = ceil(N / C) × L.
+- async, dalle3, dalle3-disk: dalle-serve \`--latency $L --concurrency $C\`; every stage \`-j $C\`; ideal = ceil(N / C) × L.
 - quota-*: dalle-serve \`--rpm $RPM --rate-window 1 --latency 0.2\`, \`dalle-submit --deployment dalle3\` at its default -j; ideal = 60 × N / R + L (the last request's latency included) = $idealq s. quota-rate: \`--rate $RPM/min\`; quota-adaptive: no --rate, the budget learns from 429s; quota-4proc: 4 processes under \`xargs -P4\` with \`--rate $RPM/min\` and one shared \`--rate-file\`.
 - Baselines run on the async server (c: the synchronous dalle3 deployment of the same server); their CPU is the whole process tree (shell, curl, jq or node), and their RSS the largest single process in it.
-- Start-up: median of $STARTUP_RUNS runs of \`dalle-submit --dry-run x\`, fork and exec included: $startup_ms ms.
+- Images are written to ${imgroot%%/dalle-bench.*}$( [ "$imgroot" = "$out/img" ] || echo " (tmpfs)"), except in the row dalle3-disk, which writes them to bench/out ($disk_fs) with an fsync each: the difference between dalle3 and dalle3-disk is what the file system costs, not the client.
+- Start-up: median of $STARTUP_RUNS runs of \`dalle-submit --dry-run x\`, fork and exec included: $startup_ms ms. The same for an empty \`main()\` linked with this libcurl: $floor_ms ms; for /bin/true: $true_ms ms.
 - dalle-poll holding $PENDING pending operations (\`--latency 60\`, \`-t 5\`): $pending_rss MB peak RSS.
 - $LINES lines through \`dalle-submit --dry-run\`: $lines_rss MB peak RSS, $(printf %.2f "$lines_wall") s, $lines_out records.
 $(sed 's/^/- /' "$out/notes")

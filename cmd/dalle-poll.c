@@ -397,8 +397,14 @@ main(int argc, char *argv[])
 
 	memset(&lp, 0, sizeof(lp));
 	lp.http = dalle_http_new(&conf);
-	/* One cap on polls a second over all operations, this process's. */
-	rate = dalle_rate_open(NULL, polls_per_min);
+	/* One cap on polls a second over all operations, this process's:
+	 * at most so many in any one second, so that the operations a
+	 * burst of submits started are polled in one burst too. */
+	if (polls_per_min >= 60)
+		rate = dalle_rate_window((size_t)(polls_per_min / 60 + 0.5),
+		    1000);
+	else
+		rate = dalle_rate_window(1, (int64_t)(60000 / polls_per_min));
 	dalle_http_set_rate(lp.http, rate);
 	/* Operations wait on timers, not slots: hold many, cheaply. */
 	lp.max_pending = 100000;

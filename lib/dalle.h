@@ -320,6 +320,8 @@ struct dalle_rate;
 /* A budget of per_min requests a minute (<= 0: learn it from 429s), kept
  * in the state file path (locked with fcntl; NULL: this process alone). */
 struct dalle_rate *dalle_rate_open(const char *path, double per_min);
+/* This process's cap: at most n starts in any window_ms. */
+struct dalle_rate *dalle_rate_window(size_t n, int64_t window_ms);
 void dalle_rate_close(struct dalle_rate *r);
 /* What a paced request was given: its run of the budget, how many were
  * started in that run before it, and its start (wall clock ms). */

@@ -59,6 +59,9 @@ struct state {
 #define STATE_VERSION 5
 
 struct dalle_rate {
+	int64_t *ring;            /* window mode: the last n starts */
+	size_t nring, iring;
+	int64_t window_ms;
 	int fd;                   /* -1: this process alone */
 	int adaptive;
 	double fixed_ms;          /* --rate: the interval, never changed */
@@ -130,11 +133,23 @@ dalle_rate_open(const char *path, double per_min)
 	return r;
 }
 
+struct dalle_rate *
+dalle_rate_window(size_t n, int64_t window_ms)
+{
+	struct dalle_rate *r = dalle_rate_open(NULL, 1);
+
+	r->nring = n > 0 ? n : 1;
+	r->ring = dalle_xcalloc(r->nring, sizeof(*r->ring));
+	r->window_ms = window_ms;
+	return r;
+}
+
 void
 dalle_rate_close(struct dalle_rate *r)
 {
 	if (r == NULL)
 		return;
+	free(r->ring);
 	if (r->fd != -1) {
 		munmap(r->s, sizeof(*r->s));
 		close(r->fd);
@@ -186,6 +201,16 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 	int64_t now = dalle_wall_ms(), t;
 
 	tk->deferred = 0;
+	if (r->ring) {
+		/* At most n starts in any window: the n-th last start must
+		 * be a whole window old. */
+		t = r->ring[r->iring] + r->window_ms;
+		if (t < now)
+			t = now;
+		r->ring[r->iring] = t;
+		r->iring = (r->iring + 1) % r->nring;
+		return dalle_now_ms() + (t - now);
+	}
 	/* Nothing learned and nothing held: no lock, no write but a count. */
 	if (r->adaptive && s->budget == 0 && !s->closing &&
 	    s->run_start != 0 && s->hold_ms <= now) {

@@ -97,16 +97,21 @@ busiest_second() {
 	[ "$ms2" -ge 2000 ]
 }
 
-@test "a poll cap: --poll-rate spreads the polls of many operations" {
+@test "a poll cap: --poll-rate allows so many polls in any one second, no more" {
 	serve_start --latency 0.2
 	use_azure
-	dalle-submit $(seq -f 'p%g' 1 10) >recs.jsonl
+	dalle-submit $(seq -f 'p%g' 1 12) >recs.jsonl
 	start=$(date +%s%N)
 	run --separate-stderr dalle-poll --poll-rate 5/s <recs.jsonl
 	assert_success
-	[ "${#lines[@]}" -eq 10 ]
-	# 10 polls at 5 a second take about 2 s; uncapped they take 0.2 s.
-	[ $(( ($(date +%s%N) - start) / 1000000 )) -ge 1500 ]
+	[ "${#lines[@]}" -eq 12 ]
+	# 12 polls, 5 in any second: at least 2 s; uncapped they take 0.2 s.
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -ge 2000 ]
+	# In the server's log, any 6 polls in a row span a second or more.
+	jq -r 'select(.route == "operation_get") | .time[11:23]' "$SERVE_DIR/serve.log" |
+	    awk -F'[:.]' '{ t[NR] = (($1 * 60 + $2) * 60 + $3) * 1000 + $4 }
+	        END { if (NR != 12) exit 1
+	              for (i = 6; i <= NR; i++) if (t[i] - t[i - 5] < 990) exit 1 }'
 }
 
 @test "-t bounds the time however many operations wait behind the poll cap" {
