@@ -352,6 +352,7 @@ main(int argc, char *argv[])
 	struct dalle_loop lp;
 	struct dalle_rate *rate;
 	long long num;
+	size_t n;
 	int ch, rc;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -400,11 +401,9 @@ main(int argc, char *argv[])
 	/* One cap on polls a second over all operations, this process's:
 	 * at most so many in any one second, so that the operations a
 	 * burst of submits started are polled in one burst too. */
-	if (polls_per_min >= 60)
-		rate = dalle_rate_window((size_t)(polls_per_min / 60 + 0.5),
-		    1000);
-	else
-		rate = dalle_rate_window(1, (int64_t)(60000 / polls_per_min));
+	n = polls_per_min >= 60 ? (size_t)(polls_per_min / 60) : 1;
+	/* At most n polls in any window of n / rate seconds (rounded up). */
+	rate = dalle_rate_window(n, (int64_t)(n * 60000 / polls_per_min) + 1);
 	dalle_http_set_rate(lp.http, rate);
 	/* Operations wait on timers, not slots: hold many, cheaply. */
 	lp.max_pending = 100000;

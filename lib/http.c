@@ -19,6 +19,7 @@
 #endif
 
 #include <ctype.h>
+#include <signal.h>
 #include <err.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -48,6 +49,7 @@ struct watch {
 	int user_always;          /* cannot be watched (a regular file) */
 #ifdef __linux__
 	int ep;
+	sigset_t open_mask;       /* the mask while waiting */
 #else
 	struct pollfd *fds;       /* curl's sockets */
 	size_t n, cap;
@@ -55,18 +57,31 @@ struct watch {
 };
 
 #ifdef __linux__
+/*
+ * SIGINT, SIGTERM and SIGHUP arrive only while we wait, when every
+ * finished record has been written out: an interrupted pipeline loses
+ * none that was done, however its signals are handled.
+ */
 static void
 watch_init(struct watch *w)
 {
+	sigset_t s;
+
 	w->user = -1;
 	if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		err(DALLE_EX_OSERR, "epoll_create1");
+	sigemptyset(&s);
+	sigaddset(&s, SIGINT);
+	sigaddset(&s, SIGTERM);
+	sigaddset(&s, SIGHUP);
+	sigprocmask(SIG_BLOCK, &s, &w->open_mask);
 }
 
 static void
 watch_free(struct watch *w)
 {
 	close(w->ep);
+	sigprocmask(SIG_SETMASK, &w->open_mask, NULL);
 }
 
 /* Watch socket s for events (CURL_POLL_*), or stop (CURL_POLL_REMOVE). */
@@ -130,9 +145,9 @@ watch_wait(struct watch *w, long timeout, void (*ready)(void *, int, int),
 	struct epoll_event ev[64];
 	int i, n, user = 0, bits;
 
-	n = epoll_wait(w->ep, ev, 64, (int)timeout);
+	n = epoll_pwait(w->ep, ev, 64, (int)timeout, &w->open_mask);
 	if (n == -1 && errno != EINTR)
-		err(DALLE_EX_OSERR, "epoll_wait");
+		err(DALLE_EX_OSERR, "epoll_pwait");
 	for (i = 0; i < n; i++) {
 		if (ev[i].data.u64 == USER_TAG) {
 			w->user_armed = 0;
@@ -571,8 +586,11 @@ attach(struct dalle_http *h, struct dalle_xfer *x)
 		SETOPT(CURLOPT_PIPEWAIT, 1L);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-	if (c->cacert)
+	if (c->cacert) {
+		/* These authorities alone: not the system's directory too. */
 		SETOPT(CURLOPT_CAINFO, c->cacert);
+		SETOPT(CURLOPT_CAPATH, (char *)NULL);
+	}
 	if (x->headers)
 		SETOPT(CURLOPT_HTTPHEADER, x->headers);
 	if (x->follow) {

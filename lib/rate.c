@@ -44,6 +44,7 @@ struct state {
 	int64_t hold_ms;          /* no start before this: a 429's wait */
 	int64_t run;              /* the current run (period), counted */
 	int64_t run_start;        /* when it began; 0: no request yet */
+	int64_t last_ms;          /* the latest start of anybody's */
 	int64_t period_ms;        /* learned: budget requests a period */
 	double spacing_ms;        /* learned: between starts in a period */
 	double close_spacing;     /* the closing run's spacing */
@@ -56,7 +57,11 @@ struct state {
 };
 
 #define STATE_MAGIC 0x64616c6cU
-#define STATE_VERSION 5
+#define STATE_VERSION 6
+
+/* Quiet this long, a budget is forgotten and a run starts afresh: it
+ * was learned for a burst that is over, or by another pipeline. */
+#define IDLE_MS 10000
 
 struct dalle_rate {
 	int64_t *ring;            /* window mode: the last n starts */
@@ -75,6 +80,22 @@ reset(struct state *s)
 	memset(s, 0, sizeof(*s));
 	s->magic = STATE_MAGIC;
 	s->version = STATE_VERSION;
+}
+
+/* Is the file's state ours and sane?  Another program, an older
+ * version or a crash may have left anything in it. */
+static int
+sane(const struct state *s, int64_t now)
+{
+	int64_t soon = now + 86400000;
+
+	return s->magic == STATE_MAGIC && s->version == STATE_VERSION &&
+	    s->next_ms < soon && s->hold_ms < soon && s->run_start < soon &&
+	    s->last_ms < soon && s->sent >= 0 && s->refused >= 0 &&
+	    s->budget >= 0 && (s->budget == 0 || (s->period_ms >= 1 &&
+	    s->period_ms < 86400000)) && s->spacing_ms >= 0 &&
+	    s->spacing_ms < 86400000 && s->close_spacing >= 0 &&
+	    s->close_spacing < 86400000;
 }
 
 static int
@@ -127,7 +148,7 @@ dalle_rate_open(const char *path, double per_min)
 		return r;
 	}
 	r->s = p;
-	if (r->s->magic != STATE_MAGIC || r->s->version != STATE_VERSION)
+	if (!sane(r->s, dalle_wall_ms()))
 		reset(r->s);
 	lock(r, F_UNLCK);
 	return r;
@@ -173,6 +194,8 @@ roll(struct state *s, int64_t t)
 		s->clean = 0;
 	}
 	k = (t - s->run_start) / s->period_ms;
+	if (k > 1)
+		s->clean = 0;   /* idle periods between: not in a row */
 	s->run_start += k * s->period_ms;
 	s->run++;
 	s->sent = s->refused = s->limited = 0;
@@ -203,24 +226,42 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 	tk->deferred = 0;
 	if (r->ring) {
 		/* At most n starts in any window: the n-th last start must
-		 * be a whole window old. */
+		 * be a whole window old.  This process's own: its monotonic
+		 * clock, which no clock step moves. */
+		int64_t mono = dalle_now_ms();
+
 		t = r->ring[r->iring] + r->window_ms;
-		if (t < now)
-			t = now;
+		if (t < mono)
+			t = mono;
+		if (t < mono + (s->hold_ms - now))
+			t = mono + (s->hold_ms - now);
 		r->ring[r->iring] = t;
 		r->iring = (r->iring + 1) % r->nring;
-		return dalle_now_ms() + (t - now);
+		return t;
 	}
 	/* Nothing learned and nothing held: no lock, no write but a count. */
 	if (r->adaptive && s->budget == 0 && !s->closing &&
-	    s->run_start != 0 && s->hold_ms <= now) {
+	    s->run_start != 0 && s->hold_ms <= now &&
+	    now - s->last_ms < IDLE_MS) {
 		tk->run = s->run;
 		tk->n = __atomic_fetch_add(&s->sent, 1, __ATOMIC_RELAXED);
 		tk->start = now;
+		__atomic_store_n(&s->last_ms, now, __ATOMIC_RELAXED);
 		return dalle_now_ms();
 	}
 	if (lock(r, F_WRLCK) == -1)
 		return dalle_now_ms();
+	if (!sane(s, now))
+		reset(s);
+	if (r->adaptive && !s->closing && s->hold_ms <= now &&
+	    now - s->last_ms >= IDLE_MS && (s->budget == 0 ||
+	    now - s->last_ms >= 2 * s->period_ms)) {
+		/* A new burst: what earlier ones taught is history. */
+		int64_t run = s->run;
+
+		reset(s);
+		s->run = run + 1;
+	}
 	t = now > s->next_ms ? now : s->next_ms;
 	if (!r->adaptive) {
 		if (t < s->hold_ms)
@@ -251,6 +292,8 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 	tk->run = s->run;
 	tk->n = s->sent++;
 	tk->start = t;
+	if (t > s->last_ms)
+		s->last_ms = t;
 out:
 	lock(r, F_UNLCK);
 	return dalle_now_ms() + (t - now);
@@ -269,6 +312,8 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 		return;
 	/* Everybody waits as long as the server asked. */
 	now = dalle_wall_ms();
+	if (!sane(s, now))
+		reset(s);
 	if (retry_after_ms < 0)
 		retry_after_ms = 1000;
 	if (s->hold_ms < now + retry_after_ms)
@@ -305,7 +350,10 @@ dalle_rate_path(const char *key)
 		free(d);
 		return NULL;
 	}
-	p = dalle_xasprintf("%s/rate-%016llx", d, (unsigned long long)
+	/* The layout's version in the name: an older dalle-submit keeps
+	 * to its own file instead of writing over ours. */
+	p = dalle_xasprintf("%s/rate%d-%016llx", d, STATE_VERSION,
+	    (unsigned long long)
 	    dalle_hash(key, strlen(key), 0));
 	free(d);
 	return p;

@@ -205,3 +205,19 @@ logged() {
 	[ "$(jq -r .error.kind <<<"$output")" = network ]
 	[[ "$(jq -r .error.message <<<"$output")" == *"timed out"* ]]
 }
+
+@test "SIGTERM while waiting: every record already finished is on stdout" {
+	( printf '%s\n' 'first' 'second'; sleep 5 ) |
+	    dalle-submit --deployment dalle3 >out.jsonl 2>err.txt &
+	pid=$!
+	for i in $(seq 50); do
+		[ "$(wc -l <out.jsonl)" -ge 2 ] && break
+		sleep 0.1
+	done
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 143
+	assert_equal "$(jq -r .prompt out.jsonl | sort | tr '\n' ' ')" "first second "
+	assert_equal "$(jq -r '.data[0].url | startswith("http")' out.jsonl | sort -u)" true
+}
