@@ -455,23 +455,90 @@ timer_main(void *arg)
 	return NULL;
 }
 
+/* ---- keyed lists ----------------------------------------------------- */
+
+/*
+ * The three stores below (rendered images, image URLs, operations) are each
+ * a hash table whose entries also form a list, oldest first: found by key,
+ * dropped from the front.  An entry begins with its struct link.
+ */
+struct link {
+	struct link *hnext, *fnext;
+	uint64_t hv;
+};
+
+struct keyed {
+	struct link **b;
+	size_t nb, n;
+	struct link *head, *tail;
+};
+
+#define KEYED(buckets, nb) { (buckets), (nb), 0, NULL, NULL }
+
+static void
+keyed_add(struct keyed *t, struct link *l, uint64_t hv)
+{
+	struct link **b = &t->b[hv % t->nb];
+
+	l->hv = hv;
+	l->hnext = *b;
+	*b = l;
+	l->fnext = NULL;
+	if (t->tail != NULL)
+		t->tail->fnext = l;
+	else
+		t->head = l;
+	t->tail = l;
+	t->n++;
+}
+
+/* The chain that holds hv: follow hnext, comparing hv, then the key. */
+static struct link *
+keyed_chain(const struct keyed *t, uint64_t hv)
+{
+	return t->b[hv % t->nb];
+}
+
+/* Unlink the oldest entry and return it; NULL when empty. */
+static struct link *
+keyed_pop(struct keyed *t)
+{
+	struct link *l = t->head, **pp;
+
+	if (l == NULL)
+		return NULL;
+	t->head = l->fnext;
+	if (t->head == NULL)
+		t->tail = NULL;
+	for (pp = &t->b[l->hv % t->nb]; *pp != l; pp = &(*pp)->hnext)
+		;
+	*pp = l->hnext;
+	t->n--;
+	return l;
+}
+
+static uint64_t
+id_hash(const char *id)
+{
+	return dalle_hash(id, strlen(id), 7);
+}
+
 /* ---- image cache ---------------------------------------------------- */
 
 struct cent {
-	uint64_t h;
+	struct link l;            /* hv: the key's hash */
 	char *key;
 	unsigned char *data;
 	size_t len;
 	int refs, dead;
-	struct cent *hnext, *fnext;
 };
 
+static struct link *cache_b[CACHE_BUCKETS];
 static struct {
 	pthread_mutex_t mu;
-	struct cent *b[CACHE_BUCKETS];
-	struct cent *head, *tail;
-	size_t bytes, entries;
-} cache = { PTHREAD_MUTEX_INITIALIZER, { NULL }, NULL, NULL, 0, 0 };
+	struct keyed t;
+	size_t bytes;
+} cache = { PTHREAD_MUTEX_INITIALIZER, KEYED(cache_b, CACHE_BUCKETS), 0 };
 
 static void
 cent_release(struct cent *c)
@@ -492,19 +559,11 @@ cent_release(struct cent *c)
 static void
 cache_trim(void)
 {
-	struct cent *c, **pp;
+	struct cent *c;
 
-	while (cache.bytes > opt.cache_bytes && cache.head != NULL) {
-		c = cache.head;
-		cache.head = c->fnext;
-		if (cache.head == NULL)
-			cache.tail = NULL;
-		for (pp = &cache.b[c->h % CACHE_BUCKETS]; *pp != c;
-		    pp = &(*pp)->hnext)
-			;
-		*pp = c->hnext;
+	while (cache.bytes > opt.cache_bytes &&
+	    (c = (struct cent *)keyed_pop(&cache.t)) != NULL) {
 		cache.bytes -= c->len;
-		cache.entries--;
 		c->dead = 1;
 		if (c->refs == 0) {
 			free(c->key);
@@ -523,6 +582,7 @@ image_get(const char *prompt, int idx, int w, int h, const char *fmt,
     int quality, int transparent)
 {
 	struct cent *c;
+	struct link *l;
 	char *key, *variant;
 	unsigned char *data;
 	size_t len;
@@ -540,10 +600,10 @@ image_get(const char *prompt, int idx, int w, int h, const char *fmt,
 	    transparent, idx, prompt);
 	hv = dalle_hash(key, strlen(key), 0);
 	pthread_mutex_lock(&cache.mu);
-	for (c = cache.b[hv % CACHE_BUCKETS]; c != NULL; c = c->hnext)
-		if (c->h == hv && strcmp(c->key, key) == 0)
+	for (l = keyed_chain(&cache.t, hv); l != NULL; l = l->hnext)
+		if (l->hv == hv && strcmp(((struct cent *)l)->key, key) == 0)
 			break;
-	if (c != NULL) {
+	if ((c = (struct cent *)l) != NULL) {
 		c->refs++;
 		pthread_mutex_unlock(&cache.mu);
 		free(key);
@@ -563,25 +623,16 @@ image_get(const char *prompt, int idx, int w, int h, const char *fmt,
 		return NULL;
 	}
 	c = dalle_xcalloc(1, sizeof(*c));
-	c->h = hv;
 	c->key = key;
 	c->data = data;
 	c->len = len;
 	c->refs = 1;
 	pthread_mutex_lock(&cache.mu);
 	if (len <= opt.cache_bytes) {
-		c->refs++;
-		c->hnext = cache.b[hv % CACHE_BUCKETS];
-		cache.b[hv % CACHE_BUCKETS] = c;
-		if (cache.tail != NULL)
-			cache.tail->fnext = c;
-		else
-			cache.head = c;
-		cache.tail = c;
+		/* The table holds it without a reference: cache_trim marks
+		 * it dead, and the last cent_release frees it. */
+		keyed_add(&cache.t, &c->l, hv);
 		cache.bytes += len;
-		cache.entries++;
-		/* The table's own reference goes when it is trimmed. */
-		c->refs--;
 		cache_trim();
 	} else
 		c->dead = 1;
@@ -592,32 +643,37 @@ image_get(const char *prompt, int idx, int w, int h, const char *fmt,
 /* ---- blobs: what an image URL stands for ---------------------------- */
 
 struct blob {
+	struct link l;
 	char id[37];
 	char fmt[5];
 	char *prompt;
 	int w, h, n, quality, transparent, gone;
-	struct blob *hnext, *fnext;
 };
 
+static struct link *blob_b[BLOB_BUCKETS];
 static struct {
 	pthread_mutex_t mu;
-	struct blob *b[BLOB_BUCKETS];
-	struct blob *head, *tail;
-	size_t n;
-} blobs = { PTHREAD_MUTEX_INITIALIZER, { NULL }, NULL, NULL, 0 };
+	struct keyed t;
+} blobs = { PTHREAD_MUTEX_INITIALIZER, KEYED(blob_b, BLOB_BUCKETS) };
 
-static unsigned
-id_bucket(const char *id, unsigned nb)
+/* The blob with this id, gone or not; NULL if none.  Called locked. */
+static struct blob *
+blob_get(const char *id)
 {
-	return (unsigned)(dalle_hash(id, strlen(id), 7) % nb);
+	uint64_t hv = id_hash(id);
+	struct link *l;
+
+	for (l = keyed_chain(&blobs.t, hv); l != NULL; l = l->hnext)
+		if (l->hv == hv && strcmp(((struct blob *)l)->id, id) == 0)
+			return (struct blob *)l;
+	return NULL;
 }
 
 static void
 blob_add(const char *id, const char *prompt, int w, int h, int n,
     const char *fmt, int quality, int transparent)
 {
-	struct blob *bl, *old, **pp;
-	unsigned k;
+	struct blob *bl, *old;
 
 	bl = dalle_xcalloc(1, sizeof(*bl));
 	snprintf(bl->id, sizeof(bl->id), "%s", id);
@@ -628,24 +684,11 @@ blob_add(const char *id, const char *prompt, int w, int h, int n,
 	bl->n = n;
 	bl->quality = quality;
 	bl->transparent = transparent;
-	k = id_bucket(id, BLOB_BUCKETS);
 	pthread_mutex_lock(&blobs.mu);
-	bl->hnext = blobs.b[k];
-	blobs.b[k] = bl;
-	if (blobs.tail != NULL)
-		blobs.tail->fnext = bl;
-	else
-		blobs.head = bl;
-	blobs.tail = bl;
+	keyed_add(&blobs.t, &bl->l, id_hash(id));
 	/* Bounded: the oldest blob goes first (its URL then answers 404). */
-	if (++blobs.n > MAX_BLOBS) {
-		old = blobs.head;
-		blobs.head = old->fnext;
-		for (pp = &blobs.b[id_bucket(old->id, BLOB_BUCKETS)];
-		    *pp != old; pp = &(*pp)->hnext)
-			;
-		*pp = old->hnext;
-		blobs.n--;
+	if (blobs.t.n > MAX_BLOBS) {
+		old = (struct blob *)keyed_pop(&blobs.t);
 		free(old->prompt);
 		free(old);
 	}
@@ -660,14 +703,11 @@ blob_find(const char *id, struct blob *out)
 	int rc = -1;
 
 	pthread_mutex_lock(&blobs.mu);
-	for (bl = blobs.b[id_bucket(id, BLOB_BUCKETS)]; bl != NULL;
-	    bl = bl->hnext)
-		if (strcmp(bl->id, id) == 0 && !bl->gone) {
-			*out = *bl;
-			out->prompt = dalle_xstrdup(bl->prompt);
-			rc = 0;
-			break;
-		}
+	if ((bl = blob_get(id)) != NULL && !bl->gone) {
+		*out = *bl;
+		out->prompt = dalle_xstrdup(bl->prompt);
+		rc = 0;
+	}
 	pthread_mutex_unlock(&blobs.mu);
 	return rc;
 }
@@ -678,10 +718,8 @@ blob_forget(const char *id)
 	struct blob *bl;
 
 	pthread_mutex_lock(&blobs.mu);
-	for (bl = blobs.b[id_bucket(id, BLOB_BUCKETS)]; bl != NULL;
-	    bl = bl->hnext)
-		if (strcmp(bl->id, id) == 0)
-			bl->gone = 1;
+	if ((bl = blob_get(id)) != NULL)
+		bl->gone = 1;
 	pthread_mutex_unlock(&blobs.mu);
 }
 
@@ -747,23 +785,22 @@ static const char *const opstate_names[] = {
 };
 
 struct op {
+	struct link l;
 	char id[37];
 	char blob[37];
 	int64_t created;          /* epoch seconds */
 	int64_t t_run, t_done;    /* monotonic ms */
 	int n, filtered, deleted;
 	int64_t url_expires;
-	struct op *hnext, *fnext;
 };
 
+static struct link *op_b[OP_BUCKETS];
 static struct {
 	pthread_mutex_t mu;
-	struct op *b[OP_BUCKETS];
-	struct op *head, *tail;
-	size_t n;
+	struct keyed t;
 	int64_t *active;          /* min-heap of t_done of unfinished ops */
 	size_t nactive, capactive;
-} ops = { PTHREAD_MUTEX_INITIALIZER, { NULL }, NULL, NULL, 0, NULL, 0, 0 };
+} ops = { PTHREAD_MUTEX_INITIALIZER, KEYED(op_b, OP_BUCKETS), NULL, 0, 0 };
 
 static enum opstate
 op_state(const struct op *o, int64_t now)
@@ -825,40 +862,39 @@ active_expire(int64_t now)
 static void
 ops_trim(int64_t now_s)
 {
-	struct op *o, **pp;
+	struct op *o;
 
-	while ((o = ops.head) != NULL && (o->deleted || ops.n > MAX_OPS ||
-	    o->created + OP_LIFETIME <= now_s)) {
-		ops.head = o->fnext;
-		if (ops.head == NULL)
-			ops.tail = NULL;
-		for (pp = &ops.b[id_bucket(o->id, OP_BUCKETS)]; *pp != o;
-		    pp = &(*pp)->hnext)
-			;
-		*pp = o->hnext;
-		ops.n--;
-		free(o);
-	}
+	while ((o = (struct op *)ops.t.head) != NULL && (o->deleted ||
+	    ops.t.n > MAX_OPS || o->created + OP_LIFETIME <= now_s))
+		free(keyed_pop(&ops.t));
 }
 
 static void
 op_add(struct op *o)
 {
-	unsigned k = id_bucket(o->id, OP_BUCKETS);
-
 	pthread_mutex_lock(&ops.mu);
-	o->hnext = ops.b[k];
-	ops.b[k] = o;
-	if (ops.tail != NULL)
-		ops.tail->fnext = o;
-	else
-		ops.head = o;
-	ops.tail = o;
-	ops.n++;
+	keyed_add(&ops.t, &o->l, id_hash(o->id));
 	if (o->t_done > dalle_now_ms())
 		active_push(o->t_done);
 	ops_trim(dalle_time());
 	pthread_mutex_unlock(&ops.mu);
+}
+
+/* The live operation with this id, or NULL.  Called locked. */
+static struct op *
+op_get(const char *id)
+{
+	uint64_t hv = id_hash(id);
+	struct link *l;
+	struct op *o;
+
+	for (l = keyed_chain(&ops.t, hv); l != NULL; l = l->hnext) {
+		o = (struct op *)l;
+		if (l->hv == hv && strcmp(o->id, id) == 0 && !o->deleted &&
+		    o->created + OP_LIFETIME > dalle_time())
+			return o;
+	}
+	return NULL;
 }
 
 /* Copy of an operation into *out; 0, or -1 when unknown or gone. */
@@ -869,13 +905,10 @@ op_find(const char *id, struct op *out)
 	int rc = -1;
 
 	pthread_mutex_lock(&ops.mu);
-	for (o = ops.b[id_bucket(id, OP_BUCKETS)]; o != NULL; o = o->hnext)
-		if (strcmp(o->id, id) == 0 && !o->deleted &&
-		    o->created + OP_LIFETIME > dalle_time()) {
-			*out = *o;
-			rc = 0;
-			break;
-		}
+	if ((o = op_get(id)) != NULL) {
+		*out = *o;
+		rc = 0;
+	}
 	pthread_mutex_unlock(&ops.mu);
 	return rc;
 }
@@ -888,17 +921,14 @@ op_delete(const char *id)
 	int rc = -1;
 
 	pthread_mutex_lock(&ops.mu);
-	for (o = ops.b[id_bucket(id, OP_BUCKETS)]; o != NULL; o = o->hnext)
-		if (strcmp(o->id, id) == 0 && !o->deleted &&
-		    o->created + OP_LIFETIME > dalle_time()) {
-			if (op_state(o, dalle_now_ms()) < OP_SUCCEEDED) {
-				rc = 1;
-			} else {
-				o->deleted = 1;
-				rc = 0;
-			}
-			break;
+	if ((o = op_get(id)) != NULL) {
+		if (op_state(o, dalle_now_ms()) < OP_SUCCEEDED)
+			rc = 1;
+		else {
+			o->deleted = 1;
+			rc = 0;
 		}
+	}
 	pthread_mutex_unlock(&ops.mu);
 	return rc;
 }
@@ -2022,7 +2052,8 @@ do_stats(struct req *rq)
 	pthread_mutex_lock(&ops.mu);
 	active_expire(now);
 	nactive = (long)ops.nactive;
-	for (o = ops.head; o != NULL; o = o->fnext)
+	for (o = (struct op *)ops.t.head; o != NULL;
+	    o = (struct op *)o->l.fnext)
 		if (!o->deleted && o->created + OP_LIFETIME > nows) {
 			nst[op_state(o, now)]++;
 			nops++;
@@ -2030,7 +2061,7 @@ do_stats(struct req *rq)
 	pthread_mutex_unlock(&ops.mu);
 	pthread_mutex_lock(&cache.mu);
 	cbytes = cache.bytes;
-	centries = cache.entries;
+	centries = cache.t.n;
 	pthread_mutex_unlock(&cache.mu);
 	opsj = jv_object();
 	for (i = 0; i < 4; i++)
