@@ -10,10 +10,6 @@ setup_file() {
 	serve_start_file --latency 0.1
 }
 
-teardown_file() {
-	serve_stop_file
-}
-
 setup() {
 	_common_setup
 	use_azure

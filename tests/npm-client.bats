@@ -21,14 +21,6 @@ setup_file() {
 	serve_start_file --rpm 120
 }
 
-teardown_file() {
-	serve_stop_file
-}
-
-teardown() {
-	stop_test_server
-}
-
 setup() {
 	_common_setup
 	[ -z "$NPM_SKIP" ] || skip "$NPM_SKIP"

@@ -12,10 +12,6 @@ setup() {
 	_common_setup
 }
 
-teardown() {
-	stop_test_server
-}
-
 @test "--rpm over a 1 s window: 429 with Retry-After, retry-after-ms and the Azure body" {
 	serve_start --rpm 120
 	post_json "$SERVE_URL$DALLE3" '{"prompt":"x"}' -H 'api-key: k'

@@ -14,16 +14,8 @@ setup_file() {
 	serve_start_file --blocked-term forbiddenfruit
 }
 
-teardown_file() {
-	serve_stop_file
-}
-
 setup() {
 	_common_setup
-}
-
-teardown() {
-	stop_test_server
 }
 
 # same_json FILE: the last body equals FILE as JSON.

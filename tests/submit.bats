@@ -8,14 +8,6 @@ setup_file() {
 	serve_start_file --api-key test-key --blocked-term forbidden
 }
 
-teardown_file() {
-	serve_stop_file
-}
-
-teardown() {
-	stop_test_server
-}
-
 setup() {
 	_common_setup
 	use_azure

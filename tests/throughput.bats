@@ -8,10 +8,6 @@ setup() {
 	_common_setup
 }
 
-teardown() {
-	stop_test_server
-}
-
 # What a record means, without what differs from run to run.
 essence() {
 	jq -cS '{prompt, status, api: .request.api, n: (.data | length),

@@ -83,6 +83,16 @@ stop_test_server() {
 	fi
 }
 
+# The hooks most test files want: a file that needs others defines its own
+# after "load helpers/common", which replaces these.
+teardown_file() {
+	serve_stop_file
+}
+
+teardown() {
+	stop_test_server
+}
+
 # Point the pipeline at the running server: Azure endpoint and a key.
 use_azure() {
 	export AZURE_OPENAI_ENDPOINT="$SERVE_URL" AZURE_OPENAI_API_KEY=test-key
