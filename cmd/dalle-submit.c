@@ -188,8 +188,7 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 	}
 	x = dalle_xfer_new("POST", url);
 	free(url);
-	dalle_xfer_body(x, s.p, s.len);
-	dalle_buf_free(&s);
+	dalle_xfer_body(x, &s);
 	jv_free(body);
 	x->headers = dalle_conf_auth(&conf, api, x->headers);
 	r = dalle_xmalloc(sizeof(*r));

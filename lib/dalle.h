@@ -391,10 +391,9 @@ void dalle_http_free(struct dalle_http *h);
 void dalle_http_set_rate(struct dalle_http *h, struct dalle_rate *rate);
 /* A new transfer with method and url (the url is copied). */
 struct dalle_xfer *dalle_xfer_new(const char *method, const char *url);
-/* Set a JSON body (consumes body), or one already serialised (n bytes,
- * copied), and the Content-Type header. */
-void dalle_xfer_json(struct dalle_xfer *x, jv body);
-void dalle_xfer_body(struct dalle_xfer *x, const char *json, size_t n);
+/* Set a JSON body, already serialised, and the Content-Type header; the
+ * transfer takes json's memory and leaves it empty. */
+void dalle_xfer_body(struct dalle_xfer *x, struct dalle_buf *json);
 void dalle_xfer_free(struct dalle_xfer *x);
 /* Queue x to start as soon as a slot is free, or not before due_ms. */
 void dalle_http_start(struct dalle_http *h, struct dalle_xfer *x);

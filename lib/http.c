@@ -52,6 +52,7 @@ struct watch {
 	sigset_t open_mask;       /* the mask while waiting */
 #else
 	struct pollfd *fds;       /* curl's sockets */
+	struct pollfd *polled;    /* what one wait polls: fds and user */
 	size_t n, cap;
 #endif
 };
@@ -173,6 +174,7 @@ static void
 watch_free(struct watch *w)
 {
 	free(w->fds);
+	free(w->polled);
 }
 
 static void
@@ -191,7 +193,7 @@ watch_socket(struct watch *w, int s, int what)
 		if (w->n == w->cap) {
 			w->cap = w->cap ? w->cap * 2 : 16;
 			w->fds = dalle_xrealloc(w->fds,
-			    (w->cap + 1) * sizeof(*w->fds));
+			    w->cap * sizeof(*w->fds));
 		}
 		w->n++;
 	}
@@ -210,40 +212,32 @@ static int
 watch_wait(struct watch *w, long timeout, void (*ready)(void *, int, int),
     void *arg)
 {
-	struct pollfd *p;
-	size_t i, k, n = w->n;
-	int user = 0, *fd, *bits;
+	size_t i, n = w->n;
+	int user = 0;
+	short re;
 
-	if (w->fds == NULL)
-		w->fds = dalle_xcalloc(1, sizeof(*w->fds));
+	/* Poll a copy: ready() may change the set as it goes. */
+	w->polled = dalle_xrealloc(w->polled, (n + 1) * sizeof(*w->polled));
+	if (n > 0)
+		memcpy(w->polled, w->fds, n * sizeof(*w->polled));
 	if (w->user >= 0) {
-		w->fds[n].fd = w->user;
-		w->fds[n].events = POLLIN;
+		w->polled[n].fd = w->user;
+		w->polled[n].events = POLLIN;
 		n++;
 	}
-	if (poll(w->fds, n, (int)timeout) == -1 && errno != EINTR)
+	if (poll(w->polled, n, (int)timeout) == -1 && errno != EINTR)
 		err(DALLE_EX_OSERR, "poll");
-	/* ready() may change the set: act on a copy. */
-	fd = dalle_xcalloc(n + 1, sizeof(*fd));
-	bits = dalle_xcalloc(n + 1, sizeof(*bits));
-	for (i = k = 0; i < n; i++) {
-		p = &w->fds[i];
-		if (p->revents == 0)
+	for (i = 0; i < n; i++) {
+		if ((re = w->polled[i].revents) == 0)
 			continue;
-		if (i == w->n) {
+		if (i == w->n && w->user >= 0) {
 			user = 1;
 			continue;
 		}
-		fd[k] = p->fd;
-		bits[k++] = (p->revents & (POLLIN | POLLHUP) ?
-		    CURL_CSELECT_IN : 0) |
-		    (p->revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
-		    (p->revents & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0);
+		ready(arg, w->polled[i].fd, (re & (POLLIN | POLLHUP) ?
+		    CURL_CSELECT_IN : 0) | (re & POLLOUT ? CURL_CSELECT_OUT : 0) |
+		    (re & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0));
 	}
-	for (i = 0; i < k; i++)
-		ready(arg, fd[i], bits[i]);
-	free(fd);
-	free(bits);
 	return user;
 }
 #endif
@@ -392,26 +386,14 @@ dalle_xfer_new(const char *method, const char *url)
 }
 
 void
-dalle_xfer_body(struct dalle_xfer *x, const char *json, size_t n)
+dalle_xfer_body(struct dalle_xfer *x, struct dalle_buf *json)
 {
 	free(x->body);
-	x->bodylen = n;
-	x->body = dalle_xmalloc(n + 1);
-	memcpy(x->body, json, n);
-	x->body[n] = '\0';
+	x->body = json->p ? json->p : dalle_xstrdup("");
+	x->bodylen = json->len;
+	memset(json, 0, sizeof(*json));
 	x->headers = curl_slist_append(x->headers,
 	    "Content-Type: application/json");
-}
-
-void
-dalle_xfer_json(struct dalle_xfer *x, jv body)
-{
-	struct dalle_buf b = { 0 };
-
-	dalle_json_put(&b, body);
-	jv_free(body);
-	dalle_xfer_body(x, b.p, b.len);
-	dalle_buf_free(&b);
 }
 
 static void

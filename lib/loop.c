@@ -95,27 +95,26 @@ dalle_loop_emit(struct dalle_loop *lp, long seq, const char *s, size_t n)
 	}
 }
 
+/* One line out: the text and its newline, from a buffer kept for it. */
+static struct dalle_buf line;
+
 void
 dalle_loop_emit_line(struct dalle_loop *lp, long seq, const char *s, size_t n)
 {
-	char *p = dalle_xmalloc(n + 1);
-
-	memcpy(p, s, n);
-	p[n] = '\n';
-	dalle_loop_emit(lp, seq, p, n + 1);
-	free(p);
+	dalle_buf_reset(&line);
+	dalle_buf_add(&line, s, n);
+	dalle_buf_add(&line, "\n", 1);
+	dalle_loop_emit(lp, seq, line.p, line.len);
 }
 
 void
 dalle_loop_write(struct dalle_loop *lp, long seq, jv rec)
 {
-	static struct dalle_buf b;
-
-	dalle_buf_reset(&b);
-	dalle_json_put(&b, rec);
+	dalle_buf_reset(&line);
+	dalle_json_put(&line, rec);
 	jv_free(rec);
-	dalle_buf_add(&b, "\n", 1);
-	dalle_loop_emit(lp, seq, b.p, b.len);
+	dalle_buf_add(&line, "\n", 1);
+	dalle_loop_emit(lp, seq, line.p, line.len);
 }
 
 int
