@@ -84,6 +84,20 @@ schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay,
 	dalle_http_start_at(lp->http, x, dalle_now_ms() + delay);
 }
 
+/* rec cannot be polled: its error record, of kind and why (consumed). */
+static int
+reject(struct dalle_loop *lp, jv rec, jv op, long lineno, const char *kind,
+    char *why)
+{
+	int rc;
+
+	jv_free(op);
+	rc = dalle_loop_fail(lp, lp->seq, rec, lineno,
+	    dalle_error_new("poll", kind, 0, NULL, why, 0, 0));
+	free(why);
+	return rc;
+}
+
 /* raw: the input line as it came (rawlen bytes), or NULL. */
 static int
 start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
@@ -110,48 +124,25 @@ start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
 		return 0;
 	}
 	if (dalle_jv_str(op, "kind") && strcmp(dalle_jv_str(op, "kind"),
-	    "azure-image") != 0) {
-		char *why = dalle_xasprintf("operation kind \"%s\" is not one "
-		    "this dalle-poll knows", dalle_jv_str(op, "kind"));
-		int rc;
-
-		jv_free(op);
-		rc = dalle_loop_fail(lp, lp->seq, rec, lineno,
-		    dalle_error_new("poll", DALLE_KIND_INPUT, 0, NULL, why, 0,
-		    0));
-		free(why);
-		return rc;
-	}
-	url = dalle_jv_str(op, "url");
-	if (url == NULL) {
-		jv_free(op);
-		return dalle_loop_fail(lp, lp->seq, rec, lineno,
-		    dalle_error_new("poll", DALLE_KIND_INPUT, 0, NULL,
-		    "operation has no \"url\"", 0, 0));
-	}
+	    "azure-image") != 0)
+		return reject(lp, rec, op, lineno, DALLE_KIND_INPUT,
+		    dalle_xasprintf("operation kind \"%s\" is not one this "
+		    "dalle-poll knows", dalle_jv_str(op, "kind")));
+	if ((url = dalle_jv_str(op, "url")) == NULL)
+		return reject(lp, rec, op, lineno, DALLE_KIND_INPUT,
+		    dalle_xstrdup("operation has no \"url\""));
 	/* The key goes only to the endpoint it belongs to. */
 	ol = origin_len(url);
 	if (conf.endpoint == NULL || ol == 0 || ol != origin_len(conf.endpoint)
-	    || strncasecmp(url, conf.endpoint, ol) != 0) {
-		char *why = dalle_xasprintf("%.*s: not the configured endpoint "
-		    "(%s); the key is not sent there", (int)ol, url,
-		    conf.endpoint ? conf.endpoint : "none");
-		int rc;
-
-		jv_free(op);
-		rc = dalle_loop_fail(lp, lp->seq, rec, lineno,
-		    dalle_error_new("poll", DALLE_KIND_CONFIG, 0, NULL, why, 0,
-		    0));
-		free(why);
-		return rc;
-	}
-	if (conf.key == NULL && conf.token == NULL) {
-		jv_free(op);
-		return dalle_loop_fail(lp, lp->seq, rec, lineno,
-		    dalle_error_new("poll", DALLE_KIND_CONFIG, 0, NULL,
-		    "no key: set AZURE_OPENAI_API_KEY or AZURE_OPENAI_AD_TOKEN",
-		    0, 0));
-	}
+	    || strncasecmp(url, conf.endpoint, ol) != 0)
+		return reject(lp, rec, op, lineno, DALLE_KIND_CONFIG,
+		    dalle_xasprintf("%.*s: not the configured endpoint (%s); "
+		    "the key is not sent there", (int)ol, url,
+		    conf.endpoint ? conf.endpoint : "none"));
+	if (conf.key == NULL && conf.token == NULL)
+		return reject(lp, rec, op, lineno, DALLE_KIND_CONFIG,
+		    dalle_xstrdup("no key: set AZURE_OPENAI_API_KEY or "
+		    "AZURE_OPENAI_AD_TOKEN"));
 	o = dalle_xcalloc(1, sizeof(*o));
 	if (raw)
 		o->raw = strndup(raw, rawlen);

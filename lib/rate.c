@@ -320,16 +320,14 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 		s->hold_ms = now + retry_after_ms;
 	if (r->adaptive && tk->run == s->run) {
 		s->refused++;
-		if (s->closing)
-			;
-		else if (s->budget == 0 || s->hold_ms > s->run_start +
-		    s->period_ms) {
+		if (!s->closing && (s->budget == 0 || s->hold_ms >
+		    s->run_start + s->period_ms)) {
 			/* The run is over; what it took is known once every
 			 * answer is in, at the end of the wait. */
 			s->closing = 1;
 			s->close_spacing = tk->n > 0 ? (double)(tk->start -
 			    s->run_start) / tk->n : 0;
-		} else
+		} else if (!s->closing)
 			s->limited = 1;
 	}
 	lock(r, F_UNLCK);
