@@ -103,11 +103,14 @@ busiest_second() {
 	[ "${#lines[@]}" -eq 12 ]
 	# 12 polls, 5 in any second: at least 2 s; uncapped they take 0.2 s.
 	[ $(( ($(date +%s%N) - start) / 1000000 )) -ge 2000 ]
-	# In the server's log, any 6 polls in a row span a second or more.
-	jq -r 'select(.route == "operation_get") | .time[11:23]' "$SERVE_DIR/serve.log" |
+	# In the server's log, any 6 polls in a row span about a second or more
+	# (logged as they end, so a loaded machine blurs it by some ms); an
+	# operation found still running is polled again, so 12 or more.
+	jq -r 'select(.route == "operation_get") | .time[11:23]' "$SERVE_DIR/serve.log" | sort | tee polls.txt |
 	    awk -F'[:.]' '{ t[NR] = (($1 * 60 + $2) * 60 + $3) * 1000 + $4 }
-	        END { if (NR != 12) exit 1
-	              for (i = 6; i <= NR; i++) if (t[i] - t[i - 5] < 990) exit 1 }'
+	        END { if (NR < 12) exit 1
+	              for (i = 6; i <= NR; i++) if (t[i] - t[i - 5] < 900) exit 1 }' ||
+	    fail "polls at: $(tr '\n' ' ' <polls.txt)"
 }
 
 @test "-t bounds the time however many operations wait behind the poll cap" {
