@@ -324,11 +324,16 @@ struct dalle_rate *dalle_rate_open(const char *path, double per_min);
 struct dalle_rate *dalle_rate_window(size_t n, int64_t window_ms);
 void dalle_rate_close(struct dalle_rate *r);
 /* What a paced request was given: its run of the budget, how many were
- * started in that run before it, and its start (wall clock ms). */
+ * started in that run before it, its start (wall clock ms), the learned
+ * budget's place it went on (-1: none) with that place's next free time
+ * as the start left it, and when it really went out (set by http.c). */
 struct dalle_rate_ticket {
 	int64_t run;
 	int64_t start;
+	int64_t next;
+	int64_t sent;
 	int32_t n;
+	int32_t place;
 	int deferred;             /* no start given: ask again at the time */
 };
 /* Reserve the next start; returns the dalle_now_ms() time to start at,

@@ -14,14 +14,24 @@
  * start to the end of that wait.  That is the shape of both kinds of
  * quota the image APIs have: N requests a minute counted over short
  * windows (N/60 per 1 s window), and N concurrent jobs of about equal
- * latency L (N per L).  So when the wait is over (and every answer of the
- * run is in), each period lets that many requests through, spaced as the
- * run's were, so that they meet the service's capacity as it comes back.
- * Three full periods in a row without a 429 raise the budget by one; a
- * 429 whose wait outlasts its period learns the budget again; a 429
- * within the period (a slot that frees a little late) only holds
- * everyone for its retry-after.  Nobody reserves during a wait: requests
- * ask again when it ends, so they are counted in the run they go in.
+ * latency L (N per L).
+ *
+ * So when the wait is over (and every answer of the run is in), the
+ * budget is that many places, each free one period after its last start:
+ * the first ones spaced as the run's requests went, then each keeping the
+ * rhythm its own requests set.  That is a sliding window per place, and
+ * it meets the service where it frees room: a job's slot frees one
+ * latency after that job started, not at a period's edge.  A 429 then
+ * says which place was wrong:
+ *   - a place that never got a request through was a probe too many: it
+ *     is dropped, and probing waits twice as long next time;
+ *   - a place that did: the service needs longer between its requests
+ *     than the period (a window later than thought, a slot that frees a
+ *     little late): the period becomes what the 429's wait says, and the
+ *     place is free again when the wait ends.
+ * When every place has been waited for, three rounds in a row without a
+ * 429, one place is added: the quota may have been raised.  Nobody
+ * reserves during a 429's wait: requests ask again when it ends.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -36,28 +46,39 @@
 
 #include "dalle.h"
 
+/* The most places a learned budget keeps; a bigger budget keeps this
+ * many, each with a proportionally shorter period. */
+#define NPLACE 512
+#define DROPPED INT64_MAX
+
 /* The shared state, as the file holds it.  Times are wall clock ms. */
 struct state {
 	uint32_t magic;
 	uint32_t version;
-	int64_t next_ms;          /* no start before this: the spacing */
+	int64_t next_ms;          /* --rate: no start before this */
 	int64_t hold_ms;          /* no start before this: a 429's wait */
-	int64_t run;              /* the current run (period), counted */
+	int64_t run;              /* the current run, counted */
 	int64_t run_start;        /* when it began; 0: no request yet */
 	int64_t last_ms;          /* the latest start of anybody's */
-	int64_t period_ms;        /* learned: budget requests a period */
-	double spacing_ms;        /* learned: between starts in a period */
+	int64_t period_ms;        /* learned: a place's time between starts */
 	double close_spacing;     /* the closing run's spacing */
 	int32_t sent;             /* started in the current run */
 	int32_t refused;          /* 429s to those */
 	int32_t closing;          /* a 429 ended the run: learn at hold */
-	int32_t budget;           /* learned; 0: nothing learned yet */
-	int32_t limited;          /* the current period had a 429 */
-	int32_t clean;            /* full periods in a row without a 429 */
+	int32_t budget;           /* live places; 0: nothing learned yet */
+	int32_t nplace;           /* places in use, live or dropped */
+	int32_t clean;            /* starts that waited for a place since
+	                           * the last 429 */
+	int32_t gap;              /* probe after this many rounds of those */
+	int32_t probe;            /* the place added last */
+	int64_t probe_until;      /* on probation till then */
+	int64_t place[NPLACE];    /* free from then on; DROPPED */
 };
 
 #define STATE_MAGIC 0x64616c6cU
-#define STATE_VERSION 6
+#define STATE_VERSION 7
+#define GAP_MIN 3
+#define GAP_MAX 48
 
 /* Quiet this long, a budget is forgotten and a run starts afresh: it
  * was learned for a burst that is over, or by another pipeline. */
@@ -92,9 +113,10 @@ sane(const struct state *s, int64_t now)
 	return s->magic == STATE_MAGIC && s->version == STATE_VERSION &&
 	    s->next_ms < soon && s->hold_ms < soon && s->run_start < soon &&
 	    s->last_ms < soon && s->sent >= 0 && s->refused >= 0 &&
-	    s->budget >= 0 && (s->budget == 0 || (s->period_ms >= 1 &&
-	    s->period_ms < 86400000)) && s->spacing_ms >= 0 &&
-	    s->spacing_ms < 86400000 && s->close_spacing >= 0 &&
+	    s->budget >= 0 && s->budget <= s->nplace && s->nplace <= NPLACE &&
+	    (s->budget == 0 || (s->period_ms >= 1 &&
+	    s->period_ms < 86400000 && s->gap >= GAP_MIN &&
+	    s->gap <= GAP_MAX)) && s->close_spacing >= 0 &&
 	    s->close_spacing < 86400000;
 }
 
@@ -178,43 +200,64 @@ dalle_rate_close(struct dalle_rate *r)
 	free(r);
 }
 
-/* Move the learned budget's period forward to the one holding t. */
-static void
-roll(struct state *s, int64_t t)
-{
-	int64_t k;
-
-	if (t < s->run_start + s->period_ms)
-		return;
-	/* Full periods without a 429: probe upwards, slowly. */
-	if (s->limited)
-		s->clean = 0;
-	else if (s->sent >= s->budget && ++s->clean >= 3) {
-		s->budget++;
-		s->clean = 0;
-	}
-	k = (t - s->run_start) / s->period_ms;
-	if (k > 1)
-		s->clean = 0;   /* idle periods between: not in a row */
-	s->run_start += k * s->period_ms;
-	s->run++;
-	s->sent = s->refused = s->limited = 0;
-}
-
-/* The wait after a run's 429 is over: what it took is the budget. */
+/* The wait after a run's 429 is over: what it took is the budget, its
+ * places spaced as the run's requests went. */
 static void
 learn(struct state *s)
 {
-	s->budget = s->sent - s->refused > 0 ? s->sent - s->refused : 1;
+	int64_t n = s->sent - s->refused > 0 ? s->sent - s->refused : 1;
+	double spacing;
+	int i;
+
 	s->period_ms = s->hold_ms - s->run_start;
 	if (s->period_ms < 1)
 		s->period_ms = 1;
-	s->spacing_ms = s->close_spacing;
-	if (s->spacing_ms * s->budget > s->period_ms)
-		s->spacing_ms = (double)s->period_ms / s->budget;
+	if (n > NPLACE) {
+		s->period_ms = s->period_ms * NPLACE / n;
+		if (s->period_ms < 1)
+			s->period_ms = 1;
+		n = NPLACE;
+	}
+	spacing = s->close_spacing;
+	if (spacing * n > s->period_ms)
+		spacing = (double)s->period_ms / n;
+	for (i = 0; i < n; i++) {
+		s->place[i] = s->hold_ms + (int64_t)(i * spacing + 0.5);
+	}
+	s->budget = s->nplace = (int32_t)n;
+	s->gap = GAP_MIN;
+	s->probe_until = 0;
 	s->run++;
-	s->run_start = s->next_ms = s->hold_ms;
-	s->sent = s->refused = s->closing = s->limited = s->clean = 0;
+	s->run_start = s->hold_ms;
+	s->sent = s->refused = s->closing = s->clean = 0;
+}
+
+/* The place free soonest; one more first if it is time to probe. */
+static int
+take_place(struct state *s, int64_t now)
+{
+	int i, j = -1;
+
+	for (i = 0; i < s->nplace; i++)
+		if (s->place[i] != DROPPED && (j < 0 ||
+		    s->place[i] < s->place[j]))
+			j = i;
+	if (s->place[j] <= now)
+		return j;
+	/* Every place is in use: the demand is there.  Rounds of that in
+	 * a row without a 429 may mean the quota was raised. */
+	if (++s->clean < s->gap * s->budget || s->budget == NPLACE)
+		return j;
+	for (i = 0; i < s->nplace && s->place[i] != DROPPED; i++)
+		;
+	if (i == s->nplace)
+		s->nplace++;
+	s->place[i] = now;
+	s->budget++;
+	s->clean = 0;
+	s->probe = i;
+	s->probe_until = now + 2 * s->period_ms;
+	return i;
 }
 
 int64_t
@@ -224,6 +267,7 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 	int64_t now = dalle_wall_ms(), t;
 
 	tk->deferred = 0;
+	tk->place = -1;
 	if (r->ring) {
 		/* At most n starts in any window: the n-th last start must
 		 * be a whole window old.  This process's own: its monotonic
@@ -274,20 +318,22 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 		t = s->hold_ms;
 		goto out;
 	}
-	if (s->closing) {
+	if (s->closing)
 		learn(s);
-		t = now > s->next_ms ? now : s->next_ms;
-	}
 	if (s->run_start == 0)
 		s->run_start = t;
 	if (s->budget > 0) {
-		roll(s, t);
-		if (s->sent >= s->budget) {
+		int j = take_place(s, now);
+
+		if (s->place[j] > now) {
+			/* Taken only when it is free: a place dropped in
+			 * the meantime is not still used. */
 			tk->deferred = 1;
-			t = s->run_start + s->period_ms;
+			t = s->place[j];
 			goto out;
 		}
-		s->next_ms = t + (int64_t)(s->spacing_ms + 0.5);
+		tk->place = j;
+		tk->next = s->place[j] = t + s->period_ms;
 	}
 	tk->run = s->run;
 	tk->n = s->sent++;
@@ -305,9 +351,21 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 {
 	struct state *s = r->s;
 	int64_t now;
+	int j = tk->place;
 
-	if (http != 429)
+	if (http != 429) {
+		/* The place's room frees a period after the request really
+		 * reached the service, which may be later than its start
+		 * (a burst of requests takes a while to go out). */
+		if (j >= 0 && j < NPLACE && tk->sent > tk->start) {
+			int64_t want = tk->next;
+
+			__atomic_compare_exchange_n(&s->place[j], &want,
+			    tk->next + (tk->sent - tk->start), 0,
+			    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+		}
 		return;
+	}
 	if (lock(r, F_WRLCK) == -1)
 		return;
 	/* Everybody waits as long as the server asked. */
@@ -318,18 +376,45 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 		retry_after_ms = 1000;
 	if (s->hold_ms < now + retry_after_ms)
 		s->hold_ms = now + retry_after_ms;
-	if (r->adaptive && tk->run == s->run) {
+	if (!r->adaptive)
+		goto out;
+	if (s->budget == 0 && tk->run == s->run) {
 		s->refused++;
-		if (!s->closing && (s->budget == 0 || s->hold_ms >
-		    s->run_start + s->period_ms)) {
+		if (!s->closing) {
 			/* The run is over; what it took is known once every
 			 * answer is in, at the end of the wait. */
 			s->closing = 1;
 			s->close_spacing = tk->n > 0 ? (double)(tk->start -
 			    s->run_start) / tk->n : 0;
-		} else if (!s->closing)
-			s->limited = 1;
+		}
+	} else if (s->budget > 0 && j >= 0 && j < s->nplace &&
+	    s->place[j] != DROPPED) {
+		s->clean = 0;
+		if (s->probe_until > now && s->place[s->probe] != DROPPED &&
+		    (j == s->probe || s->hold_ms - now > s->period_ms / 4)) {
+			/* The place added last was one too many: with it
+			 * in, the service is full until a whole slot ends. */
+			s->place[s->probe] = DROPPED;
+			s->budget--;
+			s->probe_until = 0;
+			if ((s->gap *= 2) > GAP_MAX)
+				s->gap = GAP_MAX;
+		} else {
+			/* The service wants longer between this place's
+			 * starts: a window later than thought, a slot that
+			 * frees a little late. */
+			int64_t prev = 2 * tk->start - tk->next;
+
+			if (s->hold_ms - prev > s->period_ms)
+				s->period_ms = s->hold_ms - prev;
+			/* A short wait: the place's own room comes back,
+			 * in this round.  A long one: its next round. */
+			if (s->hold_ms - now <= s->period_ms / 4 &&
+			    s->place[j] == tk->next)
+				s->place[j] = s->hold_ms;
+		}
 	}
+out:
 	lock(r, F_UNLCK);
 }
 
