@@ -85,9 +85,10 @@ watch_free(struct watch *w)
 	sigprocmask(SIG_SETMASK, &w->open_mask, NULL);
 }
 
-/* Watch socket s for events (CURL_POLL_*), or stop (CURL_POLL_REMOVE). */
+/* Watch socket s for events (CURL_POLL_*), or stop (CURL_POLL_REMOVE);
+ * known: s is being watched already. */
 static void
-watch_socket(struct watch *w, int s, int what)
+watch_socket(struct watch *w, int s, int what, int known)
 {
 	struct epoll_event ev;
 
@@ -100,8 +101,10 @@ watch_socket(struct watch *w, int s, int what)
 	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) |
 	    (what & CURL_POLL_OUT ? EPOLLOUT : 0);
 	ev.data.u64 = (uint64_t)s;
-	if (epoll_ctl(w->ep, EPOLL_CTL_MOD, s, &ev) == -1 &&
-	    (errno != ENOENT || epoll_ctl(w->ep, EPOLL_CTL_ADD, s, &ev) == -1))
+	if (epoll_ctl(w->ep, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s,
+	    &ev) == -1 && (errno != (known ? ENOENT : EEXIST) ||
+	    epoll_ctl(w->ep, known ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s,
+	    &ev) == -1))
 		err(DALLE_EX_OSERR, "epoll_ctl");
 }
 
@@ -178,10 +181,11 @@ watch_free(struct watch *w)
 }
 
 static void
-watch_socket(struct watch *w, int s, int what)
+watch_socket(struct watch *w, int s, int what, int known)
 {
 	size_t i;
 
+	(void)known;
 	for (i = 0; i < w->n && w->fds[i].fd != s; i++)
 		;
 	if (what == CURL_POLL_REMOVE) {
@@ -320,8 +324,11 @@ on_socket(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
 	struct dalle_http *h = arg;
 
 	(void)e;
-	(void)sockp;
-	watch_socket(&h->w, s, what);
+	watch_socket(&h->w, s, what, sockp != NULL);
+	/* curl keeps this for s until it stops watching it: the next
+	 * call knows that s is in the set already. */
+	if (what != CURL_POLL_REMOVE && sockp == NULL)
+		curl_multi_assign(h->multi, s, h);
 	return 0;
 }
 
