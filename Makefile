@@ -63,6 +63,10 @@ dalle-serve: cmd/dalle-serve.o libdalle.a
 tests/jsoncheck: tests/jsoncheck.c libdalle.a $(HDR)
 	$(CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/jsoncheck.c libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
 
+# The budget on a simulated clock: rate.c's clock calls wrapped.
+tests/ratesim: tests/ratesim.c libdalle.a $(HDR)
+	$(CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=dalle_wall_ms,--wrap=dalle_now_ms -o $@ tests/ratesim.c libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
+
 # Build dependencies: installed with apt-get when root, else the exact line.
 # check and demo install first, then build in a fresh make, so that the
 # pkg-config lines above see the new packages.
@@ -72,7 +76,7 @@ deps:
 # The whole suite; TAP from bats, summed up as "N passed, N failed".
 check:
 	@sh .ci/deps check
-	@$(MAKE) all tests/jsoncheck
+	@$(MAKE) all tests/jsoncheck tests/ratesim
 	@PATH="$$PWD:$$PATH" sh tests/run
 
 demo:
@@ -119,6 +123,6 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man7/dalle.7 $(DESTDIR)$(ZSHCOMPDIR)/_dalle
 
 clean:
-	rm -f $(BIN) libdalle.a lib/*.o cmd/*.o tests/jsoncheck
+	rm -f $(BIN) libdalle.a lib/*.o cmd/*.o tests/jsoncheck tests/ratesim
 
 .PHONY: all deps check demo bench lint asan valgrind install uninstall clean

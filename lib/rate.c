@@ -23,12 +23,16 @@
  * it meets the service where it frees room: a job's slot frees one
  * latency after that job started, not at a period's edge.  A 429 then
  * says which place was wrong:
- *   - a place that never got a request through was a probe too many: it
- *     is dropped, and probing waits twice as long next time;
- *   - a place that did: the service needs longer between its requests
- *     than the period (a window later than thought, a slot that frees a
- *     little late): the period becomes what the 429's wait says, and the
- *     place is free again when the wait ends.
+ *   - while a place added by probing is on probation (two periods), a
+ *     429 with a long wait means that place was one too many: it goes,
+ *     and probing waits twice as long next time;
+ *   - a wait that reaches well into the place's next period (over half
+ *     a period late) means the service takes one place less: it goes
+ *     (a late 429 of the learning run says the same);
+ *   - a shorter one means the service wants a little longer between the
+ *     place's starts (a window later than thought, a slot that frees a
+ *     little late): the period becomes what the wait says, and after a
+ *     short wait the place is free again when the wait ends.
  * When every place has been waited for, three rounds in a row without a
  * 429, one place is added: the quota may have been raised.  Nobody
  * reserves during a 429's wait: requests ask again when it ends.
@@ -232,6 +236,21 @@ learn(struct state *s)
 	s->sent = s->refused = s->closing = s->clean = 0;
 }
 
+/* Drop place j, or (-1) the one free last. */
+static void
+drop(struct state *s, int j)
+{
+	int i;
+
+	if (j < 0)
+		for (i = 0; i < s->nplace; i++)
+			if (s->place[i] != DROPPED && (j < 0 ||
+			    s->place[i] > s->place[j]))
+				j = i;
+	s->place[j] = DROPPED;
+	s->budget--;
+}
+
 /* The place free soonest; one more first if it is time to probe. */
 static int
 take_place(struct state *s, int64_t now)
@@ -387,28 +406,36 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 			s->close_spacing = tk->n > 0 ? (double)(tk->start -
 			    s->run_start) / tk->n : 0;
 		}
+	} else if (s->budget > 1 && j < 0 && tk->run == s->run - 1) {
+		/* A 429 of the run the budget was learned from that came
+		 * after the learning: that run took one less. */
+		drop(s, -1);
 	} else if (s->budget > 0 && j >= 0 && j < s->nplace &&
 	    s->place[j] != DROPPED) {
+		int64_t prev = 2 * tk->start - tk->next;
+		int64_t want = s->hold_ms - prev;
+
 		s->clean = 0;
 		if (s->probe_until > now && s->place[s->probe] != DROPPED &&
 		    (j == s->probe || s->hold_ms - now > s->period_ms / 4)) {
 			/* The place added last was one too many: with it
 			 * in, the service is full until a whole slot ends. */
-			s->place[s->probe] = DROPPED;
-			s->budget--;
+			drop(s, s->probe);
 			s->probe_until = 0;
 			if ((s->gap *= 2) > GAP_MAX)
 				s->gap = GAP_MAX;
+		} else if (want > s->period_ms * 3 / 2 && s->budget > 1) {
+			/* No room for this place until well into its next
+			 * period: the service takes one less. */
+			drop(s, j);
 		} else {
 			/* The service wants longer between this place's
 			 * starts: a window later than thought, a slot that
 			 * frees a little late. */
-			int64_t prev = 2 * tk->start - tk->next;
-
-			if (s->hold_ms - prev > s->period_ms)
-				s->period_ms = s->hold_ms - prev;
+			if (want > s->period_ms)
+				s->period_ms = want;
 			/* A short wait: the place's own room comes back,
-			 * in this round.  A long one: its next round. */
+			 * in this round. */
 			if (s->hold_ms - now <= s->period_ms / 4 &&
 			    s->place[j] == tk->next)
 				s->place[j] = s->hold_ms;
