@@ -63,7 +63,8 @@ dalle-serve: cmd/dalle-serve.o libdalle.a
 tests/jsoncheck: tests/jsoncheck.c libdalle.a $(HDR)
 	$(CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/jsoncheck.c libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
 
-# The budget on a simulated clock: rate.c's clock calls wrapped.
+# The budget on a simulated clock: rate.c's clock calls wrapped (GNU ld or
+# lld, as on Debian).
 tests/ratesim: tests/ratesim.c libdalle.a $(HDR)
 	$(CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=dalle_wall_ms,--wrap=dalle_now_ms -o $@ tests/ratesim.c libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
 

@@ -308,7 +308,8 @@ struct dalle_retry_hint {
 int dalle_retry_wanted(CURLcode rc, long http,
     const struct dalle_retry_hint *hint);
 /* Delay in ms before attempt number `attempt` (1 = first retry): the
- * server's delay when given, else 1 s doubling to 60 s, with jitter. */
+ * server's delay when given (a delay of 0 is none), else 1 s doubling to
+ * 60 s, with jitter. */
 long dalle_retry_delay(int attempt, const struct dalle_retry_hint *hint);
 /* Parse Retry-After (seconds or HTTP date) / retry-after-ms values; -1 if
  * absent or unparsable. */
@@ -324,14 +325,13 @@ struct dalle_rate *dalle_rate_open(const char *path, double per_min);
 struct dalle_rate *dalle_rate_window(size_t n, int64_t window_ms);
 void dalle_rate_close(struct dalle_rate *r);
 /* What a paced request was given: its run of the budget, how many were
- * started in that run before it, its start (wall clock ms), the learned
- * budget's place it went on (-1: none) with that place's next free time
- * as the start left it, and when it really went out (set by http.c). */
+ * started in that run before it, its start (wall clock ms), and the
+ * learned budget's place it went on (-1: none) with that place's next
+ * free time as the start left it. */
 struct dalle_rate_ticket {
 	int64_t run;
 	int64_t start;
 	int64_t next;
-	int64_t sent;
 	int32_t n;
 	int32_t place;
 	int deferred;             /* no start given: ask again at the time */

@@ -558,8 +558,6 @@ attach(struct dalle_http *h, struct dalle_xfer *x)
 			warn("ftruncate");
 	}
 	x->attempts++;
-	if (x->paced && h->rate)
-		x->ticket.sent = dalle_wall_ms();
 	SETOPT(CURLOPT_PRIVATE, x);
 	SETOPT(CURLOPT_URL, x->url);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -648,15 +646,6 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	h->pool[h->npool++] = e;
 	h->inflight--;
 
-	if (h->rate && x->paced) {
-		curl_off_t us;
-
-		/* When the request went out: the budget's rooms count from
-		 * then. */
-		if (curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &us) ==
-		    CURLE_OK)
-			x->ticket.sent += us / 1000;
-	}
 	if (h->rate && x->paced)
 		dalle_rate_feedback(h->rate, x->status, x->hint.retry_after_ms,
 		    &x->ticket);

@@ -16,26 +16,29 @@
  * windows (N/60 per 1 s window), and N concurrent jobs of about equal
  * latency L (N per L).
  *
- * So when the wait is over (and every answer of the run is in), the
- * budget is that many places, each free one period after its last start:
- * the first ones spaced as the run's requests went, then each keeping the
- * rhythm its own requests set.  That is a sliding window per place, and
- * it meets the service where it frees room: a job's slot frees one
- * latency after that job started, not at a period's edge.  A 429 then
- * says which place was wrong:
+ * So when the wait is over, the budget is that many places, each free
+ * one period after its last start: the first ones spaced as the run's
+ * requests went, then each keeping the rhythm its own requests set.
+ * That is a sliding window per place, and it meets the service where it
+ * frees room: a job's slot frees one latency after that job started, not
+ * at a period's edge.  The budget is learned at the first request after
+ * the wait, when a 429 of the run may still be on its way: one that comes
+ * later says the run took one less, and a place goes.  A 429 to a learned
+ * place says which place was wrong, by its own wait:
  *   - while a place added by probing is on probation (two periods), a
- *     429 with a long wait means that place was one too many: it goes,
- *     and probing waits twice as long next time;
+ *     429 to it, or one with a wait over a quarter period, means it was
+ *     one too many: it goes, and the next probe waits twice as long;
  *   - a wait that reaches well into the place's next period (over half
- *     a period late) means the service takes one place less: it goes
- *     (a late 429 of the learning run says the same);
- *   - a shorter one means the service wants a little longer between the
+ *     a period late): the service takes one place less, and it goes;
+ *   - a shorter one: the service wants a little longer between the
  *     place's starts (a window later than thought, a slot that frees a
- *     little late): the period becomes what the wait says, and after a
- *     short wait the place is free again when the wait ends.
- * When every place has been waited for, three rounds in a row without a
- * 429, one place is added: the quota may have been raised.  Nobody
- * reserves during a 429's wait: requests ask again when it ends.
+ *     little late), so the period grows to what the wait says, and
+ *     after a short wait the place is free again when the wait ends.
+ * At least one place always stays.  When places have been taken as soon
+ * as they freed (somebody was waiting) for three rounds' worth without a
+ * 429, the quota may be more than the budget: the period first goes back
+ * halfway to the one first learned, and once there one place is added.
+ * Nobody reserves during a 429's wait: requests ask again when it ends.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -65,6 +68,7 @@ struct state {
 	int64_t run_start;        /* when it began; 0: no request yet */
 	int64_t last_ms;          /* the latest start of anybody's */
 	int64_t period_ms;        /* learned: a place's time between starts */
+	int64_t base_ms;          /* the period as first learned */
 	double close_spacing;     /* the closing run's spacing */
 	int32_t sent;             /* started in the current run */
 	int32_t refused;          /* 429s to those */
@@ -114,14 +118,25 @@ sane(const struct state *s, int64_t now)
 {
 	int64_t soon = now + 86400000;
 
-	return s->magic == STATE_MAGIC && s->version == STATE_VERSION &&
-	    s->next_ms < soon && s->hold_ms < soon && s->run_start < soon &&
-	    s->last_ms < soon && s->sent >= 0 && s->refused >= 0 &&
-	    s->budget >= 0 && s->budget <= s->nplace && s->nplace <= NPLACE &&
-	    (s->budget == 0 || (s->period_ms >= 1 &&
-	    s->period_ms < 86400000 && s->gap >= GAP_MIN &&
-	    s->gap <= GAP_MAX)) && s->close_spacing >= 0 &&
-	    s->close_spacing < 86400000;
+	int i, live = 0;
+
+	if (s->magic != STATE_MAGIC || s->version != STATE_VERSION ||
+	    s->next_ms >= soon || s->hold_ms >= soon || s->run_start >= soon ||
+	    s->last_ms >= soon || s->sent < 0 || s->refused < 0 ||
+	    s->closing < 0 || s->closing > 1 || s->clean < 0 ||
+	    s->budget < 0 || s->nplace < s->budget || s->nplace > NPLACE ||
+	    s->probe < 0 || s->probe >= NPLACE || s->close_spacing < 0 ||
+	    s->close_spacing >= 86400000)
+		return 0;
+	if (s->budget == 0)
+		return 1;
+	if (s->period_ms < 1 || s->period_ms >= 86400000 || s->base_ms < 1 ||
+	    s->base_ms > s->period_ms || s->gap < GAP_MIN || s->gap > GAP_MAX)
+		return 0;
+	for (i = 0; i < s->nplace; i++)
+		if (s->place[i] != DROPPED)
+			live++;
+	return live == s->budget;
 }
 
 static int
@@ -225,23 +240,30 @@ learn(struct state *s)
 	spacing = s->close_spacing;
 	if (spacing * n > s->period_ms)
 		spacing = (double)s->period_ms / n;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		s->place[i] = s->hold_ms + (int64_t)(i * spacing + 0.5);
-	}
-	s->budget = s->nplace = (int32_t)n;
+	s->base_ms = s->period_ms;
+	s->nplace = (int32_t)n;
 	s->gap = GAP_MIN;
+	s->probe = 0;
 	s->probe_until = 0;
 	s->run++;
 	s->run_start = s->hold_ms;
-	s->sent = s->refused = s->closing = s->clean = 0;
+	s->sent = s->refused = s->clean = 0;
+	/* The lock-free path reads closing, then budget: it must not see
+	 * the run open again with nothing learned. */
+	__atomic_store_n(&s->budget, (int32_t)n, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->closing, 0, __ATOMIC_RELEASE);
 }
 
-/* Drop place j, or (-1) the one free last. */
+/* Drop place j, or (-1) the one free last; one always stays. */
 static void
 drop(struct state *s, int j)
 {
 	int i;
 
+	if (s->budget <= 1)
+		return;
 	if (j < 0)
 		for (i = 0; i < s->nplace; i++)
 			if (s->place[i] != DROPPED && (j < 0 ||
@@ -251,7 +273,13 @@ drop(struct state *s, int j)
 	s->budget--;
 }
 
-/* The place free soonest; one more first if it is time to probe. */
+/*
+ * The place free soonest.  Taken as soon as it frees, somebody was
+ * waiting for it: when that has happened gap rounds' worth of places in
+ * a row without a 429, the quota may be more than the budget, and it is
+ * time to probe: first back towards the period as first learned, then
+ * one place more.
+ */
 static int
 take_place(struct state *s, int64_t now)
 {
@@ -261,11 +289,18 @@ take_place(struct state *s, int64_t now)
 		if (s->place[i] != DROPPED && (j < 0 ||
 		    s->place[i] < s->place[j]))
 			j = i;
-	if (s->place[j] <= now)
+	if (j < 0 || s->place[j] > now ||
+	    now - s->place[j] > 2 + s->period_ms / 100 ||
+	    ++s->clean < s->gap * s->budget)
 		return j;
-	/* Every place is in use: the demand is there.  Rounds of that in
-	 * a row without a 429 may mean the quota was raised. */
-	if (++s->clean < s->gap * s->budget || s->budget == NPLACE)
+	s->clean = 0;
+	if (s->probe_until != 0)
+		s->gap = GAP_MIN;       /* the last probe held */
+	if (s->period_ms > s->base_ms) {
+		s->period_ms -= (s->period_ms - s->base_ms + 1) / 2;
+		return j;
+	}
+	if (s->budget == NPLACE)
 		return j;
 	for (i = 0; i < s->nplace && s->place[i] != DROPPED; i++)
 		;
@@ -273,10 +308,9 @@ take_place(struct state *s, int64_t now)
 		s->nplace++;
 	s->place[i] = now;
 	s->budget++;
-	s->clean = 0;
 	s->probe = i;
 	s->probe_until = now + 2 * s->period_ms;
-	return i;
+	return j;
 }
 
 int64_t
@@ -303,7 +337,8 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 		return t;
 	}
 	/* Nothing learned and nothing held: no lock, no write but a count. */
-	if (r->adaptive && s->budget == 0 && !s->closing &&
+	if (r->adaptive && !__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(&s->budget, __ATOMIC_ACQUIRE) == 0 &&
 	    s->run_start != 0 && s->hold_ms <= now &&
 	    now - s->last_ms < IDLE_MS) {
 		tk->run = s->run;
@@ -372,26 +407,15 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 	int64_t now;
 	int j = tk->place;
 
-	if (http != 429) {
-		/* The place's room frees a period after the request really
-		 * reached the service, which may be later than its start
-		 * (a burst of requests takes a while to go out). */
-		if (j >= 0 && j < NPLACE && tk->sent > tk->start) {
-			int64_t want = tk->next;
-
-			__atomic_compare_exchange_n(&s->place[j], &want,
-			    tk->next + (tk->sent - tk->start), 0,
-			    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-		}
+	if (http != 429)
 		return;
-	}
 	if (lock(r, F_WRLCK) == -1)
 		return;
 	/* Everybody waits as long as the server asked. */
 	now = dalle_wall_ms();
 	if (!sane(s, now))
 		reset(s);
-	if (retry_after_ms < 0)
+	if (retry_after_ms <= 0)
 		retry_after_ms = 1000;
 	if (s->hold_ms < now + retry_after_ms)
 		s->hold_ms = now + retry_after_ms;
@@ -412,23 +436,27 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 		drop(s, -1);
 	} else if (s->budget > 0 && j >= 0 && j < s->nplace &&
 	    s->place[j] != DROPPED) {
-		int64_t prev = 2 * tk->start - tk->next;
-		int64_t want = s->hold_ms - prev;
+		/* This answer's own wait (not the longest one held), and
+		 * the period that would have met it.  Counted from when
+		 * the 429 came back, its way back and the service's queue
+		 * included: a little slack against the next round's 429s. */
+		int64_t room = now + retry_after_ms;
+		int64_t want = room - (2 * tk->start - tk->next);
 
 		s->clean = 0;
 		if (s->probe_until > now && s->place[s->probe] != DROPPED &&
-		    (j == s->probe || s->hold_ms - now > s->period_ms / 4)) {
+		    (j == s->probe || room - now > s->period_ms / 4)) {
 			/* The place added last was one too many: with it
 			 * in, the service is full until a whole slot ends. */
 			drop(s, s->probe);
 			s->probe_until = 0;
 			if ((s->gap *= 2) > GAP_MAX)
 				s->gap = GAP_MAX;
-		} else if (want > s->period_ms * 3 / 2 && s->budget > 1) {
+		} else if (want > s->period_ms * 3 / 2)
 			/* No room for this place until well into its next
 			 * period: the service takes one less. */
 			drop(s, j);
-		} else {
+		else {
 			/* The service wants longer between this place's
 			 * starts: a window later than thought, a slot that
 			 * frees a little late. */
@@ -436,9 +464,9 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 				s->period_ms = want;
 			/* A short wait: the place's own room comes back,
 			 * in this round. */
-			if (s->hold_ms - now <= s->period_ms / 4 &&
+			if (room - now <= s->period_ms / 4 &&
 			    s->place[j] == tk->next)
-				s->place[j] = s->hold_ms;
+				s->place[j] = room > now ? room : now;
 		}
 	}
 out:

@@ -40,7 +40,9 @@ dalle_retry_delay(int attempt, const struct dalle_retry_hint *hint)
 {
 	long d;
 
-	if (hint && hint->retry_after_ms >= 0)
+	/* A wait of 0 says nothing (the SDKs back off then too): retrying
+	 * at once would only meet the same answer. */
+	if (hint && hint->retry_after_ms > 0)
 		return hint->retry_after_ms;
 	if (attempt < 1)
 		attempt = 1;

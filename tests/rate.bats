@@ -61,3 +61,23 @@ sim() {
 	[ "$n429" -eq 0 ]
 	[ "$gap" -ge 100 ]
 }
+
+@test "a long run keeps its pace: 5000 requests, 16 jobs of 1 s" {
+	sim conc 16 1000 5000 64
+	# 313 rounds: the last starts 312 s in.
+	[ "$done" -le 327600 ]
+	[ "$after" -le 20 ]
+}
+
+@test "a 200 ms round trip to jobs of 10 s: within 5 % of the quota" {
+	sim conc 2 10000 40 8 rtt=200
+	[ "$done" -le 199500 ]
+	[ "$after" -le 6 ]
+}
+
+@test "a budget of one with a late 429 from its learning keeps one place" {
+	sim conc 1 2000 20 64 late rtt=50
+	# 20 jobs of 2 s one at a time: the last starts 38 s in.
+	[ "$done" -le 39900 ]
+	[ "$after" -le 6 ]
+}

@@ -4,12 +4,14 @@
  * -Wl,--wrap=dalle_wall_ms,--wrap=dalle_now_ms), so a run of minutes
  * takes milliseconds and gives the same figures every time.
  *
- * Usage: ratesim conc C L N J [late]   C concurrent jobs of L ms each
- *        ratesim window Q W N J        Q requests in each W ms window
- *        ratesim fixed R N J           the service: any; --rate R/min
+ * Usage: ratesim conc C L N J [option...]   C concurrent jobs of L ms
+ *        ratesim window Q W N J [option...] Q requests each W ms window
+ *        ratesim fixed R N J [option...]    any service; --rate R/min
  * N requests go through at most J at a time (-j).  The service takes in
- * 4 requests a ms; it answers a 429 at once, a success after 1 to 3 ms.  With "late", the first
- * 429 of the first burst is delivered only after the budget has learned.
+ * 4 requests a ms; a success's answer takes 1 to 3 ms more than a 429's.
+ * Options: late (the first 429 of the first burst arrives only after the
+ * budget has learned), rtt=MS (the network's round trip, 0 by default),
+ * zero (429s say retry-after 0: no wait given).
  * Prints "done MS 429s K after A min-gap G": the time until the last
  * request was taken, the 429s, those after the first 429's wait (once
  * the budget could have learned), and the shortest time between two
@@ -18,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dalle.h"
 
@@ -39,7 +40,7 @@ __wrap_dalle_now_ms(void)
 	return clock_ms;
 }
 
-enum { IDLE, WAIT_ASK, WAIT_SEND, AT_SERVER, WAIT_ANSWER, DONE };
+enum { IDLE, WAIT_ASK, WAIT_SEND, ON_WIRE, WAIT_ANSWER, DONE };
 
 /* How many requests the service takes in a ms: a burst of 64 takes it
  * 16 ms, so a job's slot frees later than its request went out. */
@@ -59,6 +60,8 @@ static long nends;
 static int64_t win_start = -1;
 static long win_count;
 static unsigned rnd = 12345;
+static long rtt;
+static int zero;
 
 static long
 jitter(void)
@@ -67,7 +70,7 @@ jitter(void)
 	return 1 + (rnd >> 16) % 3;
 }
 
-/* The service takes a request now: 0, or the ms to wait (a 429). */
+/* The service takes a request now: -1, or the ms to wait (a 429). */
 static long
 service(void)
 {
@@ -80,7 +83,7 @@ service(void)
 				ends[i--] = ends[--nends];
 		if (nends < cap) {
 			ends[nends++] = clock_ms + span;
-			return 0;
+			return -1;
 		}
 		soonest = ends[0];
 		for (i = 1; i < nends; i++)
@@ -94,11 +97,11 @@ service(void)
 		}
 		if (win_count < cap) {
 			win_count++;
-			return 0;
+			return -1;
 		}
 		return win_start + span - clock_ms;
 	default:
-		return 0;
+		return -1;
 	}
 }
 
@@ -111,26 +114,37 @@ main(int argc, char *argv[])
 	long *fifo, fifo_head = 0, fifo_tail = 0, n429_after = 0;
 	int64_t last_start = -1, min_gap = -1, t0 = clock_ms, held_at = 0;
 	double per_min = 0;
-	int latemode = 0;
-	char path[64];
+	int latemode = 0, nargs;
 
 	if (argc < 2)
 		goto usage;
-	if (strcmp(argv[1], "conc") == 0 && (argc == 6 || argc == 7)) {
+	if (strcmp(argv[1], "conc") == 0 && argc >= 6) {
 		kind = CONC;
 		cap = atol(argv[2]);
 		span = atol(argv[3]);
-		latemode = argc == 7;
-	} else if (strcmp(argv[1], "window") == 0 && argc == 6) {
+		nargs = 6;
+	} else if (strcmp(argv[1], "window") == 0 && argc >= 6) {
 		kind = WINDOW;
 		cap = atol(argv[2]);
 		span = atol(argv[3]);
-	} else if (strcmp(argv[1], "fixed") == 0 && argc == 5) {
+		nargs = 6;
+	} else if (strcmp(argv[1], "fixed") == 0 && argc >= 5) {
 		kind = ANY;
 		per_min = atof(argv[2]);
 		argv--;
+		argc++;
+		nargs = 6;
 	} else
 		goto usage;
+	for (i = nargs; i < argc; i++)
+		if (strcmp(argv[i], "late") == 0)
+			latemode = 1;
+		else if (strncmp(argv[i], "rtt=", 4) == 0)
+			rtt = atol(argv[i] + 4);
+		else if (strcmp(argv[i], "zero") == 0)
+			zero = 1;
+		else
+			goto usage;
 	n = atol(argv[4]);
 	j = atol(argv[5]);
 	if (n < 1 || j < 1 || (kind != ANY && (cap < 1 || span < 1)))
@@ -138,11 +152,7 @@ main(int argc, char *argv[])
 	ends = calloc(cap + 1, sizeof(*ends));
 	q = calloc(n, sizeof(*q));
 	fifo = calloc(n, sizeof(*fifo));
-	snprintf(path, sizeof(path), "/tmp/ratesim-%ld", (long)getpid());
-	remove(path);
-	if ((rate = dalle_rate_open(path, per_min)) == NULL)
-		return 1;
-	remove(path);
+	rate = dalle_rate_open(NULL, per_min);
 
 	for (; done < n; clock_ms++) {
 		/* Requests enter as -j allows. */
@@ -153,14 +163,18 @@ main(int argc, char *argv[])
 			inflight++;
 		}
 		/* The service takes in so many requests a ms, in order. */
-		for (k = 0; k < SERVER_PER_MS && fifo_head < fifo_tail; k++) {
+		for (k = 0; k < SERVER_PER_MS && fifo_head < fifo_tail &&
+		    q[fifo[fifo_head % n]].at <= clock_ms; k++) {
 			struct req *r = &q[fifo[fifo_head++ % n]];
 
 			r->retry_ms = service();
-			r->status = r->retry_ms ? 429 : 200;
+			r->status = r->retry_ms >= 0 ? 429 : 200;
+			if (r->retry_ms >= 0 && zero)
+				r->retry_ms = 0;
 			r->state = WAIT_ANSWER;
-			r->at = clock_ms + (r->retry_ms ? 0 : jitter());
-			if (r->retry_ms && latemode && late < 0) {
+			r->at = clock_ms + rtt / 2 +
+			    (r->status == 429 ? 0 : jitter());
+			if (r->status == 429 && latemode && late < 0) {
 				/* This answer comes only once the budget
 				 * has learned. */
 				late = r - q;
@@ -174,7 +188,8 @@ main(int argc, char *argv[])
 				int64_t t = dalle_rate_reserve(rate, &r->tk);
 
 				if (r->tk.deferred)
-					r->at = t > clock_ms ? t : clock_ms + 1;
+					r->at = t > clock_ms ? t :
+					    clock_ms + 1;
 				else {
 					r->state = WAIT_SEND;
 					r->at = t;
@@ -185,8 +200,8 @@ main(int argc, char *argv[])
 				    clock_ms - last_start < min_gap))
 					min_gap = clock_ms - last_start;
 				last_start = clock_ms;
-				r->tk.sent = clock_ms;
-				r->state = AT_SERVER;
+				r->state = ON_WIRE;
+				r->at = clock_ms + rtt / 2;
 				fifo[fifo_tail++ % n] = i;
 			}
 			if (r->state == WAIT_ANSWER && r->at >= 0 &&
@@ -197,10 +212,14 @@ main(int argc, char *argv[])
 					n429++;
 					if (held_at && clock_ms > held_at)
 						n429_after++;
+					/* As http.c: no wait given, 1 s. */
+					long wait = r->retry_ms > 0 ?
+					    r->retry_ms : 1000;
+
 					if (!held_at)
-						held_at = clock_ms + r->retry_ms;
+						held_at = clock_ms + wait;
 					r->state = WAIT_ASK;
-					r->at = clock_ms + r->retry_ms;
+					r->at = clock_ms + wait;
 				} else {
 					r->state = DONE;
 					done++;
