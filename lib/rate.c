@@ -424,8 +424,9 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 	if (s->budget == 0 && tk->run == s->run) {
 		s->refused++;
 		if (!s->closing) {
-			/* The run is over; what it took is known once every
-			 * answer is in, at the end of the wait. */
+			/* The run is over: what it took is learned at the
+			 * first request after the wait (a 429 of the run
+			 * that comes later still, drops a place then). */
 			s->closing = 1;
 			s->close_spacing = tk->n > 0 ? (double)(tk->start -
 			    s->run_start) / tk->n : 0;
@@ -466,7 +467,7 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 			 * in this round. */
 			if (room - now <= s->period_ms / 4 &&
 			    s->place[j] == tk->next)
-				s->place[j] = room > now ? room : now;
+				s->place[j] = room;
 		}
 	}
 out:
