@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The request budget without --rate, against simulated services on a
 # simulated clock (tests/ratesim, lib/rate.c linked with its clock calls
-# wrapped): minutes of quota in milliseconds, the same figures every run.
+# wrapped): minutes of quota in milliseconds, the same figures every run;
+# "procs=K" shares one state file between K mappings, as K processes do.
 # The service takes in 4 requests a millisecond, so a burst's jobs start
 # over several ms, as on a real server.  "after" counts the 429s once the
 # first 429's wait is over: what the learned budget still runs into.
@@ -80,4 +81,16 @@ sim() {
 	# 20 jobs of 2 s one at a time: the last starts 38 s in.
 	[ "$done" -le 39900 ]
 	[ "$after" -le 6 ]
+}
+
+@test "four processes on one state file learn one budget: 10 requests a 1 s window" {
+	sim window 10 1000 200 64 procs=4
+	[ "$done" -le 19950 ]
+	[ "$after" -le 6 ]
+}
+
+@test "four processes on one state file with --rate 600/min: still 100 ms apart" {
+	sim fixed 600 200 64 procs=4
+	[ "$n429" -eq 0 ]
+	[ "$gap" -ge 100 ]
 }

@@ -11,7 +11,8 @@
  * 4 requests a ms; a success's answer takes 1 to 3 ms more than a 429's.
  * Options: late (the first 429 of the first burst arrives only after the
  * budget has learned), rtt=MS (the network's round trip, 0 by default),
- * zero (429s say retry-after 0: no wait given).
+ * zero (429s say retry-after 0: no wait given), procs=K (request i asks
+ * through process i mod K's own mapping of one shared state file).
  * Prints "done MS 429s K after A min-gap G": the time until the last
  * request was taken, the 429s, those after the first 429's wait (once
  * the budget could have learned), and the shortest time between two
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dalle.h"
 
@@ -108,7 +110,9 @@ service(void)
 int
 main(int argc, char *argv[])
 {
-	struct dalle_rate *rate;
+	struct dalle_rate *rate[8];
+	int nproc = 1, fd = -1;
+	char path[] = "/tmp/ratesim.XXXXXX";
 	struct req *q;
 	long n, j, i, k, done = 0, inflight = 0, next = 0, n429 = 0, late = -1;
 	long *fifo, fifo_head = 0, fifo_tail = 0, n429_after = 0;
@@ -143,6 +147,9 @@ main(int argc, char *argv[])
 			rtt = atol(argv[i] + 4);
 		else if (strcmp(argv[i], "zero") == 0)
 			zero = 1;
+		else if (strncmp(argv[i], "procs=", 6) == 0 &&
+		    atoi(argv[i] + 6) >= 1 && atoi(argv[i] + 6) <= 8)
+			nproc = atoi(argv[i] + 6);
 		else
 			goto usage;
 	n = atol(argv[4]);
@@ -152,7 +159,15 @@ main(int argc, char *argv[])
 	ends = calloc(cap + 1, sizeof(*ends));
 	q = calloc(n, sizeof(*q));
 	fifo = calloc(n, sizeof(*fifo));
-	rate = dalle_rate_open(NULL, per_min);
+	/* Several processes: each its own mapping of one state file. */
+	if (nproc > 1 && (fd = mkstemp(path)) == -1)
+		return 1;
+	for (i = 0; i < nproc; i++)
+		rate[i] = dalle_rate_open(nproc > 1 ? path : NULL, per_min);
+	if (fd != -1) {
+		remove(path);
+		close(fd);
+	}
 
 	for (; done < n; clock_ms++) {
 		/* Requests enter as -j allows. */
@@ -185,7 +200,8 @@ main(int argc, char *argv[])
 			struct req *r = &q[i];
 
 			if (r->state == WAIT_ASK && r->at <= clock_ms) {
-				int64_t t = dalle_rate_reserve(rate, &r->tk);
+				int64_t t = dalle_rate_reserve(rate[i % nproc],
+				    &r->tk);
 
 				if (r->tk.deferred)
 					r->at = t > clock_ms ? t :
@@ -206,7 +222,7 @@ main(int argc, char *argv[])
 			}
 			if (r->state == WAIT_ANSWER && r->at >= 0 &&
 			    r->at <= clock_ms) {
-				dalle_rate_feedback(rate, r->status,
+				dalle_rate_feedback(rate[i % nproc], r->status,
 				    r->retry_ms, &r->tk);
 				if (r->status == 429) {
 					n429++;
@@ -237,7 +253,8 @@ main(int argc, char *argv[])
 	}
 	printf("done %lld 429s %ld after %ld min-gap %lld\n",
 	    (long long)(clock_ms - t0), n429, n429_after, (long long)min_gap);
-	dalle_rate_close(rate);
+	for (i = 0; i < nproc; i++)
+		dalle_rate_close(rate[i]);
 	return 0;
 usage:
 	fprintf(stderr, "usage: ratesim conc C L N J [late] | window Q W N J"
