@@ -464,7 +464,8 @@ timer_main(void *arg)
  */
 struct link {
 	struct link *hnext, *fnext;
-	uint64_t hv;
+	const char *key;          /* in the entry itself */
+	uint64_t hv;              /* the key's hash */
 };
 
 struct keyed {
@@ -475,12 +476,21 @@ struct keyed {
 
 #define KEYED(buckets, nb) { (buckets), (nb), 0, NULL, NULL }
 
-static void
-keyed_add(struct keyed *t, struct link *l, uint64_t hv)
+static uint64_t
+key_hash(const char *key)
 {
-	struct link **b = &t->b[hv % t->nb];
+	return dalle_hash(key, strlen(key), 0);
+}
 
-	l->hv = hv;
+/* Add l under key, which lives as long as the entry does. */
+static void
+keyed_add(struct keyed *t, struct link *l, const char *key)
+{
+	struct link **b;
+
+	l->key = key;
+	l->hv = key_hash(key);
+	b = &t->b[l->hv % t->nb];
 	l->hnext = *b;
 	*b = l;
 	l->fnext = NULL;
@@ -492,11 +502,17 @@ keyed_add(struct keyed *t, struct link *l, uint64_t hv)
 	t->n++;
 }
 
-/* The chain that holds hv: follow hnext, comparing hv, then the key. */
+/* The entry with this key, or NULL. */
 static struct link *
-keyed_chain(const struct keyed *t, uint64_t hv)
+keyed_find(const struct keyed *t, const char *key)
 {
-	return t->b[hv % t->nb];
+	uint64_t hv = key_hash(key);
+	struct link *l;
+
+	for (l = t->b[hv % t->nb]; l != NULL; l = l->hnext)
+		if (l->hv == hv && strcmp(l->key, key) == 0)
+			return l;
+	return NULL;
 }
 
 /* Unlink the oldest entry and return it; NULL when empty. */
@@ -517,16 +533,10 @@ keyed_pop(struct keyed *t)
 	return l;
 }
 
-static uint64_t
-id_hash(const char *id)
-{
-	return dalle_hash(id, strlen(id), 7);
-}
-
 /* ---- image cache ---------------------------------------------------- */
 
 struct cent {
-	struct link l;            /* hv: the key's hash */
+	struct link l;            /* l.key: key */
 	char *key;
 	unsigned char *data;
 	size_t len;
@@ -582,11 +592,9 @@ image_get(const char *prompt, int idx, int w, int h, const char *fmt,
     int quality, int transparent)
 {
 	struct cent *c;
-	struct link *l;
 	char *key, *variant;
 	unsigned char *data;
 	size_t len;
-	uint64_t hv;
 
 	if (opt.image_scale > 1) {
 		w = w / opt.image_scale > 0 ? w / opt.image_scale : 1;
@@ -598,12 +606,8 @@ image_get(const char *prompt, int idx, int w, int h, const char *fmt,
 		quality = 0;
 	key = dalle_xasprintf("%dx%d/%s/%d/%d/%d/%s", w, h, fmt, quality,
 	    transparent, idx, prompt);
-	hv = dalle_hash(key, strlen(key), 0);
 	pthread_mutex_lock(&cache.mu);
-	for (l = keyed_chain(&cache.t, hv); l != NULL; l = l->hnext)
-		if (l->hv == hv && strcmp(((struct cent *)l)->key, key) == 0)
-			break;
-	if ((c = (struct cent *)l) != NULL) {
+	if ((c = (struct cent *)keyed_find(&cache.t, key)) != NULL) {
 		c->refs++;
 		pthread_mutex_unlock(&cache.mu);
 		free(key);
@@ -631,7 +635,7 @@ image_get(const char *prompt, int idx, int w, int h, const char *fmt,
 	if (len <= opt.cache_bytes) {
 		/* The table holds it without a reference: cache_trim marks
 		 * it dead, and the last cent_release frees it. */
-		keyed_add(&cache.t, &c->l, hv);
+		keyed_add(&cache.t, &c->l, c->key);
 		cache.bytes += len;
 		cache_trim();
 	} else
@@ -660,13 +664,7 @@ static struct {
 static struct blob *
 blob_get(const char *id)
 {
-	uint64_t hv = id_hash(id);
-	struct link *l;
-
-	for (l = keyed_chain(&blobs.t, hv); l != NULL; l = l->hnext)
-		if (l->hv == hv && strcmp(((struct blob *)l)->id, id) == 0)
-			return (struct blob *)l;
-	return NULL;
+	return (struct blob *)keyed_find(&blobs.t, id);
 }
 
 static void
@@ -685,7 +683,7 @@ blob_add(const char *id, const char *prompt, int w, int h, int n,
 	bl->quality = quality;
 	bl->transparent = transparent;
 	pthread_mutex_lock(&blobs.mu);
-	keyed_add(&blobs.t, &bl->l, id_hash(id));
+	keyed_add(&blobs.t, &bl->l, bl->id);
 	/* Bounded: the oldest blob goes first (its URL then answers 404). */
 	if (blobs.t.n > MAX_BLOBS) {
 		old = (struct blob *)keyed_pop(&blobs.t);
@@ -873,7 +871,7 @@ static void
 op_add(struct op *o)
 {
 	pthread_mutex_lock(&ops.mu);
-	keyed_add(&ops.t, &o->l, id_hash(o->id));
+	keyed_add(&ops.t, &o->l, o->id);
 	if (o->t_done > dalle_now_ms())
 		active_push(o->t_done);
 	ops_trim(dalle_time());
@@ -884,17 +882,11 @@ op_add(struct op *o)
 static struct op *
 op_get(const char *id)
 {
-	uint64_t hv = id_hash(id);
-	struct link *l;
-	struct op *o;
+	struct op *o = (struct op *)keyed_find(&ops.t, id);
 
-	for (l = keyed_chain(&ops.t, hv); l != NULL; l = l->hnext) {
-		o = (struct op *)l;
-		if (l->hv == hv && strcmp(o->id, id) == 0 && !o->deleted &&
-		    o->created + OP_LIFETIME > dalle_time())
-			return o;
-	}
-	return NULL;
+	/* Ids are random: one entry a key, live or not. */
+	return o != NULL && !o->deleted &&
+	    o->created + OP_LIFETIME > dalle_time() ? o : NULL;
 }
 
 /* Copy of an operation into *out; 0, or -1 when unknown or gone. */

@@ -57,6 +57,14 @@ struct watch {
 #endif
 };
 
+/* What curl_multi_socket_action wants to hear of a ready socket. */
+static int
+cselect(int in, int out, int error)
+{
+	return (in ? CURL_CSELECT_IN : 0) | (out ? CURL_CSELECT_OUT : 0) |
+	    (error ? CURL_CSELECT_ERR : 0);
+}
+
 #ifdef __linux__
 /*
  * SIGINT, SIGTERM and SIGHUP arrive only while we wait, when every
@@ -147,7 +155,7 @@ watch_wait(struct watch *w, long timeout, void (*ready)(void *, int, int),
     void *arg)
 {
 	struct epoll_event ev[64];
-	int i, n, user = 0, bits;
+	int i, n, user = 0;
 
 	n = epoll_pwait(w->ep, ev, 64, (int)timeout, &w->open_mask);
 	if (n == -1 && errno != EINTR)
@@ -158,11 +166,9 @@ watch_wait(struct watch *w, long timeout, void (*ready)(void *, int, int),
 			user = 1;
 			continue;
 		}
-		bits = (ev[i].events & (EPOLLIN | EPOLLHUP) ?
-		    CURL_CSELECT_IN : 0) |
-		    (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-		    (ev[i].events & EPOLLERR ? CURL_CSELECT_ERR : 0);
-		ready(arg, (int)ev[i].data.u64, bits);
+		ready(arg, (int)ev[i].data.u64, cselect(ev[i].events &
+		    (EPOLLIN | EPOLLHUP), ev[i].events & EPOLLOUT,
+		    ev[i].events & EPOLLERR));
 	}
 	return user;
 }
@@ -238,9 +244,8 @@ watch_wait(struct watch *w, long timeout, void (*ready)(void *, int, int),
 			user = 1;
 			continue;
 		}
-		ready(arg, w->polled[i].fd, (re & (POLLIN | POLLHUP) ?
-		    CURL_CSELECT_IN : 0) | (re & POLLOUT ? CURL_CSELECT_OUT : 0) |
-		    (re & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR : 0));
+		ready(arg, w->polled[i].fd, cselect(re & (POLLIN | POLLHUP),
+		    re & POLLOUT, re & (POLLERR | POLLNVAL)));
 	}
 	return user;
 }

@@ -390,7 +390,9 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 		tk->next = s->place[j] = t + s->period_ms;
 	}
 	tk->run = s->run;
-	tk->n = s->sent++;
+	tk->n = s->sent;
+	if (s->budget == 0)
+		s->sent++;      /* counted while learning, only then used */
 	tk->start = t;
 	if (t > s->last_ms)
 		s->last_ms = t;
