@@ -31,9 +31,9 @@ DALLE_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE
 	$(MHD_CFLAGS) $(PNG_CFLAGS)
 
 BIN = dalle-submit dalle-poll dalle-fetch dalle-serve
-LIBOBJ = lib/conf.o lib/http.o lib/image.o lib/jsonl.o lib/loop.o lib/model.o lib/rate.o \
+LIBOBJ = lib/conf.o lib/heap.o lib/http.o lib/image.o lib/jsonl.o lib/loop.o lib/model.o lib/rate.o \
 	lib/retry.o lib/util.o
-HDR = lib/dalle.h
+HDR = lib/dalle.h lib/heap.h
 MAN1 = man/dalle-submit.1 man/dalle-poll.1 man/dalle-fetch.1 \
 	man/dalle-serve.1
 MAN7 = man/dalle.7
