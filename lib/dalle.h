@@ -343,7 +343,8 @@ int64_t dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk);
 void dalle_rate_feedback(struct dalle_rate *r, long http,
     long retry_after_ms, const struct dalle_rate_ticket *tk);
 /* The default state file for a key (endpoint and deployment), under
- * $XDG_RUNTIME_DIR/dalle-tools or /tmp/dalle-tools-UID; malloc'd. */
+ * $XDG_RUNTIME_DIR/dalle-tools or ${TMPDIR:-/tmp}/dalle-tools-UID, a
+ * directory of ours closed to others; malloc'd, NULL (warned) if none. */
 char *dalle_rate_path(const char *key);
 /* Parse "N", "N/min", "N/m", "N/s" or "N/h" into requests per minute. */
 int dalle_rate_parse(const char *s, double *per_min);

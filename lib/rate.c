@@ -155,6 +155,44 @@ lock(struct dalle_rate *r, short type)
 	return 0;
 }
 
+/* Say why the shared budget cannot be used; this process keeps its own. */
+static void
+alone(const char *path, const char *why)
+{
+	warnx("%s: %s: the request budget is this process's alone", path,
+	    why);
+}
+
+/*
+ * Open the state file without following a symbolic link, and use it only
+ * if it is a regular file of ours: whoever can plant a link or a file
+ * there must not get us to write over a file of theirs or of ours.
+ */
+static int
+open_state(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+	    0600);
+	if (fd == -1) {
+		alone(path, errno == ELOOP ? "a symbolic link, not followed" :
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1)
+		alone(path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		alone(path, "not a regular file");
+	else if (st.st_uid != geteuid())
+		alone(path, "owned by another user");
+	else
+		return fd;
+	close(fd);
+	return -1;
+}
+
 struct dalle_rate *
 dalle_rate_open(const char *path, double per_min)
 {
@@ -169,21 +207,14 @@ dalle_rate_open(const char *path, double per_min)
 	r->fixed_ms = per_min > 0 ? 60000.0 / per_min * 1.03 : 0;
 	r->s = &r->local;
 	reset(&r->local);
-	if (path == NULL)
+	if (path == NULL || (r->fd = open_state(path)) == -1)
 		return r;
-	if ((r->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
-	    lock(r, F_WRLCK) == -1) {
-		warn("%s: the request budget is this process's alone", path);
-		if (r->fd != -1)
-			close(r->fd);
-		r->fd = -1;
-		return r;
-	}
-	if (fstat(r->fd, &st) == -1 || (st.st_size < (off_t)sizeof(*r->s) &&
+	if (lock(r, F_WRLCK) == -1 || fstat(r->fd, &st) == -1 ||
+	    (st.st_size < (off_t)sizeof(*r->s) &&
 	    ftruncate(r->fd, sizeof(*r->s)) == -1) ||
 	    (p = mmap(NULL, sizeof(*r->s), PROT_READ | PROT_WRITE, MAP_SHARED,
 	    r->fd, 0)) == MAP_FAILED) {
-		warn("%s: the request budget is this process's alone", path);
+		alone(path, strerror(errno));
 		close(r->fd);
 		r->fd = -1;
 		return r;
@@ -476,6 +507,31 @@ out:
 	lock(r, F_UNLCK);
 }
 
+/*
+ * The directory of the state files, made if need be: it must be a
+ * directory of ours that nobody else may enter, as for tmux's sockets,
+ * or another user could plant a link or a file of theirs in it.
+ */
+static int
+safe_dir(const char *d)
+{
+	struct stat st;
+
+	if (mkdir(d, 0700) == -1 && errno != EEXIST)
+		alone(d, strerror(errno));
+	else if (lstat(d, &st) == -1)
+		alone(d, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		alone(d, "not a directory");
+	else if (st.st_uid != geteuid())
+		alone(d, "owned by another user");
+	else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		alone(d, "open to other users");
+	else
+		return 0;
+	return -1;
+}
+
 char *
 dalle_rate_path(const char *key)
 {
@@ -484,10 +540,13 @@ dalle_rate_path(const char *key)
 
 	if (base && *base)
 		d = dalle_xasprintf("%s/dalle-tools", base);
-	else
-		d = dalle_xasprintf("/tmp/dalle-tools-%lu",
+	else {
+		if ((base = getenv("TMPDIR")) == NULL || *base != '/')
+			base = "/tmp";
+		d = dalle_xasprintf("%s/dalle-tools-%lu", base,
 		    (unsigned long)getuid());
-	if (mkdir(d, 0700) == -1 && errno != EEXIST) {
+	}
+	if (safe_dir(d) == -1) {
 		free(d);
 		return NULL;
 	}
