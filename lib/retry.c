@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dalle.h"
 
@@ -35,6 +36,22 @@ dalle_retry_wanted(CURLcode rc, long http, const struct dalle_retry_hint *hint)
 	return http == 408 || http == 409 || http == 429 || http >= 500;
 }
 
+/* A number in [0, 1) from a sequence seeded once per process from the
+ * system's entropy: processes started together draw different jitter. */
+static double
+jitter(void)
+{
+	static uint64_t state;
+	static int seeded;
+
+	if (!seeded) {
+		if (getentropy(&state, sizeof(state)) == -1)
+			state = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+		seeded = 1;
+	}
+	return (dalle_rand(&state) >> 11) * 0x1.0p-53;
+}
+
 long
 dalle_retry_delay(int attempt, const struct dalle_retry_hint *hint)
 {
@@ -50,7 +67,7 @@ dalle_retry_delay(int attempt, const struct dalle_retry_hint *hint)
 	if (d > 60000)
 		d = 60000;
 	/* Jitter only shortens (75-100 %), so lockstep clients drift apart. */
-	return d - (long)(d / 4.0 * (rand() / (RAND_MAX + 1.0)));
+	return d - (long)(d / 4.0 * jitter());
 }
 
 long
