@@ -1,44 +1,13 @@
 /*
  * rate.c: a request budget that holds across processes.  Every process
- * that names the same state file reserves its start times on one shared
- * timeline kept in that file: mapped shared, changed under an fcntl lock,
- * each process waiting locally until its reserved time.  Nobody spins on
- * the lock and nobody bursts past the budget.
- *
- * With --rate the timeline is one start every 60 s / N.
- *
- * Without it the budget learns from the service.  Until the first 429
- * nothing is held back.  A 429 says two things: everybody must wait for
- * its retry-after, and the requests of the current run that were not
- * refused are what the service takes in one period, from the run's first
- * start to the end of that wait.  That is the shape of both kinds of
- * quota the image APIs have: N requests a minute counted over short
- * windows (N/60 per 1 s window), and N concurrent jobs of about equal
- * latency L (N per L).
- *
- * So when the wait is over, the budget is that many places, each free
- * one period after its last start: the first ones spaced as the run's
- * requests went, then each keeping the rhythm its own requests set.
- * That is a sliding window per place, and it meets the service where it
- * frees room: a job's slot frees one latency after that job started, not
- * at a period's edge.  The budget is learned at the first request after
- * the wait, when a 429 of the run may still be on its way: one that comes
- * later says the run took one less, and a place goes.  A 429 to a learned
- * place says which place was wrong, by its own wait:
- *   - while a place added by probing is on probation (two periods), a
- *     429 to it, or one with a wait over a quarter period, means it was
- *     one too many: it goes, and the next probe waits twice as long;
- *   - a wait that reaches well into the place's next period (over half
- *     a period late): the service takes one place less, and it goes;
- *   - a shorter one: the service wants a little longer between the
- *     place's starts (a window later than thought, a slot that frees a
- *     little late), so the period grows to what the wait says, and
- *     after a short wait the place is free again when the wait ends.
- * At least one place always stays.  When places have been taken as soon
- * as they freed (somebody was waiting) for three rounds' worth without a
- * 429, the quota may be more than the budget: the period first goes back
- * halfway to the one first learned, and once there one place is added.
- * Nobody reserves during a 429's wait: requests ask again when it ends.
+ * naming the same state file reserves its start times on one timeline
+ * kept in that file: mapped shared, changed under an fcntl lock, each
+ * process waiting locally until its reserved time.  With --rate the
+ * timeline is one start every 60 s / N; without it, the budget is learned
+ * from the service's 429s as a set of places, each a sliding window of one
+ * period, adjusted by later 429s and probed upwards.  The algorithm is
+ * described in dalle-submit(1), "Rate limits"; the comments below say
+ * which part of it each function does.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
