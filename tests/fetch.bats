@@ -36,7 +36,9 @@ setup() {
 	rec=$(echo '{"prompt":"three","name":"three"}' | dalle-submit -n 3 | dalle-poll)
 	run --separate-stderr dalle-fetch -d out <<<"$rec"
 	assert_success
-	[ -f out/three-0.png ] && [ -f out/three-1.png ] && [ -f out/three-2.png ]
+	[ -f out/three-0.png ]
+	[ -f out/three-1.png ]
+	[ -f out/three-2.png ]
 }
 
 @test "record fields cannot climb out of the directory" {

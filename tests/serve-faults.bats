@@ -24,7 +24,8 @@ setup() {
 	assert_equal "$CODE" 429
 	assert_equal "$(hdr Retry-After)" 1
 	ms=$(hdr retry-after-ms)
-	[ "$ms" -ge 1 ] && [ "$ms" -le 1000 ]
+	[ "$ms" -ge 1 ]
+	[ "$ms" -le 1000 ]
 	assert_equal "$(jqb .error.code)" 429
 	assert_regex "$(jqb .error.message)" '^Requests to the ImageGenerations_Create Operation under Azure OpenAI API version 2024-02-01 have exceeded .* Please retry after 1 second\.'
 	# Waiting as told is enough.
@@ -53,7 +54,8 @@ setup() {
 	post_json "$SERVE_URL$DALLE3" '{"prompt":"x"}' -H 'api-key: k'
 	assert_equal "$CODE" 429
 	s=$(hdr Retry-After)
-	[ "$s" -ge 9 ] && [ "$s" -le 10 ]
+	[ "$s" -ge 9 ]
+	[ "$s" -le 10 ]
 	post_json "${SERVE_URL}v1/images/generations" '{"prompt":"x"}' -H 'Authorization: Bearer k'
 	assert_equal "$CODE" 429
 	assert_equal "$(jqb -c '.error | [.code, .param, .type]')" '["rate_limit_exceeded",null,"requests"]'
@@ -67,7 +69,8 @@ setup() {
 	assert_equal "$CODE" 429
 	[ "$(hdr Retry-After)" -ge 1 ]
 	ms=$(hdr retry-after-ms)
-	[ "$ms" -ge 1 ] && [ "$ms" -le 600 ]
+	[ "$ms" -ge 1 ]
+	[ "$ms" -le 600 ]
 	assert_regex "$(jqb .error.message)" 'concurrent request limit'
 	sleep 0.7
 	# Two sync requests at once: one waits out its latency, one is refused.

@@ -114,7 +114,8 @@ same_json() {
 	assert_equal "$(jqb .status)" notRunning
 	assert_equal "$(hdr Retry-After)" 1
 	ms=$(hdr retry-after-ms)
-	[ "$ms" -gt 500 ] && [ "$ms" -le 800 ]
+	[ "$ms" -gt 500 ]
+	[ "$ms" -le 800 ]
 	sleep 0.35
 	call GET "$loc" -H 'api-key: k'
 	assert_equal "$(jqb .status)" running

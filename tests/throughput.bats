@@ -88,7 +88,8 @@ busiest_second() {
 	[ "${#lines[@]}" -eq 2 ]
 	read -r ms1 p1 <<<"${lines[0]}"
 	read -r ms2 p2 <<<"${lines[1]}"
-	[ "$p1" = first ] && [ "$p2" = second ]
+	[ "$p1" = first ]
+	[ "$p2" = second ]
 	[ "$ms1" -lt 1500 ]
 	[ "$ms2" -ge 2000 ]
 }
