@@ -88,6 +88,7 @@ static struct {
 	uint64_t submits, polls, deletes, downloads, generations, images;
 	uint64_t cache_hits, cache_misses;
 	long connections, active, suspended, sync_inflight;
+	long suspended_peak;      /* most suspended at once since start */
 } st;
 
 struct req {
@@ -413,7 +414,10 @@ sleep_until(struct MHD_Connection *conn, int64_t due)
 	heap_push(ev);
 	pthread_cond_signal(&tm_q.cv);
 	pthread_mutex_unlock(&tm_q.mu);
-	stat_long(&st.suspended, 1);
+	pthread_mutex_lock(&stats_mu);
+	if (++st.suspended > st.suspended_peak)
+		st.suspended_peak = st.suspended;
+	pthread_mutex_unlock(&stats_mu);
 }
 
 static void *
@@ -2106,6 +2110,7 @@ do_stats(struct req *rq)
 	    jv_string("connections"), jv_number((double)st.connections),
 	    jv_string("requests"), jv_number((double)st.active),
 	    jv_string("suspended"), jv_number((double)st.suspended),
+	    jv_string("suspended_peak"), jv_number((double)st.suspended_peak),
 	    jv_string("sync_generations"),
 	    jv_number((double)st.sync_inflight),
 	    jv_string("async_operations"), jv_number((double)nactive)));
