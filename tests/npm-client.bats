@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # The official openai npm package (OpenAI and AzureOpenAI clients) against
-# dalle-serve.  Installed once into tests/.node/ (git-ignored); skipped when
-# node or npm is missing or the package cannot be installed (offline).
+# dalle-serve.  The version pinned in .ci/deps is installed once into
+# tests/.node/ (git-ignored) by "make check" or, if missing, here; skipped
+# when node or npm is missing or the package cannot be installed (offline),
+# which tests/run counts as a failure under CI=true.
 bats_require_minimum_version 1.5.0
 
 load helpers/common
@@ -12,9 +14,7 @@ setup_file() {
 	NPM_SKIP=
 	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 		NPM_SKIP="node and npm are not installed"
-	elif [ ! -f "$NODE_DIR/node_modules/openai/package.json" ] &&
-	    ! timeout 120 npm install --silent --no-audit --no-fund \
-	    --prefix "$NODE_DIR" openai >"$BATS_FILE_TMPDIR/npm.log" 2>&1; then
+	elif ! sh "$BATS_TEST_DIRNAME/../.ci/deps" npm 2>"$BATS_FILE_TMPDIR/npm.log"; then
 		NPM_SKIP="npm install openai failed (offline?): $(tail -n 1 "$BATS_FILE_TMPDIR/npm.log")"
 	fi
 	export NPM_SKIP
