@@ -92,16 +92,25 @@ lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
 	shellcheck -s bash completions/dalle.bash tests/helpers/*.bash
 
+# Every program of the suite under the sanitizers or valgrind; a report of
+# the tool's, even from a process whose status no test reads, fails it.
 asan:
 	$(MAKE) clean
-	ASAN_OPTIONS=exitcode=99 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	rm -rf tests/.tool-log && mkdir -p tests/.tool-log
+	ASAN_OPTIONS=exitcode=99:log_path=$$PWD/tests/.tool-log/asan \
+	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$$PWD/tests/.tool-log/ubsan \
 	    $(MAKE) check CC=clang \
 	    CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer' \
-	    LDFLAGS='-fsanitize=address,undefined'
+	    LDFLAGS='-fsanitize=address,undefined'; \
+	    rc=$$?; sh tests/wrap -r tests/.tool-log && exit $$rc
 
 valgrind: all
-	DALLE_WRAP='valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99' \
-	    $(MAKE) check
+	rm -rf tests/.wrap tests/.tool-log && mkdir -p tests/.tool-log
+	sh tests/wrap tests/.wrap valgrind -q --leak-check=full \
+	    --errors-for-leak-kinds=definite --error-exitcode=99 \
+	    --log-file=$$PWD/tests/.tool-log/valgrind.%p
+	DALLE_WRAP_DIR=$$PWD/tests/.wrap $(MAKE) check; \
+	    rc=$$?; sh tests/wrap -r tests/.tool-log && exit $$rc
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
@@ -125,5 +134,6 @@ uninstall:
 
 clean:
 	rm -f $(BIN) libdalle.a lib/*.o cmd/*.o tests/jsoncheck tests/ratesim
+	rm -rf tests/.wrap tests/.tool-log
 
 .PHONY: all deps check demo bench lint asan valgrind install uninstall clean

@@ -46,7 +46,7 @@ $(usage_shorts "$p")" "$(bash_complete "$p" -)")
 		# Long options, some spelled out only in the man page (--jobs):
 		# getopt_long must know them.  "-h" last ends the run at once.
 		for o in $(bash_complete "$p" --); do
-			run --separate-stderr timeout 10 "$ROOT/$p" "$o=x" -h </dev/null
+			run --separate-stderr timeout 10 "$p" "$o=x" -h </dev/null
 			case $stderr in
 			*unrecognized*) bad+="$p: $o"$'\n' ;;
 			esac

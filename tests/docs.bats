@@ -28,7 +28,7 @@ section() {
 
 @test "-h prints the usage on stdout and exits 0" {
 	for p in $(programs); do
-		run -0 --separate-stderr "$ROOT/$p" -h
+		run -0 --separate-stderr "$p" -h
 		assert_output --regexp "^usage: $p "
 		assert_equal "$stderr" ''
 	done
@@ -36,7 +36,7 @@ section() {
 
 @test "a bad option exits 64 with the usage on stderr alone" {
 	for p in $(programs); do
-		run -64 --separate-stderr "$ROOT/$p" --no-such-option </dev/null
+		run -64 --separate-stderr "$p" --no-such-option </dev/null
 		assert_output ''
 		[[ $stderr == *"usage: $p "* ]] || fail "$p: no usage on stderr"
 	done
@@ -45,7 +45,7 @@ section() {
 @test "each man page's SYNOPSIS is its program's usage" {
 	for p in $(programs); do
 		[ -e "$ROOT/man/$p.1" ] || fail "no man/$p.1"
-		want=$("$ROOT/$p" -h | sed '1s/^usage: //' | tr -s ' \t\n' '   ' |
+		want=$("$p" -h | sed '1s/^usage: //' | tr -s ' \t\n' '   ' |
 		    sed 's/ $//')
 		run -0 section "$ROOT/man/$p.1" SYNOPSIS
 		assert_output "$want"

@@ -7,7 +7,8 @@ _common_setup() {
 	bats_load_library bats-support
 	bats_load_library bats-assert
 	ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
-	PATH="$ROOT:$PATH"
+	# make valgrind: wrappers (tests/wrap) that run these under the tool.
+	PATH="${DALLE_WRAP_DIR:+$DALLE_WRAP_DIR:}$ROOT:$PATH"
 	export ROOT PATH
 	# Nothing of the developer's own configuration may leak into a test.
 	unset AZURE_OPENAI_ENDPOINT AZURE_OPENAI_API_KEY AZURE_OPENAI_AD_TOKEN \
@@ -23,7 +24,7 @@ _common_setup() {
 # SERVE_DIR, whose serve.log is the request log.
 serve_start() {
 	SERVE_DIR=$(mktemp -d "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}/serve.XXXXXX")
-	${DALLE_WRAP:-} "${ROOT:-$BATS_TEST_DIRNAME/..}/dalle-serve" \
+	"${DALLE_WRAP_DIR:-${ROOT:-$BATS_TEST_DIRNAME/..}}/dalle-serve" \
 	    --listen 127.0.0.1:0 --log "$SERVE_DIR/serve.log" "$@" \
 	    >"$SERVE_DIR/out" 2>"$SERVE_DIR/err" 3>&- &
 	SERVE_PID=$!
@@ -119,9 +120,9 @@ programs() {
 
 # Long and short options as PROG -h prints them, one per line.
 usage_longs() {
-	"$ROOT/$1" -h | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u
+	"$1" -h | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u
 }
 usage_shorts() {
-	"$ROOT/$1" -h | grep -oE '\[-[a-zA-Z]+[] ]' | tr -d '[] -' | fold -w1 |
+	"$1" -h | grep -oE '\[-[a-zA-Z]+[] ]' | tr -d '[] -' | fold -w1 |
 	    sed 's/^/-/' | sort -u
 }
