@@ -77,7 +77,13 @@ setup() {
 	curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'api-key: k' \
 	    -d '{"prompt":"x"}' "$SERVE_URL$DALLE3" >a &
 	bg=$!
-	sleep 0.2
+	# Once the server holds it (not after a sleep a loaded machine outruns).
+	for _ in $(seq 200); do
+		call GET "${SERVE_URL}_serve/stats"
+		[ "$(jqb .in_flight.sync_generations)" -eq 1 ] && break
+		sleep 0.01
+	done
+	assert_equal "$(jqb .in_flight.sync_generations)" 1
 	post_json "$SERVE_URL$DALLE3" '{"prompt":"x"}' -H 'api-key: k'
 	assert_equal "$CODE" 429
 	# Only the curl: a bare wait would wait for the server too.
