@@ -336,7 +336,7 @@ existing_entry(const char *path, int index)
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY)) == -1)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
 		return jv_invalid();
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
@@ -607,6 +607,7 @@ make_temp(struct rec *r, const char *path, char **tmp)
 		return NULL;
 	}
 	/* mkstemp makes 0600; an image is as readable as any new file. */
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	fchmod(fd, 0666 & ~file_umask);
 	if ((fp = fdopen(fd, "w+")) == NULL)
 		err(DALLE_EX_OSERR, "fdopen");

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "dalle.h"
 
@@ -72,8 +74,24 @@ dotenv_load(void)
 	char *line = NULL, *k, *eq;
 	size_t cap = 0;
 
-	if ((fp = fopen(".env", "r")) == NULL)
+	struct stat st;
+	int fd;
+
+	/* Only a regular file of ours (or root's) that nobody else may
+	 * write: a .env planted in a shared directory (/tmp) must not send
+	 * the key to another endpoint.  No wait on a FIFO. */
+	if ((fd = open(".env", O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
 		return;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (st.st_uid != geteuid() && st.st_uid != 0) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		warnx(".env: not a regular file of this user's that only it "
+		    "may write: not read");
+		close(fd);
+		return;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL)
+		err(DALLE_EX_OSERR, "fdopen");
 	while (getline(&line, &cap, fp) != -1) {
 		k = line;
 		while (*k == ' ' || *k == '\t')

@@ -151,3 +151,23 @@ need_root() {
 	[ -z "$stderr" ]
 	assert_equal "$(stat -c '%a %F' "$BATS_TEST_TMPDIR/budget")" "600 regular file"
 }
+
+@test "a .env that others may write, or of another user's, is not read" {
+	unset AZURE_OPENAI_ENDPOINT
+	printf 'AZURE_OPENAI_ENDPOINT=%s\n' "$SERVE_URL" >.env
+	chmod 644 .env
+	run --separate-stderr dalle-submit --dry-run x
+	assert_success
+	[ -z "$stderr" ]
+	chmod 666 .env
+	run --separate-stderr dalle-submit --dry-run x
+	assert_equal "$status" 78
+	[[ "$stderr" == *".env: not a regular file of this user's that only it may write: not read"* ]]
+	[[ "$stderr" == *"no API configured"* ]]
+	need_root
+	chmod 644 .env
+	chown nobody .env
+	run --separate-stderr dalle-submit --dry-run x
+	assert_equal "$status" 78
+	[[ "$stderr" == *".env: not a regular file of this user's"* ]]
+}
