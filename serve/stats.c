@@ -58,6 +58,46 @@ stats_requests(jv res)
 	return jv_object_set(res, jv_string("status"), status);
 }
 
+/* A group of counters and the names they go by. */
+struct counter {
+	const char *name;
+	const uint64_t *v;
+};
+
+static const struct counter limits[] = {
+	{ "rate_limited", &st.rate_limited },
+	{ "concurrency_limited", &st.concurrency_limited },
+	{ "auth_failed", &st.auth_failed },
+	{ "content_filtered", &st.filtered },
+};
+static const struct counter faults[] = {
+	{ "fail", &st.fault_fail },
+	{ "drop", &st.fault_drop },
+	{ "truncate", &st.fault_truncate },
+	{ "slow", &st.fault_slow },
+};
+static const struct counter work[] = {
+	{ "submits", &st.submits },
+	{ "polls", &st.polls },
+	{ "deletes", &st.deletes },
+	{ "generations", &st.generations },
+	{ "images_generated", &st.images },
+	{ "image_downloads", &st.downloads },
+};
+
+#define PUT(o, c) put((o), (c), sizeof(c) / sizeof((c)[0]))
+
+/* o with the counters set.  Called with stats_mu held. */
+static jv
+put(jv o, const struct counter *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		o = jv_object_set(o, jv_string(c[i].name), NUM(*c[i].v));
+	return o;
+}
+
 enum MHD_Result
 stats_reply(struct req *rq)
 {
@@ -78,29 +118,10 @@ stats_reply(struct req *rq)
 
 	pthread_mutex_lock(&stats_mu);
 	/* This request is counted already. */
-	res = stats_requests(jv_object());
-	res = jv_object_set(res, jv_string("rate_limited"),
-	    NUM(st.rate_limited));
-	res = jv_object_set(res, jv_string("concurrency_limited"),
-	    NUM(st.concurrency_limited));
-	res = jv_object_set(res, jv_string("auth_failed"),
-	    NUM(st.auth_failed));
-	res = jv_object_set(res, jv_string("content_filtered"),
-	    NUM(st.filtered));
-	res = jv_object_set(res, jv_string("faults"), JV_OBJECT(
-	    jv_string("fail"), NUM(st.fault_fail),
-	    jv_string("drop"), NUM(st.fault_drop),
-	    jv_string("truncate"), NUM(st.fault_truncate),
-	    jv_string("slow"), NUM(st.fault_slow)));
-	res = jv_object_set(res, jv_string("submits"), NUM(st.submits));
-	res = jv_object_set(res, jv_string("polls"), NUM(st.polls));
-	res = jv_object_set(res, jv_string("deletes"), NUM(st.deletes));
-	res = jv_object_set(res, jv_string("generations"),
-	    NUM(st.generations));
-	res = jv_object_set(res, jv_string("images_generated"),
-	    NUM(st.images));
-	res = jv_object_set(res, jv_string("image_downloads"),
-	    NUM(st.downloads));
+	res = PUT(stats_requests(jv_object()), limits);
+	res = jv_object_set(res, jv_string("faults"), PUT(jv_object(),
+	    faults));
+	res = PUT(res, work);
 	res = jv_object_set(res, jv_string("operations"), opsj);
 	res = jv_object_set(res, jv_string("in_flight"), JV_OBJECT(
 	    jv_string("connections"), NUM(st.connections),
