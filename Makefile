@@ -26,14 +26,22 @@ MHD_LIBS != $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd
 PNG_CFLAGS != $(PKG_CONFIG) --cflags libpng zlib 2>/dev/null || true
 PNG_LIBS != $(PKG_CONFIG) --libs libpng zlib 2>/dev/null || echo -lpng -lz
 JPEG_LIBS = -ljpeg
+CRYPTO_CFLAGS != $(PKG_CONFIG) --cflags libcrypto 2>/dev/null || true
+CRYPTO_LIBS != $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto
 DALLE_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE \
-	-DVERSION=\"$(VERSION)\" -Ilib $(CURL_CFLAGS) $(JQ_CFLAGS) \
-	$(MHD_CFLAGS) $(PNG_CFLAGS)
+	-DVERSION=\"$(VERSION)\" -Ilib $(CURL_CFLAGS) $(JQ_CFLAGS)
+# dalle-serve alone paints images, signs URLs and serves HTTP: only
+# serve/*.c include these libraries' headers (no -I flags at all on Debian).
+SERVE_CPPFLAGS = $(MHD_CFLAGS) $(PNG_CFLAGS) $(CRYPTO_CFLAGS)
+SERVE_LIBS = $(MHD_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(CRYPTO_LIBS) -lpthread
 
 BIN = dalle-submit dalle-poll dalle-fetch dalle-serve
-LIBOBJ = lib/conf.o lib/heap.o lib/http.o lib/image.o lib/jsonl.o lib/loop.o lib/model.o lib/rate.o \
-	lib/retry.o lib/util.o
-HDR = lib/dalle.h lib/heap.h
+LIBOBJ = lib/conf.o lib/heap.o lib/http.o lib/jsonl.o lib/loop.o lib/model.o lib/rate.o \
+	lib/retry.o lib/url.o lib/util.o
+HDR = lib/dalle.h lib/heap.h lib/url.h
+SERVEOBJ = serve/blob.o serve/cache.o serve/generate.o serve/keyed.o \
+	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
+	serve/reply.o serve/route.o serve/stats.o serve/timer.o
 MAN1 = man/dalle-submit.1 man/dalle-poll.1 man/dalle-fetch.1 \
 	man/dalle-serve.1
 MAN7 = man/dalle.7
@@ -41,10 +49,11 @@ MAN7 = man/dalle.7
 all: $(BIN)
 
 .c.o:
-	$(CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(DALLE_CPPFLAGS) $(SERVE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(LIBOBJ) cmd/dalle-submit.o cmd/dalle-poll.o cmd/dalle-fetch.o \
-cmd/dalle-serve.o: $(HDR)
+$(LIBOBJ) cmd/dalle-submit.o cmd/dalle-poll.o cmd/dalle-fetch.o: $(HDR)
+
+$(SERVEOBJ): $(HDR) serve/serve.h
 
 libdalle.a: $(LIBOBJ)
 	rm -f $@
@@ -56,8 +65,8 @@ dalle-poll: cmd/dalle-poll.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-poll.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
 dalle-fetch: cmd/dalle-fetch.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-fetch.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
-dalle-serve: cmd/dalle-serve.o libdalle.a
-	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-serve.o libdalle.a $(MHD_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(CURL_LIBS) $(JQ_LIBS) -lm
+dalle-serve: $(SERVEOBJ) libdalle.a
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ $(SERVEOBJ) libdalle.a $(SERVE_LIBS) $(CURL_LIBS) $(JQ_LIBS) -lm
 
 # A test program: dalle_json_put against jq's own writer.
 tests/jsoncheck: tests/jsoncheck.c libdalle.a $(HDR)
@@ -133,7 +142,8 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man7/dalle.7 $(DESTDIR)$(ZSHCOMPDIR)/_dalle
 
 clean:
-	rm -f $(BIN) libdalle.a lib/*.o cmd/*.o tests/jsoncheck tests/ratesim
+	rm -f $(BIN) libdalle.a lib/*.o cmd/*.o serve/*.o tests/jsoncheck \
+	    tests/ratesim
 	rm -rf tests/.wrap tests/.tool-log
 
 .PHONY: all deps check demo bench lint asan valgrind install uninstall clean

@@ -213,20 +213,18 @@ dalle_api_name(enum dalle_api api)
 static char *
 read_secret_file(const char *path)
 {
-	FILE *fp;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	char **lines, *k;
+	size_t n;
 
-	if ((fp = fopen(path, "r")) == NULL)
+	if ((lines = dalle_file_lines(path, &n)) == NULL)
 		err(DALLE_EX_CONFIG, "%s", path);
-	n = getline(&line, &cap, fp);
-	fclose(fp);
-	while (n > 0 && isspace((unsigned char)line[n - 1]))
-		line[--n] = '\0';
-	if (n <= 0)
+	if (n == 0 || *lines[0] == '\0') {
+		dalle_file_lines_free(lines);
 		errx(DALLE_EX_CONFIG, "%s: empty key file", path);
-	return line;
+	}
+	k = dalle_xstrdup(lines[0]);
+	dalle_file_lines_free(lines);
+	return k;
 }
 
 /* --cacert: a file of PEM certificates, checked now so that a wrong path

@@ -95,6 +95,13 @@ char *dalle_url_redact(const char *s, size_t n);
 /* Zero a secret and free it. */
 void dalle_secret_free(char *s);
 
+/* The lines of a file (secrets, maybe) without their trailing white space,
+ * in a malloc'd NULL-terminated array, *n of them; NULL with errno set when
+ * the file cannot be read.  Free with dalle_file_lines_free, which zeroes
+ * them. */
+char **dalle_file_lines(const char *path, size_t *n);
+void dalle_file_lines_free(char **v);
+
 /* Flush and close stdout; returns rc, or 74 when writing failed (quietly
  * on EPIPE).  Call as: return dalle_finish(rc). */
 int dalle_finish(int rc);
@@ -287,15 +294,6 @@ struct dalle_model_err {
  * is valid, else -1 with *e filled as the service would word it. */
 int dalle_model_check(const struct dalle_model *m, jv body,
     struct dalle_model_err *e);
-
-/* ---- image.c: pictures made by dalle-serve -------------------------- */
-
-/* Render a deterministic picture of w x h for a prompt: the same bytes for
- * the same arguments, visibly different for different prompts.  format is
- * "png" or "jpeg"; quality 0-100 for jpeg; transparent gives PNG alpha.
- * Returns malloc'd bytes and sets *len, or NULL on failure. */
-unsigned char *dalle_image_render(const char *prompt, int w, int h,
-    const char *format, int quality, int transparent, size_t *len);
 
 /* ---- retry.c -------------------------------------------------------- */
 

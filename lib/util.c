@@ -1,5 +1,6 @@
 /* util.c: allocation, buffers, clocks, hashing, base64, small parsers. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <limits.h>
@@ -391,6 +392,51 @@ dalle_secret_free(char *s)
 	for (volatile char *p = s; *p; p++)
 		*p = 0;
 	free(s);
+}
+
+char **
+dalle_file_lines(const char *path, size_t *n)
+{
+	FILE *fp;
+	char **v, *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int e = 0;
+
+	*n = 0;
+	if ((fp = fopen(path, "r")) == NULL)
+		return NULL;
+	v = dalle_xcalloc(1, sizeof(*v));
+	while ((len = getline(&line, &cap, fp)) != -1) {
+		while (len > 0 && isspace((unsigned char)line[len - 1]))
+			line[--len] = '\0';
+		v = dalle_xrealloc(v, (*n + 2) * sizeof(*v));
+		v[(*n)++] = dalle_xstrdup(line);
+		v[*n] = NULL;
+	}
+	if (ferror(fp))
+		e = errno;
+	if (line != NULL)
+		explicit_bzero(line, cap);
+	free(line);
+	fclose(fp);
+	if (e != 0) {
+		dalle_file_lines_free(v);
+		*n = 0;
+		errno = e;
+		return NULL;
+	}
+	return v;
+}
+
+void
+dalle_file_lines_free(char **v)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		dalle_secret_free(v[i]);
+	free(v);
 }
 
 int

@@ -1,5 +1,5 @@
 /*
- * image.c: the pictures dalle-serve hands out.  A hash of the prompt picks
+ * paint.c: the pictures dalle-serve hands out.  A hash of the prompt picks
  * a palette, a sky gradient, a sun and a few ranges of hills, so that every
  * prompt gets its own recognisable landscape.  Encoded as PNG with libpng
  * or JPEG with libjpeg, in memory.
@@ -13,7 +13,7 @@
 #include <jpeglib.h>
 #include <png.h>
 
-#include "dalle.h"
+#include "serve.h"
 
 #define LAYERS 4
 
@@ -85,7 +85,7 @@ scene_make(const char *prompt, struct scene *sc, double *phase,
 
 /* Fill rows of w pixels with ch channels (3, or 4 for alpha). */
 static unsigned char *
-paint(const char *prompt, int w, int h, int ch)
+paint_scene(const char *prompt, int w, int h, int ch)
 {
 	struct scene sc;
 	double phase[LAYERS], freq[LAYERS], amp[LAYERS], base[LAYERS];
@@ -195,7 +195,7 @@ jpeg_fail(j_common_ptr cinfo)
 {
 	struct jerr *e = (struct jerr *)cinfo->err;
 
-	/* Library code never exits: unwind to encode_jpeg instead. */
+	/* Unwind to encode_jpeg instead of exiting. */
 	longjmp(e->jb, 1);
 }
 
@@ -241,7 +241,7 @@ encode_jpeg(const unsigned char *img, int w, int h, int quality,
 }
 
 unsigned char *
-dalle_image_render(const char *prompt, int w, int h, const char *format,
+paint_image(const char *prompt, int w, int h, const char *format,
     int quality, int transparent, size_t *len)
 {
 	unsigned char *img, *out;
@@ -256,7 +256,7 @@ dalle_image_render(const char *prompt, int w, int h, const char *format,
 	else
 		return NULL;
 	ch = transparent && !jpeg ? 4 : 3;
-	img = paint(prompt != NULL ? prompt : "", w, h, ch);
+	img = paint_scene(prompt != NULL ? prompt : "", w, h, ch);
 	out = jpeg ? encode_jpeg(img, w, h, quality, len) :
 	    encode_png(img, w, h, ch, len);
 	free(img);
