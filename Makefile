@@ -31,9 +31,12 @@ DALLE_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE
 	$(MHD_CFLAGS) $(PNG_CFLAGS)
 
 BIN = dalle-submit dalle-poll dalle-fetch dalle-serve
-LIBOBJ = lib/conf.o lib/heap.o lib/http.o lib/image.o lib/jsonl.o lib/loop.o lib/model.o lib/rate.o \
-	lib/retry.o lib/util.o
-HDR = lib/dalle.h lib/heap.h
+LIBOBJ = lib/api.o lib/base64.o lib/conf.o lib/event.o lib/heap.o lib/http.o lib/image.o \
+	lib/json.o lib/lines.o lib/loop.o lib/model.o lib/rate.o lib/record.o \
+	lib/retry.o lib/url.o lib/util.o
+HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/url.h lib/image.h \
+	lib/lines.h lib/record.h lib/json.h lib/model.h lib/api.h lib/conf.h \
+	lib/retry.h lib/rate.h lib/http.h lib/loop.h lib/event.h
 MAN1 = man/dalle-submit.1 man/dalle-poll.1 man/dalle-fetch.1 \
 	man/dalle-serve.1
 MAN7 = man/dalle.7
@@ -54,8 +57,10 @@ dalle-submit: cmd/dalle-submit.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-submit.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
 dalle-poll: cmd/dalle-poll.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-poll.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
+# dalle-fetch probes images with lib/image.o, which still holds the
+# painting (and so libpng and libjpeg) until dalle-serve takes it.
 dalle-fetch: cmd/dalle-fetch.o libdalle.a
-	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-fetch.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-fetch.o libdalle.a $(PNG_LIBS) $(JPEG_LIBS) $(CURL_LIBS) $(JQ_LIBS) -lm
 dalle-serve: cmd/dalle-serve.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-serve.o libdalle.a $(MHD_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(CURL_LIBS) $(JQ_LIBS) -lm
 
