@@ -90,7 +90,9 @@ static int
 start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen)
 {
 	const char *url, *status;
+	struct dalle_url u;
 	struct op *o;
+	char *why;
 	long delay, at;
 	jv op;
 
@@ -116,12 +118,17 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen)
 	if ((url = dalle_record_str(op, "url")) == NULL)
 		return reject(lp, rec, op, DALLE_KIND_INPUT,
 		    dalle_xstrdup("operation has no \"url\""));
-	/* The key goes only to the endpoint it belongs to. */
-	if (conf.endpoint == NULL || !dalle_url_same_origin(url, conf.endpoint))
-		return reject(lp, rec, op, DALLE_KIND_CONFIG,
-		    dalle_xasprintf("%s: not the configured endpoint (%s); "
-		    "the key is not sent there", url,
-		    conf.endpoint ? conf.endpoint : "none"));
+	/* The key goes only to the endpoint it belongs to: the same
+	 * scheme, host and port, as libcurl reads them. */
+	if (conf.endpoint == NULL ||
+	    !dalle_url_same_origin(url, conf.endpoint)) {
+		dalle_url_parse(url, &u);       /* u.origin NULL on failure */
+		why = dalle_xasprintf("%s: not the configured endpoint (%s); "
+		    "the key is not sent there", u.origin ? u.origin : url,
+		    conf.endpoint ? conf.endpoint : "none");
+		dalle_url_free(&u);
+		return reject(lp, rec, op, DALLE_KIND_CONFIG, why);
+	}
 	if (conf.key == NULL && conf.token == NULL)
 		return reject(lp, rec, op, DALLE_KIND_CONFIG,
 		    dalle_xstrdup("no key: set AZURE_OPENAI_API_KEY or "
