@@ -15,6 +15,18 @@ bad_line() {
 	run --separate-stderr "$@" <oops.txt
 }
 
+# same_bad_line FILTER: {"oops through FILTER gives what it gives through
+# dalle-submit, but for the stage.
+same_bad_line() {
+	bad_line dalle-submit --dry-run
+	want=$(jq -c 'del(.error.stage)' <<<"$output")
+	bad_line "$1"
+	assert_equal "$status" 65
+	assert_equal "$(jq -c 'del(.error.stage)' <<<"$output")" "$want"
+	assert_equal "$(jq -r .error.stage <<<"$output")" "${1#dalle-}"
+	assert_equal "${stderr#"$1: "}" "$(jq -r '"stdin:1: " + .error.message' <<<"$want")"
+}
+
 @test "dalle-submit: {\"oops is an input error record with the parser's message, exit 65" {
 	bad_line dalle-submit --dry-run
 	assert_equal "$status" 65
@@ -25,23 +37,11 @@ bad_line() {
 }
 
 @test "dalle-poll: {\"oops gives the same record and words as dalle-submit, exit 65" {
-	bad_line dalle-submit --dry-run
-	want=$(jq -c 'del(.error.stage)' <<<"$output")
-	bad_line dalle-poll
-	assert_equal "$status" 65
-	assert_equal "$(jq -c 'del(.error.stage)' <<<"$output")" "$want"
-	assert_equal "$(jq -r .error.stage <<<"$output")" poll
-	assert_equal "${stderr#dalle-poll: }" "$(jq -r '"stdin:1: " + .error.message' <<<"$want")"
+	same_bad_line dalle-poll
 }
 
 @test "dalle-fetch: {\"oops gives the same record and words as dalle-submit, exit 65" {
-	bad_line dalle-submit --dry-run
-	want=$(jq -c 'del(.error.stage)' <<<"$output")
-	bad_line dalle-fetch
-	assert_equal "$status" 65
-	assert_equal "$(jq -c 'del(.error.stage)' <<<"$output")" "$want"
-	assert_equal "$(jq -r .error.stage <<<"$output")" fetch
-	assert_equal "${stderr#dalle-fetch: }" "$(jq -r '"stdin:1: " + .error.message' <<<"$want")"
+	same_bad_line dalle-fetch
 }
 
 # An error record as an earlier stage wrote it, spaced as no stage of
