@@ -195,7 +195,8 @@ target(jv rec, int index, int multi, const char *ext, char **why)
 
 /*
  * The paths this run has written, so that two images never land on one
- * path (a template that does not tell them apart) unnoticed.
+ * path (a template that does not tell them apart) unnoticed: a set of
+ * their 64-bit hashes, low bit set.
  */
 static uint64_t *written;         /* open addressing; 0 is empty */
 static size_t nwritten, capwritten;

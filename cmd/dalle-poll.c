@@ -263,9 +263,9 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	if (!final_status(status)) {
 		now = dalle_now_ms();
 		if (now >= o->deadline) {
-			e = dalle_record_error("poll", DALLE_KIND_TIMEOUT, 0, NULL,
-			    "still not finished when the timeout came", 1,
-			    o->polls);
+			e = dalle_record_error("poll", DALLE_KIND_TIMEOUT, 0,
+			    NULL, "still not finished when the timeout came",
+			    1, o->polls);
 			goto failed;
 		}
 		delay = x->hint.retry_after_ms >= 0 ? x->hint.retry_after_ms :

@@ -197,8 +197,8 @@ submit(struct dalle_loop *lp, jv rec)
 		check = "dall-e-2";
 	m = check ? dalle_model_find(check) : NULL;
 	if (m && !no_validate && dalle_model_check(m, body, &me) == -1) {
-		jv e = dalle_record_error("submit", DALLE_KIND_INVALID, 0, me.code,
-		    me.message, 0, 0);
+		jv e = dalle_record_error("submit", DALLE_KIND_INVALID, 0,
+		    me.code, me.message, 0, 0);
 
 		if (me.param)
 			e = jv_object_set(e, jv_string("param"),

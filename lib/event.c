@@ -133,8 +133,8 @@ dalle_event_user(struct dalle_event *w, int fd)
 }
 
 int
-dalle_event_wait(struct dalle_event *w, long timeout, void (*ready)(void *, int, int),
-    void *arg)
+dalle_event_wait(struct dalle_event *w, long timeout,
+    void (*ready)(void *, int, int), void *arg)
 {
 	struct epoll_event ev[64];
 	int i, n, user = 0;
@@ -205,8 +205,8 @@ dalle_event_user(struct dalle_event *w, int fd)
 }
 
 int
-dalle_event_wait(struct dalle_event *w, long timeout, void (*ready)(void *, int, int),
-    void *arg)
+dalle_event_wait(struct dalle_event *w, long timeout,
+    void (*ready)(void *, int, int), void *arg)
 {
 	size_t i, n = w->n;
 	int user = 0;

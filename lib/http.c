@@ -597,8 +597,8 @@ dalle_http_xfer_error(const struct dalle_xfer *x, const char *stage)
 	 * the one it wanted is the service misbehaving. */
 	if (x->result == CURLE_OK && x->status >= 200 && x->status < 300) {
 		msg = dalle_xasprintf("unexpected HTTP %ld", x->status);
-		r = dalle_record_error(stage, DALLE_KIND_PROTOCOL, x->status, NULL,
-		    msg, 0, x->attempts);
+		r = dalle_record_error(stage, DALLE_KIND_PROTOCOL, x->status,
+		    NULL, msg, 0, x->attempts);
 		free(msg);
 		return r;
 	}
@@ -610,8 +610,8 @@ dalle_http_xfer_error(const struct dalle_xfer *x, const char *stage)
 	if (x->result == CURLE_WRITE_ERROR && x->out == NULL) {
 		msg = dalle_xasprintf("the answer is larger than %zu bytes",
 		    (size_t)DEFAULT_MAXBODY);
-		r = dalle_record_error(stage, DALLE_KIND_PROTOCOL, x->status, NULL,
-		    msg, 0, x->attempts);
+		r = dalle_record_error(stage, DALLE_KIND_PROTOCOL, x->status,
+		    NULL, msg, 0, x->attempts);
 		free(msg);
 		return r;
 	}

@@ -35,7 +35,7 @@ struct dalle_xfer {
 };
 
 /* A new engine for conf c (borrowed for its lifetime) with at most
- * c->jobs transfers in flight. */
+ * c->jobs transfers in flight (8 when c->jobs is 0). */
 struct dalle_http *dalle_http_new(const struct dalle_conf *c);
 void dalle_http_free(struct dalle_http *h);
 /* Pace the transfers marked paced with rate (borrowed; NULL: none). */
@@ -51,13 +51,15 @@ void dalle_http_xfer_free(struct dalle_xfer *x);
 void dalle_http_start(struct dalle_http *h, struct dalle_xfer *x);
 void dalle_http_start_at(struct dalle_http *h, struct dalle_xfer *x,
     int64_t due_ms);
-/* Run transfers until one finishes, fd (if >= 0) becomes readable, or
- * timeout_ms passes.  Sets *fd_ready.  Returns -1 on a fatal multi error. */
+/* Start what is due, wait once (at most timeout_ms, less when a transfer
+ * is due sooner) for curl's sockets or fd (if >= 0) to be ready, and run
+ * what is ready; finished transfers go to dalle_http_done.  Sets
+ * *fd_ready.  Returns -1 on a fatal multi error. */
 int dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms,
     int *fd_ready);
 /* The next finished transfer (retries done), or NULL. */
 struct dalle_xfer *dalle_http_done(struct dalle_http *h);
-/* Transfers queued, waiting or in flight. */
+/* Transfers started and not yet handed back by dalle_http_done. */
 size_t dalle_http_pending(const struct dalle_http *h);
 /* One line describing a failed transfer: errbuf or curl's text, or
  * "HTTP n: message" from an error body.  Returns malloc'd. */

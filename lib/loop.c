@@ -1,6 +1,6 @@
 /*
  * loop.c: the record loop that dalle-submit, -poll and -fetch share: input
- * from operands or stdin (read only when poll(2) says so, and only while
+ * from operands or stdin (read only when it is readable, and only while
  * the work in hand is below max_pending), transfers on the http engine,
  * and output in completion order or, with --keep-order, in input order.
  */

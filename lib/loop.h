@@ -18,12 +18,12 @@ struct dalle_loop_id {
 
 /*
  * Input comes from operands (each one a line) or else from stdin, read
- * only when poll(2) says so and only while fewer than max_pending transfers
- * are pending, so that memory stays bounded and transfers never wait for
- * input.  line() is called for every non-blank line, with lp->cur its id;
- * done() for every finished transfer.  Each returns 0, or an exit status
- * for that record (the loop keeps the first one).  Returns that first
- * status.
+ * only when it is readable and only while fewer than max_pending records
+ * are in hand (transfers pending, output held for --keep-order), so that
+ * memory stays bounded and transfers never wait for input.  line() is
+ * called for every non-blank line, with lp->cur its id; done() for every
+ * finished transfer.  Each returns 0, or an exit status for that record
+ * (the loop keeps the first one).  Returns that first status.
  */
 struct dalle_loop {
 	struct dalle_http *http;
@@ -32,7 +32,7 @@ struct dalle_loop {
 	int (*line)(struct dalle_loop *lp, char *s, size_t n);
 	int (*done)(struct dalle_loop *lp, struct dalle_xfer *x);
 	int quiet;
-	int no_records;           /* stdout is not for records (--paths) */
+	int no_records;           /* stdout is not for records (--paths, -o -) */
 	int keep_order;           /* write in input order, not completion */
 	struct dalle_loop_id cur; /* the record line() is called for */
 	long emitted;             /* records out: must end equal to cur.seq */
