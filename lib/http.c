@@ -37,7 +37,6 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 	int write_errno;          /* why writing to out failed, or 0 */
 	int throttled;            /* 429s so far (they spend no --retries) */
-	CURL *easy;
 	struct dalle_rate_ticket ticket;
 	struct xfer *next;        /* in the list of finished transfers */
 };
