@@ -36,7 +36,7 @@ struct rec {
 	jv rec;
 	jv files;                 /* one entry per image, null until done */
 	jv error;                 /* the first image's failure, or null */
-	long lineno, seq;
+	struct dalle_loop_id id;
 	int left;                 /* images still in transfer */
 	int count;                /* images in the record */
 };
@@ -84,7 +84,7 @@ add_component(struct dalle_buf *b, const char *s)
 static char *
 field_text(jv rec, const char *key)
 {
-	jv v = dalle_jv_get(rec, key);
+	jv v = dalle_record_get(rec, key);
 	char *s = NULL;
 
 	if (jv_get_kind(v) == JV_KIND_STRING && jv_string_length_bytes(
@@ -97,14 +97,15 @@ field_text(jv rec, const char *key)
 }
 
 /*
- * {id}: the operation id, else a hash of this generation's images (two
- * identical requests draw two pictures, so the request hash would not
- * tell them apart).  {hash}: the request's hash, else that same hash.
+ * {id}: the operation id, else a hash of this generation's images as the
+ * record holds them, each one's whole URL or base64 data (two identical
+ * requests draw two pictures, so the request hash would not tell them
+ * apart).  {hash}: the request's hash, else that same hash.
  */
 static char *
 record_id(jv rec, int want_hash)
 {
-	jv o = dalle_jv_get(rec, want_hash ? "request" : "operation"), d, it;
+	jv o = dalle_record_get(rec, want_hash ? "request" : "operation"), d, it;
 	char *s = field_text(o, want_hash ? "hash" : "id");
 	const char *v;
 	uint64_t h = 0;
@@ -113,13 +114,13 @@ record_id(jv rec, int want_hash)
 	jv_free(o);
 	if (s != NULL)
 		return s;
-	d = dalle_jv_get(rec, "data");
+	d = dalle_record_get(rec, "data");
 	n = jv_get_kind(d) == JV_KIND_ARRAY ? jv_array_length(jv_copy(d)) : 0;
 	for (i = 0; i < n; i++) {
 		it = jv_array_get(jv_copy(d), i);
-		if ((v = dalle_jv_str(it, "url")) != NULL ||
-		    (v = dalle_jv_str(it, "b64_json")) != NULL)
-			h = dalle_hash(v, strnlen(v, 4096), h);
+		if ((v = dalle_record_str(it, "url")) != NULL ||
+		    (v = dalle_record_str(it, "b64_json")) != NULL)
+			h = dalle_hash(v, strlen(v), h);
 		jv_free(it);
 	}
 	jv_free(d);
@@ -194,7 +195,8 @@ target(jv rec, int index, int multi, const char *ext, char **why)
 
 /*
  * The paths this run has written, so that two images never land on one
- * path (a template that does not tell them apart) unnoticed.
+ * path (a template that does not tell them apart) unnoticed: a set of
+ * their 64-bit hashes, low bit set.
  */
 static uint64_t *written;         /* open addressing; 0 is empty */
 static size_t nwritten, capwritten;
@@ -281,22 +283,23 @@ ext_of(const char *format)
 static const char *
 guess_ext(jv rec, const char *url)
 {
-	const char *f = dalle_jv_str(rec, "output_format"), *q;
-	size_t n;
+	const char *f = dalle_record_str(rec, "output_format"), *q, *e = NULL;
+	struct dalle_url u;
 
-	if (url) {
-		n = strcspn(url, "?#");
-		for (q = url + n; q > url && q[-1] != '.' && q[-1] != '/'; q--)
-			;
-		if (q > url && q[-1] == '.') {
+	if (url && dalle_url_parse(url, &u) == 0) {
+		if ((q = strrchr(u.last, '.')) != NULL) {
+			q++;
 			if (strncasecmp(q, "jpg", 3) == 0 ||
 			    strncasecmp(q, "jpeg", 4) == 0)
-				return "jpg";
-			if (strncasecmp(q, "webp", 4) == 0)
-				return "webp";
-			if (strncasecmp(q, "png", 3) == 0)
-				return "png";
+				e = "jpg";
+			else if (strncasecmp(q, "webp", 4) == 0)
+				e = "webp";
+			else if (strncasecmp(q, "png", 3) == 0)
+				e = "png";
 		}
+		dalle_url_free(&u);
+		if (e != NULL)
+			return e;
 	}
 	if (f && (strcmp(f, "jpeg") == 0 || strcmp(f, "jpg") == 0))
 		return "jpg";
@@ -365,7 +368,7 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 	int i, n, rc = 0;
 
 	/* An image written to a file needs its b64_json no more. */
-	data = dalle_jv_get(r->rec, "data");
+	data = dalle_record_get(r->rec, "data");
 	if (jv_get_kind(data) == JV_KIND_ARRAY) {
 		n = jv_array_length(jv_copy(data));
 		for (i = 0; i < n; i++) {
@@ -389,7 +392,7 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 		item = jv_array_get(jv_copy(r->files), i);
 		if (jv_get_kind(item) == JV_KIND_OBJECT) {
 			if (paths_only) {
-				dalle_buf_adds(&paths, dalle_jv_str(item,
+				dalle_buf_adds(&paths, dalle_record_str(item,
 				    "path"));
 				dalle_buf_adds(&paths, "\n");
 			}
@@ -401,22 +404,22 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 	/* Every image is in files or accounted for by an error. */
 	if (jv_get_kind(r->error) == JV_KIND_NULL && !to_stdout &&
 	    jv_array_length(jv_copy(files)) != r->count)
-		r->error = dalle_error_new("fetch", DALLE_KIND_IO, 0,
-		    NULL, "an image was neither written nor failed", 0, 0);
+		r->error = dalle_record_errorf("fetch", DALLE_KIND_IO,
+		    "an image was neither written nor failed");
 	r->rec = jv_object_set(r->rec, jv_string("files"), files);
 	if (jv_get_kind(r->error) == JV_KIND_OBJECT) {
-		rc = dalle_error_exit(dalle_jv_str(r->error, "kind"));
+		rc = dalle_record_exit(dalle_record_str(r->error, "kind"));
 		if (!lp->quiet)
-			warnx("%s:%ld: %s", lp->source, r->lineno,
-			    dalle_jv_str(r->error, "message"));
+			warnx("%s:%ld: %s", lp->source, r->id.lineno,
+			    dalle_record_str(r->error, "message"));
 		r->rec = jv_object_set(r->rec, jv_string("error"), r->error);
 	} else
 		jv_free(r->error);
 	if (paths_only || to_stdout) {
 		jv_free(r->rec);
-		dalle_loop_emit(lp, r->seq, paths.p, paths.len);
+		dalle_loop_emit(lp, r->id, paths.p, paths.len);
 	} else
-		dalle_loop_write(lp, r->seq, r->rec);
+		dalle_loop_write(lp, r->id, r->rec);
 	dalle_buf_free(&paths);
 	free(r);
 	return rc;
@@ -426,8 +429,8 @@ static int
 write_stdout(const void *p, size_t n, struct rec *r)
 {
 	if (stdout_used++) {
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
-		    "-o - writes exactly one image; this is another", 0, 0));
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_INPUT,
+		    "-o - writes exactly one image; this is another"));
 		return -1;
 	}
 	if (fwrite(p, 1, n, stdout) != n || fflush(stdout) == EOF) {
@@ -445,8 +448,8 @@ resolve(struct rec *r, int index, int multi, const char *ext)
 	char *why = NULL, *path = target(r->rec, index, multi, ext, &why);
 
 	if (path == NULL) {
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
-		    why, 0, 0));
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_INPUT, "%s",
+		    why));
 		free(why);
 	}
 	return path;
@@ -464,23 +467,16 @@ taken(struct rec *r, const char *path, int index, int on_disk)
 	jv f;
 
 	if (was_written(path, 0)) {
-		char *m = dalle_xasprintf("%s: another image of this run has "
-		    "this path; put {id}, {i} or a field of your own in -o",
-		    path);
-
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
-		    m, 0, 0));
-		free(m);
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_INPUT,
+		    "%s: another image of this run has this path; put {id}, "
+		    "{i} or a field of your own in -o", path));
 		return 1;
 	}
 	if (force || !on_disk || !jv_is_valid(f = existing_entry(path, index)))
 		return 0;
 	if (jv_get_kind(f) == JV_KIND_NULL) {
-		char *m = dalle_xasprintf("%s: exists and is not a file", path);
-
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_IO, 0, NULL, m,
-		    0, 0));
-		free(m);
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
+		    "%s: exists and is not a file", path));
 		return 1;
 	}
 	r->files = jv_array_set(r->files, index, f);
@@ -499,7 +495,7 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 	fmt = dalle_image_probe(head, n, &w, &h);
 	if (fmt == NULL) {
 		unlink(im->tmp);
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_PROTOCOL, 0,
+		rec_fail(r, dalle_record_error("fetch", DALLE_KIND_PROTOCOL, 0,
 		    NULL, "the download is not an image", 1, 0));
 		return;
 	}
@@ -512,13 +508,9 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 		unlink(im->tmp);
 	else {
 		if (rename(im->tmp, path) == -1) {
-			char *m = dalle_xasprintf("%s: %s", path,
-			    strerror(errno));
-
+			rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
+			    "%s: %s", path, strerror(errno)));
 			unlink(im->tmp);
-			rec_fail(r, dalle_error_new("fetch", DALLE_KIND_IO, 0,
-			    NULL, m, 0, 0));
-			free(m);
 			free(path);
 			return;
 		}
@@ -598,11 +590,8 @@ make_temp(struct rec *r, const char *path, char **tmp)
 	t = dalle_xasprintf("%s/.dalle-fetch.XXXXXX", dirname(d));
 	free(d);
 	if (mkdirs(t) == -1 || (fd = mkstemp(t)) == -1) {
-		char *m = dalle_xasprintf("%s: %s", path, strerror(errno));
-
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_IO, 0, NULL, m,
-		    0, 0));
-		free(m);
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
+		    "%s: %s", path, strerror(errno)));
 		free(t);
 		return NULL;
 	}
@@ -627,8 +616,8 @@ write_b64(struct rec *r, int index, int multi, const char *b64)
 	int w, h;
 
 	if ((p = dalle_base64_decode(b64, strlen(b64), &n)) == NULL) {
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_PROTOCOL, 0,
-		    NULL, "b64_json is not valid base64", 0, 0));
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_PROTOCOL,
+		    "b64_json is not valid base64"));
 		return;
 	}
 	if (to_stdout) {
@@ -646,13 +635,9 @@ write_b64(struct rec *r, int index, int multi, const char *b64)
 	if ((im.fp = make_temp(r, path, &im.tmp)) != NULL) {
 		if (fwrite(p, 1, n, im.fp) != n || fflush(im.fp) == EOF ||
 		    fsync(fileno(im.fp)) == -1) {
-			char *m = dalle_xasprintf("%s: %s", path,
-			    strerror(errno));
-
+			rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
+			    "%s: %s", path, strerror(errno)));
 			unlink(im.tmp);
-			rec_fail(r, dalle_error_new("fetch", DALLE_KIND_IO, 0,
-			    NULL, m, 0, 0));
-			free(m);
 		} else
 			commit(&im, p, n, (long long)n);
 		fclose(im.fp);
@@ -668,14 +653,12 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 {
 	struct dalle_xfer *x;
 	struct img *im;
+	const char *why;
 	char *path;
 
-	if (strncasecmp(url, "https://", 8) != 0 && !(strncasecmp(url,
-	    "http://", 7) == 0 && (conf.allow_http ||
-	    dalle_url_is_loopback(url)))) {
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_CONFIG, 0, NULL,
-		    "image URL: plain http only to loopback addresses "
-		    "(--allow-http to permit it)", 0, 0));
+	if ((why = dalle_url_check(url, conf.allow_http)) != NULL) {
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_CONFIG,
+		    "image URL: %s", why));
 		return;
 	}
 	path = NULL;
@@ -699,7 +682,7 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 		return;
 	}
 	free(path);
-	x = dalle_xfer_new("GET", url);
+	x = dalle_http_xfer_new("GET", url);
 	/* Image URLs carry their own SAS token: never send our key. */
 	x->out = im->fp;
 	x->follow = 1;
@@ -709,46 +692,19 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 }
 
 static int
-on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
+on_line(struct dalle_loop *lp, char *s, size_t n)
 {
 	struct rec *r;
 	jv rec, data, item, ie;
 	const char *status, *url, *b64;
-	int i, count, multi;
+	int i, count, multi, rc;
 
 	while (*s == ' ' || *s == '\t')
 		s++, n--;
 	if (*s == '{') {
-		rec = jv_parse_sized(s, (int)n);
-		if (jv_get_kind(rec) != JV_KIND_OBJECT) {
-			jv_free(rec);
-			return dalle_loop_bad_line(lp, "fetch", s, lineno,
-			    "not a JSON object");
-		}
-		if (dalle_record_is_error(rec)) {
-			int rc = 0;
-
-			if (!paths_only && !to_stdout) {
-				dalle_loop_emit_line(lp, lp->seq, s, n);
-				jv_free(rec);
-			} else {
-				/* It cannot pass on: its status must. */
-				jv e = dalle_jv_get(rec, "error");
-				const char *kind = dalle_jv_str(e, "kind");
-
-				rc = dalle_error_exit(kind ? kind :
-				    DALLE_KIND_FAILED);
-				if (!lp->quiet)
-					warnx("%s:%ld: an error record from "
-					    "upstream: %s", lp->source, lineno,
-					    dalle_jv_str(e, "message") ?
-					    dalle_jv_str(e, "message") : "?");
-				jv_free(e);
-				jv_free(rec);
-				dalle_loop_emit(lp, lp->seq, "", 0);
-			}
+		rc = dalle_loop_take(lp, "fetch", s, n, &rec);
+		if (rc != -1)
 			return rc;
-		}
 	} else if (strncmp(s, "http://", 7) == 0 ||
 	    strncmp(s, "https://", 8) == 0) {
 		item = jv_object_set(jv_object(), jv_string("url"),
@@ -756,55 +712,50 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 		rec = jv_object_set(jv_object(), jv_string("data"),
 		    jv_array_append(jv_array(), item));
 	} else
-		return dalle_loop_bad_line(lp, "fetch", s, lineno,
+		return dalle_loop_bad_line(lp, "fetch", s,
 		    "neither a record nor an image URL");
 
 	r = dalle_xcalloc(1, sizeof(*r));
 	r->rec = rec;
-	r->lineno = lineno;
-	r->seq = lp->seq;
+	r->id = lp->cur;
 	r->error = jv_null();
 	r->files = jv_array();
-	data = dalle_jv_get(rec, "data");
+	data = dalle_record_get(rec, "data");
 	count = jv_get_kind(data) == JV_KIND_ARRAY ?
 	    jv_array_length(jv_copy(data)) : 0;
 	r->count = count;
 	if (count == 0) {
-		status = dalle_jv_str(rec, "status");
-		char *m = dalle_xasprintf("the record has no images%s%s%s",
+		status = dalle_record_str(rec, "status");
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_INPUT,
+		    "the record has no images%s%s%s",
 		    status ? " (status " : "", status ? status : "",
-		    status ? "; pipe it through dalle-poll first)" : "");
-
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
-		    m, 0, 0));
-		free(m);
+		    status ? "; pipe it through dalle-poll first)" : ""));
 	}
 	if (to_stdout && count > 1)
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_INPUT, 0, NULL,
-		    "-o - writes exactly one image; this record has more", 0,
-		    0));
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_INPUT,
+		    "-o - writes exactly one image; this record has more"));
 	multi = count > 1;
 	for (i = 0; i < count && !(to_stdout && count > 1); i++) {
 		r->files = jv_array_append(r->files, jv_null());
 		item = jv_array_get(jv_copy(data), i);
-		ie = dalle_jv_get(item, "error");
-		url = dalle_jv_str(item, "url");
-		b64 = dalle_jv_str(item, "b64_json");
+		ie = dalle_record_get(item, "error");
+		url = dalle_record_str(item, "url");
+		b64 = dalle_record_str(item, "b64_json");
 		if (jv_get_kind(ie) == JV_KIND_OBJECT) {
-			const char *code = dalle_jv_str(ie, "code");
+			const char *code = dalle_record_str(ie, "code");
 
-			rec_fail(r, dalle_error_new("fetch", code && strcmp(code,
-			    "contentFilter") == 0 ? DALLE_KIND_CONTENT_FILTER :
-			    DALLE_KIND_FAILED, 0, code,
-			    dalle_jv_str(ie, "message"), 0, 0));
+			rec_fail(r, dalle_record_error("fetch", code &&
+			    strcmp(code, "contentFilter") == 0 ?
+			    DALLE_KIND_CONTENT_FILTER : DALLE_KIND_FAILED, 0,
+			    code, dalle_record_str(ie, "message"), 0, 0));
 		} else if (b64)
 			write_b64(r, i, multi, b64);
 		else if (url)
 			start_download(lp, r, i, multi, url);
 		else
-			rec_fail(r, dalle_error_new("fetch",
-			    DALLE_KIND_PROTOCOL, 0, NULL,
-			    "an image with neither url nor b64_json", 0, 0));
+			rec_fail(r, dalle_record_errorf("fetch",
+			    DALLE_KIND_PROTOCOL,
+			    "an image with neither url nor b64_json"));
 		jv_free(ie);
 		jv_free(item);
 	}
@@ -825,7 +776,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	jv e;
 
 	if (x->result != CURLE_OK || x->status != 200) {
-		e = dalle_xfer_error(x, "fetch");
+		e = dalle_http_xfer_error(x, "fetch");
 		if (x->status == 403 || x->status == 404) {
 			e = jv_object_set(e, jv_string("kind"),
 			    jv_string(DALLE_KIND_EXPIRED));
@@ -837,8 +788,8 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			unlink(im->tmp);
 	} else if (fflush(im->fp) == EOF || (im->tmp &&
 	    fsync(fileno(im->fp)) == -1)) {
-		rec_fail(r, dalle_error_new("fetch", DALLE_KIND_IO, 0, NULL,
-		    strerror(errno), 0, 0));
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO, "%s",
+		    strerror(errno)));
 		unlink(im->tmp);
 	} else {
 		bytes = (long long)ftell(im->fp);
@@ -854,7 +805,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 				dalle_buf_add(&b, chunk, k);
 			if (dalle_image_probe(b.p, b.len, &(int){0},
 			    &(int){0}) == NULL)
-				rec_fail(r, dalle_error_new("fetch",
+				rec_fail(r, dalle_record_error("fetch",
 				    DALLE_KIND_PROTOCOL, 0, NULL,
 				    "the download is not an image", 1, 0));
 			else
@@ -868,7 +819,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		temp_done(im->tmp);
 	free(im->checked);
 	free(im);
-	dalle_xfer_free(x);
+	dalle_http_xfer_free(x);
 	if (--r->left == 0)
 		return rec_finish(lp, r);
 	return 0;

@@ -30,7 +30,7 @@ static const struct option longopts[] = {
  * the memory of the parsed value) until it is written. */
 struct op {
 	char *raw;
-	long lineno, seq;
+	struct dalle_loop_id id;
 	int64_t deadline;
 	int polls;
 };
@@ -60,25 +60,13 @@ final_status(const char *s)
 	    strcmp(s, "deleted") == 0;
 }
 
-/* scheme://host[:port] of a URL, the same spelling for the same origin. */
-static size_t
-origin_len(const char *u)
-{
-	const char *p = strstr(u, "://");
-
-	if (p == NULL)
-		return 0;
-	p += 3;
-	return (size_t)(p - u) + strcspn(p, "/?#");
-}
-
 static void
 schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay,
     int paced)
 {
-	struct dalle_xfer *x = dalle_xfer_new("GET", url);
+	struct dalle_xfer *x = dalle_http_xfer_new("GET", url);
 
-	x->headers = dalle_conf_auth(&conf, DALLE_API_AZURE_ASYNC, NULL);
+	x->headers = dalle_api_auth(&conf, DALLE_API_AZURE_ASYNC, NULL);
 	x->udata = o;
 	x->paced = paced;
 	dalle_http_start_at(lp->http, x, dalle_now_ms() + delay);
@@ -86,61 +74,63 @@ schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay,
 
 /* rec cannot be polled: its error record, of kind and why (consumed). */
 static int
-reject(struct dalle_loop *lp, jv rec, jv op, long lineno, const char *kind,
-    char *why)
+reject(struct dalle_loop *lp, jv rec, jv op, const char *kind, char *why)
 {
 	int rc;
 
 	jv_free(op);
-	rc = dalle_loop_fail(lp, lp->seq, rec, lineno,
-	    dalle_error_new("poll", kind, 0, NULL, why, 0, 0));
+	rc = dalle_loop_fail(lp, lp->cur, rec,
+	    dalle_record_errorf("poll", kind, "%s", why));
 	free(why);
 	return rc;
 }
 
 /* raw: the input line as it came (rawlen bytes), or NULL. */
 static int
-start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
-    size_t rawlen)
+start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen)
 {
 	const char *url, *status;
+	struct dalle_url u;
 	struct op *o;
+	char *why;
 	long delay, at;
-	size_t ol;
 	jv op;
 
-	op = dalle_jv_get(rec, "operation");
-	status = dalle_jv_str(rec, "status");
+	op = dalle_record_get(rec, "operation");
+	status = dalle_record_str(rec, "status");
 	/* Synchronous results, and operations already ended, are final. */
 	if (jv_get_kind(op) != JV_KIND_OBJECT || (status &&
 	    final_status(status))) {
 		jv_free(op);
 		if (raw) {
 			/* untouched: the bytes as they came, no new dump */
-			dalle_loop_emit_line(lp, lp->seq, raw, rawlen);
+			dalle_loop_emit_line(lp, lp->cur, raw, rawlen);
 			jv_free(rec);
 		} else
-			dalle_loop_write(lp, lp->seq, rec);
+			dalle_loop_write(lp, lp->cur, rec);
 		return 0;
 	}
-	if (dalle_jv_str(op, "kind") && strcmp(dalle_jv_str(op, "kind"),
+	if (dalle_record_str(op, "kind") && strcmp(dalle_record_str(op, "kind"),
 	    "azure-image") != 0)
-		return reject(lp, rec, op, lineno, DALLE_KIND_INPUT,
+		return reject(lp, rec, op, DALLE_KIND_INPUT,
 		    dalle_xasprintf("operation kind \"%s\" is not one this "
-		    "dalle-poll knows", dalle_jv_str(op, "kind")));
-	if ((url = dalle_jv_str(op, "url")) == NULL)
-		return reject(lp, rec, op, lineno, DALLE_KIND_INPUT,
+		    "dalle-poll knows", dalle_record_str(op, "kind")));
+	if ((url = dalle_record_str(op, "url")) == NULL)
+		return reject(lp, rec, op, DALLE_KIND_INPUT,
 		    dalle_xstrdup("operation has no \"url\""));
-	/* The key goes only to the endpoint it belongs to. */
-	ol = origin_len(url);
-	if (conf.endpoint == NULL || ol == 0 || ol != origin_len(conf.endpoint)
-	    || strncasecmp(url, conf.endpoint, ol) != 0)
-		return reject(lp, rec, op, lineno, DALLE_KIND_CONFIG,
-		    dalle_xasprintf("%.*s: not the configured endpoint (%s); "
-		    "the key is not sent there", (int)ol, url,
-		    conf.endpoint ? conf.endpoint : "none"));
+	/* The key goes only to the endpoint it belongs to: the same
+	 * scheme, host and port, as libcurl reads them. */
+	if (conf.endpoint == NULL ||
+	    !dalle_url_same_origin(url, conf.endpoint)) {
+		dalle_url_parse(url, &u);       /* u.origin NULL on failure */
+		why = dalle_xasprintf("%s: not the configured endpoint (%s); "
+		    "the key is not sent there", u.origin ? u.origin : url,
+		    conf.endpoint ? conf.endpoint : "none");
+		dalle_url_free(&u);
+		return reject(lp, rec, op, DALLE_KIND_CONFIG, why);
+	}
 	if (conf.key == NULL && conf.token == NULL)
-		return reject(lp, rec, op, lineno, DALLE_KIND_CONFIG,
+		return reject(lp, rec, op, DALLE_KIND_CONFIG,
 		    dalle_xstrdup("no key: set AZURE_OPENAI_API_KEY or "
 		    "AZURE_OPENAI_AD_TOKEN"));
 	o = dalle_xcalloc(1, sizeof(*o));
@@ -154,12 +144,11 @@ start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
 	}
 	if (o->raw == NULL)
 		err(DALLE_EX_OSERR, "strndup");
-	o->lineno = lineno;
-	o->seq = lp->seq;
+	o->id = lp->cur;
 	o->deadline = dalle_now_ms() + timeout_ms;
 	/* No poll before the time the service gave dalle-submit. */
 	delay = 0;
-	if (dalle_jv_long(op, "poll_at", &at) == 0 && at > dalle_wall_ms())
+	if (dalle_record_long(op, "poll_at", &at) == 0 && at > dalle_wall_ms())
 		delay = at - dalle_wall_ms() < timeout_ms ?
 		    at - dalle_wall_ms() : timeout_ms;
 	schedule(lp, o, url, delay, delay < timeout_ms);
@@ -169,46 +158,37 @@ start(struct dalle_loop *lp, jv rec, long lineno, const char *raw,
 }
 
 static int
-on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
+on_line(struct dalle_loop *lp, char *s, size_t n)
 {
-	jv rec, op;
 	char *url;
+	int rc;
+	jv rec, op;
 
 	while (*s == ' ' || *s == '\t')
 		s++, n--;
 	if (*s == '{') {
-		rec = jv_parse_sized(s, (int)n);
-		if (jv_get_kind(rec) != JV_KIND_OBJECT) {
-			jv_free(rec);
-			return dalle_loop_bad_line(lp, "poll", s, lineno,
-			    "not a JSON object");
-		}
-		if (dalle_record_is_error(rec)) {
-			dalle_loop_emit_line(lp, lp->seq, s, n);
-			jv_free(rec);
-			return 0;
-		}
-		return start(lp, rec, lineno, s, n);
+		rc = dalle_loop_take(lp, "poll", s, n, &rec);
+		return rc != -1 ? rc : start(lp, rec, s, n);
 	}
 	/* A bare operation URL, or an id on the configured endpoint. */
 	if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
 		url = dalle_xstrdup(s);
 	} else if (strspn(s, "abcdefABCDEF0123456789-") == n && n > 0) {
 		if (conf.endpoint == NULL) {
-			jv e = dalle_error_new("poll", DALLE_KIND_CONFIG, 0,
-			    NULL, "an operation id needs an endpoint "
-			    "(AZURE_OPENAI_ENDPOINT)", 0, 0);
+			jv e = dalle_record_errorf("poll", DALLE_KIND_CONFIG,
+			    "an operation id needs an endpoint "
+			    "(AZURE_OPENAI_ENDPOINT)");
 
 			rec = jv_object_set(jv_object(), jv_string("operation"),
 			    jv_object_set(jv_object(), jv_string("id"),
 			    jv_string(s)));
-			return dalle_loop_fail(lp, lp->seq, rec, lineno, e);
+			return dalle_loop_fail(lp, lp->cur, rec, e);
 		}
 		url = dalle_xasprintf("%s/openai/operations/images/%s"
 		    "?api-version=%s", conf.endpoint, s,
 		    dalle_api_version(&conf, DALLE_API_AZURE_ASYNC));
 	} else
-		return dalle_loop_bad_line(lp, "poll", s, lineno,
+		return dalle_loop_bad_line(lp, "poll", s,
 		    "neither a record, an operation URL nor an operation id");
 	op = jv_object_set(jv_object(), jv_string("kind"),
 	    jv_string("azure-image"));
@@ -216,17 +196,18 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 		op = jv_object_set(op, jv_string("id"), jv_string(s));
 	else {
 		/* The id is the URL's last path segment. */
-		size_t end = strcspn(url, "?#"), start = end;
+		struct dalle_url u;
 
-		while (start > 0 && url[start - 1] != '/')
-			start--;
-		op = jv_object_set(op, jv_string("id"),
-		    jv_string_sized(url + start, (int)(end - start)));
+		if (dalle_url_parse(url, &u) == 0) {
+			op = jv_object_set(op, jv_string("id"),
+			    jv_string(u.last));
+			dalle_url_free(&u);
+		}
 	}
 	op = jv_object_set(op, jv_string("url"), jv_string(url));
 	free(url);
 	rec = jv_object_set(jv_object(), jv_string("operation"), op);
-	return start(lp, rec, lineno, NULL, 0);
+	return start(lp, rec, NULL, 0);
 }
 
 /* The operation's record, with its polls and, if known, its status. */
@@ -235,7 +216,7 @@ op_rec(struct op *o, const char *status)
 {
 	jv rec = jv_parse(o->raw), op;
 
-	op = dalle_jv_get(rec, "operation");
+	op = dalle_record_get(rec, "operation");
 	op = jv_object_set(op, jv_string("polls"), jv_number(o->polls));
 	rec = jv_object_set(rec, jv_string("operation"), op);
 	if (status)
@@ -247,7 +228,7 @@ op_rec(struct op *o, const char *status)
 static void
 set_number(jv *rec, jv body, const char *key)
 {
-	jv v = dalle_jv_get(body, key);
+	jv v = dalle_record_get(body, key);
 
 	if (jv_get_kind(v) == JV_KIND_NUMBER)
 		*rec = jv_object_set(*rec, jv_string(key), v);
@@ -267,24 +248,24 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 
 	o->polls++;
 	if (x->result != CURLE_OK || x->status != 200) {
-		e = dalle_xfer_error(x, "poll");
+		e = dalle_http_xfer_error(x, "poll");
 		if (x->status == 404)
 			e = jv_object_set(e, jv_string("message"), jv_string(
 			    "the operation is gone (expired or deleted)"));
 		goto failed;
 	}
 	body = jv_parse_sized(x->resp.p ? x->resp.p : "", (int)x->resp.len);
-	if ((status = dalle_jv_str(body, "status")) == NULL) {
-		e = dalle_error_new("poll", DALLE_KIND_PROTOCOL, x->status,
+	if ((status = dalle_record_str(body, "status")) == NULL) {
+		e = dalle_record_error("poll", DALLE_KIND_PROTOCOL, x->status,
 		    NULL, "no \"status\" in the operation", 0, x->attempts);
 		goto failed;
 	}
 	if (!final_status(status)) {
 		now = dalle_now_ms();
 		if (now >= o->deadline) {
-			e = dalle_error_new("poll", DALLE_KIND_TIMEOUT, 0, NULL,
-			    "still not finished when the timeout came", 1,
-			    o->polls);
+			e = dalle_record_error("poll", DALLE_KIND_TIMEOUT, 0,
+			    NULL, "still not finished when the timeout came",
+			    1, o->polls);
 			goto failed;
 		}
 		delay = x->hint.retry_after_ms >= 0 ? x->hint.retry_after_ms :
@@ -296,44 +277,44 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		else
 			schedule(lp, o, x->url, (long)(o->deadline - now), 0);
 		jv_free(body);
-		dalle_xfer_free(x);
+		dalle_http_xfer_free(x);
 		return 0;
 	}
 	rec = op_rec(o, status);
 	set_number(&rec, body, "created");
 	set_number(&rec, body, "expires");
 	/* result.data as the spec has it; top-level data as one doc does. */
-	e = dalle_jv_get(body, "result");
-	v = dalle_jv_get(e, "data");
+	e = dalle_record_get(body, "result");
+	v = dalle_record_get(e, "data");
 	jv_free(e);
 	if (jv_get_kind(v) != JV_KIND_ARRAY) {
 		jv_free(v);
-		v = dalle_jv_get(body, "data");
+		v = dalle_record_get(body, "data");
 	}
 	if (jv_get_kind(v) == JV_KIND_ARRAY)
 		rec = jv_object_set(rec, jv_string("data"), v);
 	else
 		jv_free(v);
 	if (strcmp(status, "succeeded") == 0) {
-		dalle_loop_write(lp, o->seq, rec);
+		dalle_loop_write(lp, o->id, rec);
 		goto done;
 	}
-	v = dalle_jv_get(body, "error");
-	code = dalle_jv_str(v, "code");
-	msg = dalle_jv_str(v, "message");
-	e = dalle_error_new("poll", code && strcmp(code, "contentFilter") ==
+	v = dalle_record_get(body, "error");
+	code = dalle_record_str(v, "code");
+	msg = dalle_record_str(v, "message");
+	e = dalle_record_error("poll", code && strcmp(code, "contentFilter") ==
 	    0 ? DALLE_KIND_CONTENT_FILTER : DALLE_KIND_FAILED, 0, code,
 	    msg ? msg : status, 0, o->polls);
 	jv_free(v);
-	rc = dalle_loop_fail(lp, o->seq, rec, o->lineno, e);
+	rc = dalle_loop_fail(lp, o->id, rec, e);
 	goto done;
 failed:
-	rc = dalle_loop_fail(lp, o->seq, op_rec(o, status), o->lineno, e);
+	rc = dalle_loop_fail(lp, o->id, op_rec(o, status), e);
 done:
 	jv_free(body);
 	free(o->raw);
 	free(o);
-	dalle_xfer_free(x);
+	dalle_http_xfer_free(x);
 	return rc;
 }
 

@@ -20,24 +20,40 @@ enum {
 	OPT_DRY_RUN, OPT_NO_VALIDATE, OPT_RATE, OPT_RATE_FILE
 };
 
-static const struct option longopts[] = {
+/*
+ * The options that set a request field for every prompt: a string as
+ * given, or a number in [min, max] (min < max).
+ */
+static const struct field_opt {
+	const char *name;         /* the long option */
+	int ch;                   /* its getopt code */
+	const char *field;        /* the request field */
+	long long min, max;
+} field_opts[] = {
+	{ "n", 'n', "n", 1, 10 },
+	{ "size", 's', "size", 0, 0 },
+	{ "quality", OPT_QUALITY, "quality", 0, 0 },
+	{ "style", OPT_STYLE, "style", 0, 0 },
+	{ "response-format", OPT_RESPONSE_FORMAT, "response_format", 0, 0 },
+	{ "output-format", OPT_OUTPUT_FORMAT, "output_format", 0, 0 },
+	{ "output-compression", OPT_OUTPUT_COMPRESSION, "output_compression",
+	    0, 100 },
+	{ "background", OPT_BACKGROUND, "background", 0, 0 },
+	{ "user", OPT_USER, "user", 0, 0 },
+};
+#define NFIELD_OPTS (sizeof(field_opts) / sizeof(field_opts[0]))
+
+/* The other options; field_opts go after them in longopts. */
+static const struct option other_opts[] = {
 	DALLE_CONF_LONGOPTS,
-	{ "n", required_argument, NULL, 'n' },
-	{ "size", required_argument, NULL, 's' },
-	{ "quality", required_argument, NULL, OPT_QUALITY },
-	{ "style", required_argument, NULL, OPT_STYLE },
-	{ "response-format", required_argument, NULL, OPT_RESPONSE_FORMAT },
-	{ "output-format", required_argument, NULL, OPT_OUTPUT_FORMAT },
-	{ "output-compression", required_argument, NULL,
-	    OPT_OUTPUT_COMPRESSION },
-	{ "background", required_argument, NULL, OPT_BACKGROUND },
-	{ "user", required_argument, NULL, OPT_USER },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "no-validate", no_argument, NULL, OPT_NO_VALIDATE },
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "rate-file", required_argument, NULL, OPT_RATE_FILE },
-	{ NULL, 0, NULL, 0 }
 };
+#define NOTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
+
+static struct option longopts[NOTHER_OPTS + NFIELD_OPTS + 1];
 
 /* The request fields a record or an option may set. */
 static const char *const api_fields[] = {
@@ -48,7 +64,7 @@ static const char *const api_fields[] = {
 
 struct req {
 	jv rec;
-	long lineno, seq;
+	struct dalle_loop_id id;
 };
 
 static struct dalle_conf conf;
@@ -76,9 +92,43 @@ usage(FILE *fp, int rc)
 }
 
 static void
-set_default(const char *field, jv v)
+make_longopts(void)
 {
-	defaults = jv_object_set(defaults, jv_string(field), v);
+	size_t i;
+
+	memcpy(longopts, other_opts, sizeof(other_opts));
+	for (i = 0; i < NFIELD_OPTS; i++)
+		longopts[NOTHER_OPTS + i] = (struct option){ field_opts[i].name,
+		    required_argument, NULL, field_opts[i].ch };
+}
+
+/* Apply option ch if it sets a request field: 1 if it does, else 0. */
+static int
+field_option(int ch, const char *arg)
+{
+	const struct field_opt *f;
+	long long num;
+	char flag[32];
+	jv v;
+
+	for (f = field_opts; f < field_opts + NFIELD_OPTS; f++)
+		if (f->ch == ch)
+			break;
+	if (f == field_opts + NFIELD_OPTS)
+		return 0;
+	if (f->min < f->max) {
+		if (f->ch < 256)
+			snprintf(flag, sizeof(flag), "-%c", f->ch);
+		else
+			snprintf(flag, sizeof(flag), "--%s", f->name);
+		if (dalle_strtonum(arg, f->min, f->max, &num) == -1)
+			errx(DALLE_EX_USAGE, "%s: %s: not a number from %lld "
+			    "to %lld", flag, arg, f->min, f->max);
+		v = jv_number((double)num);
+	} else
+		v = jv_string(arg);
+	defaults = jv_object_set(defaults, jv_string(f->field), v);
+	return 1;
 }
 
 /* The request body for one record: options, then the record's fields. */
@@ -89,7 +139,7 @@ make_body(jv rec, enum dalle_api api, const char *name)
 	size_t i;
 
 	for (i = 0; api_fields[i]; i++) {
-		v = dalle_jv_get(rec, api_fields[i]);
+		v = dalle_record_get(rec, api_fields[i]);
 		if (jv_get_kind(v) != JV_KIND_NULL)
 			body = jv_object_set(body, jv_string(api_fields[i]), v);
 		else
@@ -101,18 +151,18 @@ make_body(jv rec, enum dalle_api api, const char *name)
 }
 
 static int
-fail(struct dalle_loop *lp, long seq, jv rec, long lineno, jv e)
+fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec, jv e)
 {
-	const char *kind = dalle_jv_str(e, "kind");
+	const char *kind = dalle_record_str(e, "kind");
 	/* A route the service does not know is a configuration mistake. */
 	int config = kind && strcmp(kind, DALLE_KIND_NOT_FOUND) == 0;
-	int rc = dalle_loop_fail(lp, seq, rec, lineno, e);
+	int rc = dalle_loop_fail(lp, id, rec, e);
 
 	return config ? DALLE_EX_CONFIG : rc;
 }
 
 static int
-submit(struct dalle_loop *lp, jv rec, long lineno)
+submit(struct dalle_loop *lp, jv rec)
 {
 	const char *dep, *model, *name, *check;
 	const struct dalle_model *m;
@@ -124,21 +174,20 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 	char *url, hash[17];
 	jv body, request;
 
-	dep = dalle_jv_str(rec, "deployment");
+	dep = dalle_record_str(rec, "deployment");
 	if (dep == NULL)
 		dep = conf.deployment;
-	model = dalle_jv_str(rec, "model");
+	model = dalle_record_str(rec, "model");
 	if (model == NULL)
 		model = conf.model;
-	api = dalle_conf_api(&conf, dep, model);
+	api = dalle_api_choose(&conf, dep, model);
 	name = dep ? dep : model;
 	if (api == DALLE_API_AUTO)
-		return fail(lp, lp->seq, rec, lineno, dalle_error_new("submit",
-		    DALLE_KIND_CONFIG, 0, NULL, "no API configured", 0, 0));
+		return fail(lp, lp->cur, rec, dalle_record_errorf("submit",
+		    DALLE_KIND_CONFIG, "no API configured"));
 	if (api == DALLE_API_AZURE && name == NULL)
-		return fail(lp, lp->seq, rec, lineno, dalle_error_new("submit",
-		    DALLE_KIND_CONFIG, 0, NULL, "--api azure needs a "
-		    "deployment", 0, 0));
+		return fail(lp, lp->cur, rec, dalle_record_errorf("submit",
+		    DALLE_KIND_CONFIG, "--api azure needs a deployment"));
 	body = make_body(rec, api, name);
 
 	/* Check against the model's rules before a request is spent. */
@@ -148,14 +197,14 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 		check = "dall-e-2";
 	m = check ? dalle_model_find(check) : NULL;
 	if (m && !no_validate && dalle_model_check(m, body, &me) == -1) {
-		jv e = dalle_error_new("submit", DALLE_KIND_INVALID, 0, me.code,
-		    me.message, 0, 0);
+		jv e = dalle_record_error("submit", DALLE_KIND_INVALID, 0,
+		    me.code, me.message, 0, 0);
 
 		if (me.param)
 			e = jv_object_set(e, jv_string("param"),
 			    jv_string(me.param));
 		jv_free(body);
-		return fail(lp, lp->seq, rec, lineno, e);
+		return fail(lp, lp->cur, rec, e);
 	}
 
 	url = dalle_api_url(&conf, api, name, "images/generations");
@@ -180,21 +229,20 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 		    jv_string("POST"));
 		request = jv_object_set(request, jv_string("headers"), h);
 		request = jv_object_set(request, jv_string("body"), body);
-		dalle_loop_write(lp, lp->seq, jv_object_set(rec,
+		dalle_loop_write(lp, lp->cur, jv_object_set(rec,
 		    jv_string("request"), request));
 		free(url);
 		dalle_buf_free(&s);
 		return 0;
 	}
-	x = dalle_xfer_new("POST", url);
+	x = dalle_http_xfer_new("POST", url);
 	free(url);
-	dalle_xfer_body(x, &s);
+	dalle_http_xfer_body(x, &s);
 	jv_free(body);
-	x->headers = dalle_conf_auth(&conf, api, x->headers);
+	x->headers = dalle_api_auth(&conf, api, x->headers);
 	r = dalle_xmalloc(sizeof(*r));
 	r->rec = jv_object_set(rec, jv_string("request"), request);
-	r->lineno = lineno;
-	r->seq = lp->seq;
+	r->id = lp->cur;
 	x->udata = r;
 	x->paced = 1;
 	dalle_http_start(lp->http, x);
@@ -202,10 +250,11 @@ submit(struct dalle_loop *lp, jv rec, long lineno)
 }
 
 static int
-on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
+on_line(struct dalle_loop *lp, char *s, size_t n)
 {
 	char *p = s;
-	jv rec, prompt;
+	int rc;
+	jv rec;
 
 	if (strcmp(lp->source, "stdin") == 0) {
 		while (*p == ' ' || *p == '\t')
@@ -213,39 +262,16 @@ on_line(struct dalle_loop *lp, char *s, size_t n, long lineno)
 	}
 	if (strcmp(lp->source, "stdin") != 0 || *p != '{')
 		return submit(lp, jv_object_set(jv_object(),
-		    jv_string("prompt"), jv_string_sized(s, (int)n)), lineno);
-	rec = jv_parse_sized(s, (int)n);
-	if (!jv_is_valid(rec)) {
-		jv msg = jv_invalid_get_msg(rec);
-		char *why = dalle_xasprintf("invalid JSON: %s",
-		    jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) :
-		    "parse error");
-		int rc = dalle_loop_bad_line(lp, "submit", s, lineno, why);
-
-		free(why);
-		jv_free(msg);
+		    jv_string("prompt"), jv_string_sized(s, (int)n)));
+	rc = dalle_loop_take(lp, "submit", s, n, &rec);
+	if (rc != -1)
 		return rc;
-	}
-	if (jv_get_kind(rec) != JV_KIND_OBJECT) {
+	if (dalle_record_str(rec, "prompt") == NULL) {
 		jv_free(rec);
-		return dalle_loop_bad_line(lp, "submit", s, lineno,
-		    "not a JSON object");
-	}
-	/* Error records from an earlier stage pass through untouched. */
-	if (dalle_record_is_error(rec)) {
-		dalle_loop_emit_line(lp, lp->seq, s, n);
-		jv_free(rec);
-		return 0;
-	}
-	prompt = dalle_jv_get(rec, "prompt");
-	if (jv_get_kind(prompt) != JV_KIND_STRING) {
-		jv_free(prompt);
-		jv_free(rec);
-		return dalle_loop_bad_line(lp, "submit", s, lineno,
+		return dalle_loop_bad_line(lp, "submit", s,
 		    "no \"prompt\" string in the object");
 	}
-	jv_free(prompt);
-	return submit(lp, rec, lineno);
+	return submit(lp, rec);
 }
 
 static int
@@ -253,31 +279,31 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 {
 	struct req *r = x->udata;
 	jv rec = r->rec, body = jv_null(), req, v;
-	long lineno = r->lineno, seq = r->seq;
-	const char *id;
+	struct dalle_loop_id id = r->id;
+	const char *opid;
 	int rc = 0;
 
 	free(r);
-	req = dalle_jv_get(rec, "request");
+	req = dalle_record_get(rec, "request");
 	req = jv_object_set(req, jv_string("attempts"), jv_number(x->attempts));
 	rec = jv_object_set(rec, jv_string("request"), req);
 	if (x->result != CURLE_OK || x->status < 200 || x->status > 299) {
-		rc = fail(lp, seq, rec, lineno, dalle_xfer_error(x, "submit"));
-		dalle_xfer_free(x);
+		rc = fail(lp, id, rec, dalle_http_xfer_error(x, "submit"));
+		dalle_http_xfer_free(x);
 		return rc;
 	}
 	body = jv_parse_sized(x->resp.p ? x->resp.p : "", (int)x->resp.len);
 	if (jv_get_kind(body) != JV_KIND_OBJECT) {
-		rc = fail(lp, seq, rec, lineno, dalle_error_new("submit",
+		rc = fail(lp, id, rec, dalle_record_error("submit",
 		    DALLE_KIND_PROTOCOL, x->status, NULL,
 		    "the answer is not a JSON object", 0, x->attempts));
 		goto out;
 	}
 	if (x->status == 202) {
 		/* Asynchronous: the operation to poll. */
-		id = dalle_jv_str(body, "id");
-		if (id == NULL || x->location == NULL) {
-			rc = fail(lp, seq, rec, lineno, dalle_error_new("submit",
+		opid = dalle_record_str(body, "id");
+		if (opid == NULL || x->location == NULL) {
+			rc = fail(lp, id, rec, dalle_record_error("submit",
 			    DALLE_KIND_PROTOCOL, x->status, NULL, "202 without "
 			    "an operation id and operation-location", 0,
 			    x->attempts));
@@ -285,22 +311,22 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		}
 		v = jv_object_set(jv_object(), jv_string("kind"),
 		    jv_string("azure-image"));
-		v = jv_object_set(v, jv_string("id"), jv_string(id));
+		v = jv_object_set(v, jv_string("id"), jv_string(opid));
 		v = jv_object_set(v, jv_string("url"), jv_string(x->location));
 		/* When the service said to look: dalle-poll waits till then. */
 		if (x->hint.retry_after_ms >= 0)
 			v = jv_object_set(v, jv_string("poll_at"), jv_number(
 			    (double)(dalle_wall_ms() + x->hint.retry_after_ms)));
 		rec = jv_object_set(rec, jv_string("operation"), v);
-		v = dalle_jv_get(body, "status");
+		v = dalle_record_get(body, "status");
 		rec = jv_object_set(rec, jv_string("status"),
 		    jv_get_kind(v) == JV_KIND_STRING ? v :
 		    (jv_free(v), jv_string("notRunning")));
 	} else {
-		v = dalle_jv_get(body, "data");
+		v = dalle_record_get(body, "data");
 		if (jv_get_kind(v) != JV_KIND_ARRAY) {
 			jv_free(v);
-			rc = fail(lp, seq, rec, lineno, dalle_error_new("submit",
+			rc = fail(lp, id, rec, dalle_record_error("submit",
 			    DALLE_KIND_PROTOCOL, x->status, NULL,
 			    "no \"data\" array in the answer", 0, x->attempts));
 			goto out;
@@ -308,20 +334,20 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		rec = jv_object_set(rec, jv_string("status"),
 		    jv_string("succeeded"));
 		rec = jv_object_set(rec, jv_string("created"),
-		    dalle_jv_get(body, "created"));
+		    dalle_record_get(body, "created"));
 		rec = jv_object_set(rec, jv_string("data"), v);
-		v = dalle_jv_get(body, "usage");
+		v = dalle_record_get(body, "usage");
 		if (jv_get_kind(v) == JV_KIND_OBJECT)
 			rec = jv_object_set(rec, jv_string("usage"), v);
 		else
 			jv_free(v);
 	}
-	dalle_loop_write(lp, seq, rec);
+	dalle_loop_write(lp, id, rec);
 	rec = jv_null();
 out:
 	jv_free(rec);
 	jv_free(body);
-	dalle_xfer_free(x);
+	dalle_http_xfer_free(x);
 	return rc;
 }
 
@@ -333,7 +359,7 @@ static struct dalle_rate *
 open_rate(void)
 {
 	struct dalle_rate *r;
-	enum dalle_api api = dalle_conf_api(&conf, NULL, NULL);
+	enum dalle_api api = dalle_api_choose(&conf, NULL, NULL);
 	char *key, *path;
 
 	if (dry_run)
@@ -354,7 +380,6 @@ main(int argc, char *argv[])
 {
 	struct dalle_loop lp;
 	struct dalle_rate *rate;
-	long long num;
 	int ch, rc;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -362,47 +387,15 @@ main(int argc, char *argv[])
 		errx(DALLE_EX_OSERR, "curl_global_init failed");
 	dalle_conf_init(&conf, "dalle-submit");
 	defaults = jv_object();
+	make_longopts();
 	while ((ch = getopt_long(argc, argv, "hj:m:n:qs:v", longopts,
 	    NULL)) != -1) {
-		if (dalle_conf_option(&conf, ch, optarg))
+		if (dalle_conf_option(&conf, ch, optarg) ||
+		    field_option(ch, optarg))
 			continue;
 		switch (ch) {
 		case 'h':
 			usage(stdout, 0);
-			break;
-		case 'n':
-			if (dalle_strtonum(optarg, 1, 10, &num) == -1)
-				errx(DALLE_EX_USAGE, "-n: %s: not a number from "
-				    "1 to 10", optarg);
-			set_default("n", jv_number((double)num));
-			break;
-		case 's':
-			set_default("size", jv_string(optarg));
-			break;
-		case OPT_QUALITY:
-			set_default("quality", jv_string(optarg));
-			break;
-		case OPT_STYLE:
-			set_default("style", jv_string(optarg));
-			break;
-		case OPT_RESPONSE_FORMAT:
-			set_default("response_format", jv_string(optarg));
-			break;
-		case OPT_OUTPUT_FORMAT:
-			set_default("output_format", jv_string(optarg));
-			break;
-		case OPT_OUTPUT_COMPRESSION:
-			if (dalle_strtonum(optarg, 0, 100, &num) == -1)
-				errx(DALLE_EX_USAGE, "--output-compression: %s: "
-				    "not a number from 0 to 100", optarg);
-			set_default("output_compression",
-			    jv_number((double)num));
-			break;
-		case OPT_BACKGROUND:
-			set_default("background", jv_string(optarg));
-			break;
-		case OPT_USER:
-			set_default("user", jv_string(optarg));
 			break;
 		case OPT_DRY_RUN:
 			dry_run = 1;

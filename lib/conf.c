@@ -17,8 +17,6 @@
 
 #include "dalle.h"
 
-#define OPENAI_BASE "https://api.openai.com/v1"
-
 struct dotenv {
 	char **k, **v;
 	size_t n;
@@ -195,20 +193,6 @@ dalle_conf_init(struct dalle_conf *c, const char *prog)
 	c->project = conf_dup("OPENAI_PROJECT_ID", NULL);
 }
 
-static const char *const api_names[] = {
-	[DALLE_API_AUTO] = "auto",
-	[DALLE_API_AZURE_ASYNC] = "azure-async",
-	[DALLE_API_AZURE] = "azure",
-	[DALLE_API_AZURE_V1] = "azure-v1",
-	[DALLE_API_OPENAI] = "openai",
-};
-
-const char *
-dalle_api_name(enum dalle_api api)
-{
-	return api_names[api];
-}
-
 /* Read the first line of a file as a secret. */
 static char *
 read_secret_file(const char *path)
@@ -255,7 +239,6 @@ int
 dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 {
 	long long n;
-	size_t i;
 
 	switch (ch) {
 	case DALLE_OPT_ENDPOINT:
@@ -265,13 +248,9 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 		set(&c->base_url, arg);
 		break;
 	case DALLE_OPT_API:
-		for (i = 1; i < sizeof(api_names) / sizeof(api_names[0]); i++)
-			if (strcmp(arg, api_names[i]) == 0)
-				break;
-		if (i == sizeof(api_names) / sizeof(api_names[0]))
+		if (dalle_api_parse(arg, &c->api) == -1)
 			errx(DALLE_EX_USAGE, "--api: %s: not one of azure-async, "
 			    "azure, azure-v1, openai", arg);
-		c->api = (enum dalle_api)i;
 		break;
 	case DALLE_OPT_API_VERSION:
 		set(&c->api_version, arg);
@@ -368,10 +347,10 @@ run_token_command(const char *cmd)
 	dalle_buf_add(&b, "", 0);
 	v = jv_parse_sized(b.p, (int)b.len);
 	if (jv_get_kind(v) == JV_KIND_OBJECT) {
-		const char *t = dalle_jv_str(v, "accessToken");
+		const char *t = dalle_record_str(v, "accessToken");
 
 		if (t == NULL)
-			t = dalle_jv_str(v, "access_token");
+			t = dalle_record_str(v, "access_token");
 		if (t)
 			tok = dalle_xstrdup(t);
 	} else {
@@ -395,14 +374,10 @@ run_token_command(const char *cmd)
 static void
 check_url(const struct dalle_conf *c, const char *what, const char *url)
 {
-	if (strncasecmp(url, "https://", 8) == 0)
-		return;
-	if (strncasecmp(url, "http://", 7) != 0)
-		errx(DALLE_EX_CONFIG, "%s: %s: not an http or https URL", what,
-		    url);
-	if (!c->allow_http && !dalle_url_is_loopback(url))
-		errx(DALLE_EX_CONFIG, "%s: %s: plain http only to loopback "
-		    "addresses (--allow-http to permit it)", what, url);
+	const char *why = dalle_url_check(url, c->allow_http);
+
+	if (why != NULL)
+		errx(DALLE_EX_CONFIG, "%s: %s: %s", what, url, why);
 }
 
 void
@@ -422,7 +397,7 @@ dalle_conf_finish(struct dalle_conf *c, int need_service)
 		check_url(c, "base URL", c->base_url);
 	if (!need_service)
 		return;
-	api = dalle_conf_api(c, NULL, NULL);
+	api = dalle_api_choose(c, NULL, NULL);
 	switch (api) {
 	case DALLE_API_AUTO:
 		errx(DALLE_EX_CONFIG, "no endpoint: set AZURE_OPENAI_ENDPOINT "
@@ -461,96 +436,3 @@ dalle_conf_free(struct dalle_conf *c)
 	free(c->project);
 }
 
-enum dalle_api
-dalle_conf_api(const struct dalle_conf *c, const char *deployment,
-    const char *model)
-{
-	if (c->api != DALLE_API_AUTO)
-		return c->api;
-	if (c->endpoint) {
-		/* As the official SDKs do, a model names the deployment. */
-		if (deployment || c->deployment || model || c->model)
-			return DALLE_API_AZURE;
-		return DALLE_API_AZURE_ASYNC;
-	}
-	if (c->openai_key || c->base_url)
-		return DALLE_API_OPENAI;
-	return DALLE_API_AUTO;
-}
-
-const char *
-dalle_api_version(const struct dalle_conf *c, enum dalle_api api)
-{
-	if (c->api_version)
-		return c->api_version;
-	switch (api) {
-	case DALLE_API_AZURE_ASYNC:
-		return "2023-06-01-preview";  /* the exercise's version */
-	case DALLE_API_AZURE:
-		return "2025-04-01-preview";  /* dall-e-3 and gpt-image-1 */
-	default:
-		return NULL;
-	}
-}
-
-char *
-dalle_api_url(const struct dalle_conf *c, enum dalle_api api,
-    const char *deployment, const char *what)
-{
-	const char *ver = dalle_api_version(c, api);
-	char *url, *esc;
-
-	switch (api) {
-	case DALLE_API_AZURE_ASYNC:
-		return dalle_xasprintf("%s/openai/%s:submit?api-version=%s",
-		    c->endpoint, what, ver);
-	case DALLE_API_AZURE:
-		if ((esc = curl_easy_escape(NULL, deployment, 0)) == NULL)
-			errx(DALLE_EX_OSERR, "curl_easy_escape");
-		url = dalle_xasprintf("%s/openai/deployments/%s/%s"
-		    "?api-version=%s", c->endpoint, esc, what, ver);
-		curl_free(esc);
-		return url;
-	case DALLE_API_AZURE_V1:
-		if (ver)
-			return dalle_xasprintf("%s/openai/v1/%s?api-version=%s",
-			    c->endpoint, what, ver);
-		return dalle_xasprintf("%s/openai/v1/%s", c->endpoint, what);
-	default:
-		return dalle_xasprintf("%s/%s",
-		    c->base_url ? c->base_url : OPENAI_BASE, what);
-	}
-}
-
-struct curl_slist *
-dalle_conf_auth(const struct dalle_conf *c, enum dalle_api api,
-    struct curl_slist *h)
-{
-	char *s;
-
-	if (api == DALLE_API_OPENAI) {
-		s = dalle_xasprintf("Authorization: Bearer %s",
-		    c->openai_key ? c->openai_key : "");
-		h = curl_slist_append(h, s);
-		dalle_secret_free(s);
-		if (c->org) {
-			s = dalle_xasprintf("OpenAI-Organization: %s", c->org);
-			h = curl_slist_append(h, s);
-			free(s);
-		}
-		if (c->project) {
-			s = dalle_xasprintf("OpenAI-Project: %s", c->project);
-			h = curl_slist_append(h, s);
-			free(s);
-		}
-		return h;
-	}
-	/* Azure: an Entra ID token wins over a key, as in openai-python. */
-	if (c->token)
-		s = dalle_xasprintf("Authorization: Bearer %s", c->token);
-	else
-		s = dalle_xasprintf("api-key: %s", c->key ? c->key : "");
-	h = curl_slist_append(h, s);
-	dalle_secret_free(s);
-	return h;
-}

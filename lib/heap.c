@@ -2,7 +2,8 @@
 #include <stdlib.h>
 
 #include "heap.h"
-#include "dalle.h"
+#include "heap.h"
+#include "util.h"
 
 static int
 less(const struct dalle_heap_item *a, const struct dalle_heap_item *b)

@@ -7,19 +7,11 @@
  * sockets, so reading input never holds up transfers.
  *
  * curl tells us which sockets to watch and when its next timeout is
- * (CURLMOPT_SOCKETFUNCTION, CURLMOPT_TIMERFUNCTION); we wait on them with
- * epoll (poll(2) where there is none) and hand curl only the sockets that
- * are ready, so a wake-up costs the same with 1 or 1,000 transfers in
- * flight: curl_multi_perform and curl_multi_poll would walk them all.
+ * (CURLMOPT_SOCKETFUNCTION, CURLMOPT_TIMERFUNCTION); event.c waits on them
+ * and we hand curl only the sockets that are ready, so a wake-up costs the
+ * same with 1 or 1,000 transfers in flight: curl_multi_perform and
+ * curl_multi_poll would walk them all.
  */
-#ifdef __linux__
-#include <sys/epoll.h>
-#else
-#include <poll.h>
-#endif
-
-#include <ctype.h>
-#include <signal.h>
 #include <err.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -28,294 +20,44 @@
 #include <unistd.h>
 
 #include "dalle.h"
+#include "event.h"
 
 #define DEFAULT_MAXBODY (64L << 20)
 
-/* A binary min-heap of transfers by (due, seq). */
-struct heap {
-	struct dalle_xfer **v;
-	size_t n, cap;
+/*
+ * A transfer as the engine sees it: the caller's part first, then what is
+ * private to this file.
+ */
+struct xfer {
+	struct dalle_xfer x;
+	const char *method;       /* "GET", "POST", "DELETE" */
+	char *body;               /* request body or NULL */
+	size_t bodylen;
+	int https;                /* may wait to multiplex (CURLOPT_PIPEWAIT) */
+	char errbuf[CURL_ERROR_SIZE];
+	int write_errno;          /* why writing to out failed, or 0 */
+	int throttled;            /* 429s so far (they spend no --retries) */
+	struct dalle_rate_ticket ticket;
+	struct xfer *next;        /* in the list of finished transfers */
 };
 
-/*
- * The descriptors we wait on: curl's sockets, as its socket callback asks,
- * and the caller's one descriptor, armed only while the caller wants it.
- */
-#define USER_TAG ((uint64_t)1 << 32)
-
-struct watch {
-	int user;                 /* the caller's descriptor, or -1 */
-	int user_armed;           /* epoll: armed, one shot */
-	int user_always;          /* cannot be watched (a regular file) */
-#ifdef __linux__
-	int ep;
-	sigset_t open_mask;       /* the mask while waiting */
-#else
-	struct pollfd *fds;       /* curl's sockets */
-	struct pollfd *polled;    /* what one wait polls: fds and user */
-	size_t n, cap;
-#endif
-};
-
-/* What curl_multi_socket_action wants to hear of a ready socket. */
-static int
-cselect(int in, int out, int error)
-{
-	return (in ? CURL_CSELECT_IN : 0) | (out ? CURL_CSELECT_OUT : 0) |
-	    (error ? CURL_CSELECT_ERR : 0);
-}
-
-#ifdef __linux__
-/*
- * SIGINT, SIGTERM and SIGHUP arrive only while we wait, when every
- * finished record has been written out: an interrupted pipeline loses
- * none that was done, however its signals are handled.
- */
-static void
-watch_init(struct watch *w)
-{
-	sigset_t s;
-
-	w->user = -1;
-	if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		err(DALLE_EX_OSERR, "epoll_create1");
-	sigemptyset(&s);
-	sigaddset(&s, SIGINT);
-	sigaddset(&s, SIGTERM);
-	sigaddset(&s, SIGHUP);
-	sigprocmask(SIG_BLOCK, &s, &w->open_mask);
-}
-
-static void
-watch_free(struct watch *w)
-{
-	close(w->ep);
-	sigprocmask(SIG_SETMASK, &w->open_mask, NULL);
-}
-
-/* Watch socket s for events (CURL_POLL_*), or stop (CURL_POLL_REMOVE);
- * known: s is being watched already. */
-static void
-watch_socket(struct watch *w, int s, int what, int known)
-{
-	struct epoll_event ev;
-
-	if (what == CURL_POLL_REMOVE) {
-		/* curl may already have closed it: nothing to undo then. */
-		epoll_ctl(w->ep, EPOLL_CTL_DEL, s, NULL);
-		return;
-	}
-	memset(&ev, 0, sizeof(ev));
-	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) |
-	    (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-	ev.data.u64 = (uint64_t)s;
-	if (epoll_ctl(w->ep, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s,
-	    &ev) == -1 && (errno != (known ? ENOENT : EEXIST) ||
-	    epoll_ctl(w->ep, known ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s,
-	    &ev) == -1))
-		err(DALLE_EX_OSERR, "epoll_ctl");
-}
-
-/* Watch the caller's fd for input until it is ready once, or stop (-1). */
-static void
-watch_user(struct watch *w, int fd)
-{
-	struct epoll_event ev;
-
-	if (fd == w->user && (fd == -1 || w->user_armed || w->user_always))
-		return;
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN | EPOLLONESHOT;
-	ev.data.u64 = USER_TAG;
-	if (fd != w->user) {
-		if (w->user >= 0 && !w->user_always)
-			epoll_ctl(w->ep, EPOLL_CTL_DEL, w->user, NULL);
-		w->user = fd;
-		w->user_armed = w->user_always = 0;
-		if (fd == -1)
-			return;
-		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
-			/* A regular file or /dev/null: always readable. */
-			if (errno != EPERM)
-				err(DALLE_EX_OSERR, "epoll_ctl");
-			w->user_always = 1;
-			return;
-		}
-	} else if (epoll_ctl(w->ep, EPOLL_CTL_MOD, fd, &ev) == -1)
-		err(DALLE_EX_OSERR, "epoll_ctl");
-	w->user_armed = 1;
-}
-
-/*
- * Wait up to timeout ms; hand each ready socket to ready() with its
- * CURL_CSELECT_* bits.  Returns 1 when the caller's fd is readable.
- */
-static int
-watch_wait(struct watch *w, long timeout, void (*ready)(void *, int, int),
-    void *arg)
-{
-	struct epoll_event ev[64];
-	int i, n, user = 0;
-
-	n = epoll_pwait(w->ep, ev, 64, (int)timeout, &w->open_mask);
-	if (n == -1 && errno != EINTR)
-		err(DALLE_EX_OSERR, "epoll_pwait");
-	for (i = 0; i < n; i++) {
-		if (ev[i].data.u64 == USER_TAG) {
-			w->user_armed = 0;
-			user = 1;
-			continue;
-		}
-		ready(arg, (int)ev[i].data.u64, cselect(ev[i].events &
-		    (EPOLLIN | EPOLLHUP), ev[i].events & EPOLLOUT,
-		    ev[i].events & EPOLLERR));
-	}
-	return user;
-}
-#else
-static void
-watch_init(struct watch *w)
-{
-	w->user = -1;
-}
-
-static void
-watch_free(struct watch *w)
-{
-	free(w->fds);
-	free(w->polled);
-}
-
-static void
-watch_socket(struct watch *w, int s, int what, int known)
-{
-	size_t i;
-
-	(void)known;
-	for (i = 0; i < w->n && w->fds[i].fd != s; i++)
-		;
-	if (what == CURL_POLL_REMOVE) {
-		if (i < w->n)
-			w->fds[i] = w->fds[--w->n];
-		return;
-	}
-	if (i == w->n) {
-		if (w->n == w->cap) {
-			w->cap = w->cap ? w->cap * 2 : 16;
-			w->fds = dalle_xrealloc(w->fds,
-			    w->cap * sizeof(*w->fds));
-		}
-		w->n++;
-	}
-	w->fds[i].fd = s;
-	w->fds[i].events = (what & CURL_POLL_IN ? POLLIN : 0) |
-	    (what & CURL_POLL_OUT ? POLLOUT : 0);
-}
-
-static void
-watch_user(struct watch *w, int fd)
-{
-	w->user = fd;
-}
-
-static int
-watch_wait(struct watch *w, long timeout, void (*ready)(void *, int, int),
-    void *arg)
-{
-	size_t i, n = w->n;
-	int user = 0;
-	short re;
-
-	/* Poll a copy: ready() may change the set as it goes. */
-	w->polled = dalle_xrealloc(w->polled, (n + 1) * sizeof(*w->polled));
-	if (n > 0)
-		memcpy(w->polled, w->fds, n * sizeof(*w->polled));
-	if (w->user >= 0) {
-		w->polled[n].fd = w->user;
-		w->polled[n].events = POLLIN;
-		n++;
-	}
-	if (poll(w->polled, n, (int)timeout) == -1 && errno != EINTR)
-		err(DALLE_EX_OSERR, "poll");
-	for (i = 0; i < n; i++) {
-		if ((re = w->polled[i].revents) == 0)
-			continue;
-		if (i == w->n && w->user >= 0) {
-			user = 1;
-			continue;
-		}
-		ready(arg, w->polled[i].fd, cselect(re & (POLLIN | POLLHUP),
-		    re & POLLOUT, re & (POLLERR | POLLNVAL)));
-	}
-	return user;
-}
-#endif
+#define PRIV(xp) ((struct xfer *)(xp))
 
 struct dalle_http {
 	const struct dalle_conf *c;
 	CURLM *multi;
-	struct heap wait;         /* queued, retrying or polling later */
-	struct heap slots;        /* paced: holding a reserved start time */
+	struct dalle_heap wait;   /* by due time: queued, retrying, polling */
+	struct dalle_heap slots;  /* paced: by the start time reserved */
 	struct dalle_rate *rate;
 	size_t inflight;
-	struct dalle_xfer *done, *done_tail;
+	struct xfer *done, *done_tail;
 	CURL **pool;
 	size_t npool, cappool;
-	uint64_t seq;
 	size_t pending;
 	int64_t curl_due;         /* curl's next timeout; -1: none */
 	int64_t rate_until;       /* paced transfers wait for the budget */
-	struct watch w;
+	struct dalle_event *ev;
 };
-
-static int
-before(const struct dalle_xfer *a, const struct dalle_xfer *b)
-{
-	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
-}
-
-static void
-heap_push(struct heap *hp, struct dalle_xfer *x)
-{
-	struct dalle_xfer *t;
-	size_t i, p;
-
-	if (hp->n == hp->cap) {
-		hp->cap = hp->cap ? hp->cap * 2 : 64;
-		hp->v = dalle_xrealloc(hp->v, hp->cap * sizeof(*hp->v));
-	}
-	i = hp->n++;
-	hp->v[i] = x;
-	for (; i > 0 && before(hp->v[i], hp->v[p = (i - 1) / 2]); i = p) {
-		t = hp->v[i];
-		hp->v[i] = hp->v[p];
-		hp->v[p] = t;
-	}
-}
-
-static struct dalle_xfer *
-heap_pop(struct heap *hp)
-{
-	struct dalle_xfer *top = hp->v[0], *t;
-	size_t i = 0, l, m;
-
-	hp->v[0] = hp->v[--hp->n];
-	for (;;) {
-		l = 2 * i + 1;
-		m = i;
-		if (l < hp->n && before(hp->v[l], hp->v[m]))
-			m = l;
-		if (l + 1 < hp->n && before(hp->v[l + 1], hp->v[m]))
-			m = l + 1;
-		if (m == i)
-			break;
-		t = hp->v[i];
-		hp->v[i] = hp->v[m];
-		hp->v[m] = t;
-		i = m;
-	}
-	return top;
-}
 
 static int
 jobs(const struct dalle_http *h)
@@ -329,7 +71,7 @@ on_socket(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
 	struct dalle_http *h = arg;
 
 	(void)e;
-	watch_socket(&h->w, s, what, sockp != NULL);
+	dalle_event_socket(h->ev, s, what, sockp != NULL);
 	/* curl keeps this for s until it stops watching it: the next
 	 * call knows that s is in the set already. */
 	if (what != CURL_POLL_REMOVE && sockp == NULL)
@@ -354,7 +96,7 @@ dalle_http_new(const struct dalle_conf *c)
 
 	h->c = c;
 	h->curl_due = -1;
-	watch_init(&h->w);
+	h->ev = dalle_event_new();
 	if ((h->multi = curl_multi_init()) == NULL)
 		errx(DALLE_EX_OSERR, "curl_multi_init failed");
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING,
@@ -378,19 +120,25 @@ dalle_http_free(struct dalle_http *h)
 	for (i = 0; i < h->npool; i++)
 		curl_easy_cleanup(h->pool[i]);
 	curl_multi_cleanup(h->multi);
-	watch_free(&h->w);
+	dalle_event_free(h->ev);
 	free(h->pool);
-	free(h->wait.v);
-	free(h->slots.v);
+	dalle_heap_free(&h->wait);
+	dalle_heap_free(&h->slots);
 	free(h);
 }
 
 struct dalle_xfer *
-dalle_xfer_new(const char *method, const char *url)
+dalle_http_xfer_new(const char *method, const char *url)
 {
-	struct dalle_xfer *x = dalle_xcalloc(1, sizeof(*x));
+	struct xfer *p = dalle_xcalloc(1, sizeof(*p));
+	struct dalle_xfer *x = &p->x;
+	struct dalle_url u;
 
-	x->method = method;
+	p->method = method;
+	if (dalle_url_parse(url, &u) == 0) {
+		p->https = strcmp(u.scheme, "https") == 0;
+		dalle_url_free(&u);
+	}
 	x->url = dalle_xstrdup(url);
 	x->hint.retry_after_ms = -1;
 	x->hint.should_retry = -1;
@@ -398,11 +146,11 @@ dalle_xfer_new(const char *method, const char *url)
 }
 
 void
-dalle_xfer_body(struct dalle_xfer *x, struct dalle_buf *json)
+dalle_http_xfer_body(struct dalle_xfer *x, struct dalle_buf *json)
 {
-	free(x->body);
-	x->body = json->p ? json->p : dalle_xstrdup("");
-	x->bodylen = json->len;
+	free(PRIV(x)->body);
+	PRIV(x)->body = json->p ? json->p : dalle_xstrdup("");
+	PRIV(x)->bodylen = json->len;
 	memset(json, 0, sizeof(*json));
 	x->headers = curl_slist_append(x->headers,
 	    "Content-Type: application/json");
@@ -413,18 +161,17 @@ reset_results(struct dalle_xfer *x)
 {
 	dalle_buf_reset(&x->resp);
 	free(x->location);
-	free(x->content_type);
-	x->location = x->content_type = NULL;
+	x->location = NULL;
 	x->status = 0;
-	x->write_errno = 0;
+	PRIV(x)->write_errno = 0;
 	x->result = CURLE_OK;
-	x->errbuf[0] = '\0';
+	PRIV(x)->errbuf[0] = '\0';
 	x->hint.retry_after_ms = -1;
 	x->hint.should_retry = -1;
 }
 
 void
-dalle_xfer_free(struct dalle_xfer *x)
+dalle_http_xfer_free(struct dalle_xfer *x)
 {
 	struct curl_slist *h;
 
@@ -439,8 +186,8 @@ dalle_xfer_free(struct dalle_xfer *x)
 			explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(x->headers);
 	free(x->url);
-	free(x->body);
-	free(x);
+	free(PRIV(x)->body);
+	free(PRIV(x));
 }
 
 void
@@ -453,9 +200,7 @@ void
 dalle_http_start_at(struct dalle_http *h, struct dalle_xfer *x,
     int64_t due_ms)
 {
-	x->due = due_ms;
-	x->seq = h->seq++;
-	heap_push(&h->wait, x);
+	dalle_heap_push(&h->wait, due_ms, PRIV(x));
 	h->pending++;
 }
 
@@ -475,16 +220,16 @@ static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
 {
 	struct dalle_xfer *x = arg;
-	size_t len = size * n, cap = x->maxbody ? x->maxbody : DEFAULT_MAXBODY;
+	size_t len = size * n;
 
 	if (x->out) {
 		if (fwrite(p, 1, len, x->out) != len) {
-			x->write_errno = errno ? errno : EIO;
+			PRIV(x)->write_errno = errno ? errno : EIO;
 			return 0;
 		}
 		return len;
 	}
-	if (x->resp.len + len > cap)
+	if (x->resp.len + len > DEFAULT_MAXBODY)
 		return 0;       /* too large: CURLE_WRITE_ERROR */
 	dalle_buf_add(&x->resp, p, len);
 	return len;
@@ -545,9 +290,10 @@ on_debug(CURL *e, curl_infotype type, char *p, size_t n, void *arg)
 } while (0)
 
 static void
-attach(struct dalle_http *h, struct dalle_xfer *x)
+attach(struct dalle_http *h, struct xfer *p)
 {
 	const struct dalle_conf *c = h->c;
+	struct dalle_xfer *x = &p->x;
 	CURL *e;
 
 	if (h->npool > 0) {
@@ -555,7 +301,6 @@ attach(struct dalle_http *h, struct dalle_xfer *x)
 		curl_easy_reset(e);
 	} else if ((e = curl_easy_init()) == NULL)
 		errx(DALLE_EX_OSERR, "curl_easy_init failed");
-	x->easy = e;
 	reset_results(x);
 	if (x->out && x->attempts > 0) {        /* a retry starts afresh */
 		rewind(x->out);
@@ -570,13 +315,13 @@ attach(struct dalle_http *h, struct dalle_xfer *x)
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 	SETOPT(CURLOPT_TIMEOUT_MS, c->timeout_ms);
-	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+	SETOPT(CURLOPT_ERRORBUFFER, p->errbuf);
 	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
 	SETOPT(CURLOPT_WRITEDATA, x);
 	/* Wait for a connection that can multiplex only where one can:
 	 * on plain HTTP/1.1, libcurl 7.88 would hold every new transfer
 	 * until the first answer came (one whole latency lost). */
-	if (strncasecmp(x->url, "https:", 6) == 0)
+	if (p->https)
 		SETOPT(CURLOPT_PIPEWAIT, 1L);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
@@ -592,12 +337,12 @@ attach(struct dalle_http *h, struct dalle_xfer *x)
 		SETOPT(CURLOPT_MAXREDIRS, 5L);
 		SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	}
-	if (strcmp(x->method, "POST") == 0) {
+	if (strcmp(p->method, "POST") == 0) {
 		SETOPT(CURLOPT_POST, 1L);
-		SETOPT(CURLOPT_POSTFIELDS, x->body ? x->body : "");
-		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->bodylen);
-	} else if (strcmp(x->method, "GET") != 0)
-		SETOPT(CURLOPT_CUSTOMREQUEST, x->method);
+		SETOPT(CURLOPT_POSTFIELDS, p->body ? p->body : "");
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->bodylen);
+	} else if (strcmp(p->method, "GET") != 0)
+		SETOPT(CURLOPT_CUSTOMREQUEST, p->method);
 	if (c->verbose) {
 		SETOPT(CURLOPT_VERBOSE, 1L);
 		SETOPT(CURLOPT_DEBUGFUNCTION, on_debug);
@@ -623,15 +368,16 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 {
 	const struct dalle_conf *c = h->c;
 	struct dalle_xfer *x;
+	struct xfer *p;
 	char *ms, *ra, *sr, *msg;
 	long delay;
 
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+	p = PRIV(x);
 	x->result = rc;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &x->status);
 	if (x->status > 0) {
 		x->location = header(e, "operation-location");
-		x->content_type = header(e, "content-type");
 		ms = header(e, "retry-after-ms");
 		ra = header(e, "retry-after");
 		sr = header(e, "x-should-retry");
@@ -643,7 +389,6 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 		free(sr);
 	}
 	curl_multi_remove_handle(h->multi, e);
-	x->easy = NULL;
 	if (h->npool == h->cappool) {
 		h->cappool = h->cappool ? h->cappool * 2 : 16;
 		h->pool = dalle_xrealloc(h->pool, h->cappool * sizeof(*h->pool));
@@ -653,12 +398,12 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 
 	if (h->rate && x->paced)
 		dalle_rate_feedback(h->rate, x->status, x->hint.retry_after_ms,
-		    &x->ticket);
+		    &p->ticket);
 	/* A 429 is the service pacing us, not failing: it spends no retry,
 	 * up to a bound, so that a pipeline under quota loses nothing. */
-	if (x->status == 429 && x->throttled < 50)
-		x->throttled++;
-	if (!x->no_retry && x->attempts - x->throttled <= c->retries &&
+	if (x->status == 429 && p->throttled < 50)
+		p->throttled++;
+	if (x->attempts - p->throttled <= c->retries &&
 	    dalle_retry_wanted(rc, x->status, &x->hint)) {
 		delay = dalle_retry_delay(x->attempts, &x->hint);
 		if (delay <= c->max_wait_ms) {
@@ -666,30 +411,28 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 				char *u = dalle_url_redact(x->url,
 				    strlen(x->url));
 
-				msg = dalle_xfer_strerror(x);
+				msg = dalle_http_xfer_strerror(x);
 				if (x->status == 429)
 					warnx("%s: %s; rate limited, again in "
 					    "%.1f s", u, msg, delay / 1000.0);
 				else
 					warnx("%s: %s; retry %d of %d in %.1f s",
-					    u, msg, x->attempts - x->throttled,
+					    u, msg, x->attempts - p->throttled,
 					    c->retries, delay / 1000.0);
 				free(msg);
 				free(u);
 			}
 			/* pending still counts it: it never left */
-			x->due = dalle_now_ms() + delay;
-			x->seq = h->seq++;
-			heap_push(&h->wait, x);
+			dalle_heap_push(&h->wait, dalle_now_ms() + delay, p);
 			return;
 		}
 	}
-	x->next = NULL;
+	p->next = NULL;
 	if (h->done_tail)
-		h->done_tail->next = x;
+		h->done_tail->next = p;
 	else
-		h->done = x;
-	h->done_tail = x;
+		h->done = p;
+	h->done_tail = p;
 }
 
 /*
@@ -700,37 +443,33 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 static void
 start_due(struct dalle_http *h)
 {
+	const struct dalle_heap_item *top;
 	int64_t now = dalle_now_ms(), t;
-	struct dalle_xfer *x;
+	struct xfer *p;
 
-	while (h->slots.n > 0 && h->slots.v[0]->due <= now) {
-		x = heap_pop(&h->slots);
-		x->slot = 0;
-		attach(h, x);
-	}
-	while (h->wait.n > 0 && h->wait.v[0]->due <= now &&
+	while ((top = dalle_heap_top(&h->slots)) != NULL && top->key <= now)
+		attach(h, dalle_heap_pop(&h->slots, NULL));
+	while ((top = dalle_heap_top(&h->wait)) != NULL && top->key <= now &&
 	    h->inflight + h->slots.n < (size_t)jobs(h)) {
-		x = h->wait.v[0];
-		if (h->rate && x->paced) {
+		p = top->p;
+		if (h->rate && p->x.paced) {
 			/* The budget said "not before": nobody asks again
 			 * until then. */
 			if (now < h->rate_until)
 				break;
-			t = dalle_rate_reserve(h->rate, &x->ticket);
-			if (x->ticket.deferred) {
+			t = dalle_rate_reserve(h->rate, &p->ticket);
+			if (p->ticket.deferred) {
 				h->rate_until = t;
 				break;
 			}
-			heap_pop(&h->wait);
+			dalle_heap_pop(&h->wait, NULL);
 			if (t > now) {
-				x->slot = 1;
-				x->due = t;
-				heap_push(&h->slots, x);
+				dalle_heap_push(&h->slots, t, p);
 				continue;
 			}
 		} else
-			heap_pop(&h->wait);
-		attach(h, x);
+			dalle_heap_pop(&h->wait, NULL);
+		attach(h, p);
 	}
 }
 
@@ -738,13 +477,16 @@ start_due(struct dalle_http *h)
 static long
 next_event(const struct dalle_http *h, long limit)
 {
+	const struct dalle_heap_item *top;
 	int64_t now = dalle_now_ms(), d = limit, due;
 
-	if (h->slots.n > 0 && h->slots.v[0]->due - now < d)
-		d = h->slots.v[0]->due - now;
-	if (h->wait.n > 0 && h->inflight + h->slots.n < (size_t)jobs(h)) {
-		due = h->wait.v[0]->due;
-		if (h->rate && h->wait.v[0]->paced && due < h->rate_until)
+	if ((top = dalle_heap_top(&h->slots)) != NULL && top->key - now < d)
+		d = top->key - now;
+	if ((top = dalle_heap_top(&h->wait)) != NULL &&
+	    h->inflight + h->slots.n < (size_t)jobs(h)) {
+		due = top->key;
+		if (h->rate && ((struct xfer *)top->p)->x.paced &&
+		    due < h->rate_until)
 			due = h->rate_until;
 		if (due - now < d)
 			d = due - now;
@@ -773,11 +515,11 @@ dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms, int *fd_ready)
 	now = dalle_now_ms();
 	if (h->curl_due >= 0 && h->curl_due - now < timeout_ms)
 		timeout_ms = h->curl_due > now ? (long)(h->curl_due - now) : 0;
-	watch_user(&h->w, fd);
-	if (fd >= 0 && h->w.user_always)
+	dalle_event_user(h->ev, fd);
+	if (fd >= 0 && dalle_event_user_always(h->ev))
 		timeout_ms = 0;
-	*fd_ready = watch_wait(&h->w, timeout_ms, socket_ready, h) ||
-	    (fd >= 0 && h->w.user_always);
+	*fd_ready = dalle_event_wait(h->ev, timeout_ms, socket_ready, h) ||
+	    (fd >= 0 && dalle_event_user_always(h->ev));
 	if (h->curl_due >= 0 && dalle_now_ms() >= h->curl_due) {
 		h->curl_due = -1;
 		if (curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0,
@@ -794,16 +536,16 @@ dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms, int *fd_ready)
 struct dalle_xfer *
 dalle_http_done(struct dalle_http *h)
 {
-	struct dalle_xfer *x = h->done;
+	struct xfer *p = h->done;
 
-	if (x == NULL)
+	if (p == NULL)
 		return NULL;
-	h->done = x->next;
+	h->done = p->next;
 	if (h->done == NULL)
 		h->done_tail = NULL;
-	x->next = NULL;
+	p->next = NULL;
 	h->pending--;
-	return x;
+	return &p->x;
 }
 
 /* The service's error object from a body, or jv_null(). */
@@ -815,7 +557,7 @@ body_error(const struct dalle_xfer *x)
 	if (x->out || x->resp.len == 0)
 		return jv_null();
 	v = jv_parse_sized(x->resp.p, (int)x->resp.len);
-	e = dalle_jv_get(v, "error");
+	e = dalle_record_get(v, "error");
 	jv_free(v);
 	if (jv_get_kind(e) != JV_KIND_OBJECT) {
 		jv_free(e);
@@ -825,17 +567,17 @@ body_error(const struct dalle_xfer *x)
 }
 
 char *
-dalle_xfer_strerror(const struct dalle_xfer *x)
+dalle_http_xfer_strerror(const struct dalle_xfer *x)
 {
 	const char *m;
 	char *s;
 	jv e;
 
 	if (x->result != CURLE_OK)
-		return dalle_xstrdup(x->errbuf[0] ? x->errbuf :
+		return dalle_xstrdup(PRIV(x)->errbuf[0] ? PRIV(x)->errbuf :
 		    curl_easy_strerror(x->result));
 	e = body_error(x);
-	m = dalle_jv_str(e, "message");
+	m = dalle_record_str(e, "message");
 	s = m ? dalle_xasprintf("HTTP %ld: %s", x->status, m) :
 	    dalle_xasprintf("HTTP %ld", x->status);
 	jv_free(e);
@@ -843,7 +585,7 @@ dalle_xfer_strerror(const struct dalle_xfer *x)
 }
 
 jv
-dalle_xfer_error(const struct dalle_xfer *x, const char *stage)
+dalle_http_xfer_error(const struct dalle_xfer *x, const char *stage)
 {
 	const char *kind, *code;
 	char *msg, codebuf[32];
@@ -854,29 +596,29 @@ dalle_xfer_error(const struct dalle_xfer *x, const char *stage)
 	 * the one it wanted is the service misbehaving. */
 	if (x->result == CURLE_OK && x->status >= 200 && x->status < 300) {
 		msg = dalle_xasprintf("unexpected HTTP %ld", x->status);
-		r = dalle_error_new(stage, DALLE_KIND_PROTOCOL, x->status, NULL,
-		    msg, 0, x->attempts);
+		r = dalle_record_error(stage, DALLE_KIND_PROTOCOL, x->status,
+		    NULL, msg, 0, x->attempts);
 		free(msg);
 		return r;
 	}
-	if (x->result == CURLE_WRITE_ERROR && x->write_errno) {
-		r = dalle_error_new(stage, DALLE_KIND_IO, 0, NULL,
-		    strerror(x->write_errno), 0, x->attempts);
+	if (x->result == CURLE_WRITE_ERROR && PRIV(x)->write_errno) {
+		r = dalle_record_error(stage, DALLE_KIND_IO, 0, NULL,
+		    strerror(PRIV(x)->write_errno), 0, x->attempts);
 		return r;
 	}
 	if (x->result == CURLE_WRITE_ERROR && x->out == NULL) {
 		msg = dalle_xasprintf("the answer is larger than %zu bytes",
-		    x->maxbody ? x->maxbody : (size_t)DEFAULT_MAXBODY);
-		r = dalle_error_new(stage, DALLE_KIND_PROTOCOL, x->status, NULL,
-		    msg, 0, x->attempts);
+		    (size_t)DEFAULT_MAXBODY);
+		r = dalle_record_error(stage, DALLE_KIND_PROTOCOL, x->status,
+		    NULL, msg, 0, x->attempts);
 		free(msg);
 		return r;
 	}
-	msg = dalle_xfer_strerror(x);
+	msg = dalle_http_xfer_strerror(x);
 	retry = dalle_retry_wanted(x->result, x->status, &x->hint);
 	e = body_error(x);
 	code = NULL;
-	cj = dalle_jv_get(e, "code");
+	cj = dalle_record_get(e, "code");
 	if (jv_get_kind(cj) == JV_KIND_STRING)
 		code = jv_string_value(cj);
 	else if (jv_get_kind(cj) == JV_KIND_NUMBER) {
@@ -902,19 +644,19 @@ dalle_xfer_error(const struct dalle_xfer *x, const char *stage)
 		kind = DALLE_KIND_INVALID;
 	else
 		kind = DALLE_KIND_PROTOCOL;
-	r = dalle_error_new(stage, kind, x->status, code,
+	r = dalle_record_error(stage, kind, x->status, code,
 	    msg + (x->status && strncmp(msg, "HTTP ", 5) == 0 &&
 	    strchr(msg, ':') ? strchr(msg, ':') - msg + 2 : 0),
 	    retry, x->attempts);
 	/* Keep the service's extra detail (param, inner_error...). */
 	if (jv_get_kind(e) == JV_KIND_OBJECT) {
-		jv p = dalle_jv_get(e, "param");
+		jv p = dalle_record_get(e, "param");
 
 		if (jv_get_kind(p) == JV_KIND_STRING)
 			r = jv_object_set(r, jv_string("param"), p);
 		else
 			jv_free(p);
-		p = dalle_jv_get(e, "inner_error");
+		p = dalle_record_get(e, "inner_error");
 		if (jv_get_kind(p) == JV_KIND_OBJECT)
 			r = jv_object_set(r, jv_string("inner_error"), p);
 		else

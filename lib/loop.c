@@ -1,6 +1,6 @@
 /*
  * loop.c: the record loop that dalle-submit, -poll and -fetch share: input
- * from operands or stdin (read only when poll(2) says so, and only while
+ * from operands or stdin (read only when it is readable, and only while
  * the work in hand is below max_pending), transfers on the http engine,
  * and output in completion order or, with --keep-order, in input order.
  */
@@ -45,8 +45,10 @@ flush_out(void)
 }
 
 void
-dalle_loop_emit(struct dalle_loop *lp, long seq, const char *s, size_t n)
+dalle_loop_emit(struct dalle_loop *lp, struct dalle_loop_id id,
+    const char *s, size_t n)
 {
+	long seq = id.seq;
 	size_t i, ncap;
 
 	lp->emitted++;
@@ -99,54 +101,92 @@ dalle_loop_emit(struct dalle_loop *lp, long seq, const char *s, size_t n)
 static struct dalle_buf line;
 
 void
-dalle_loop_emit_line(struct dalle_loop *lp, long seq, const char *s, size_t n)
+dalle_loop_emit_line(struct dalle_loop *lp, struct dalle_loop_id id,
+    const char *s, size_t n)
 {
 	dalle_buf_reset(&line);
 	dalle_buf_add(&line, s, n);
 	dalle_buf_add(&line, "\n", 1);
-	dalle_loop_emit(lp, seq, line.p, line.len);
+	dalle_loop_emit(lp, id, line.p, line.len);
 }
 
 void
-dalle_loop_write(struct dalle_loop *lp, long seq, jv rec)
+dalle_loop_write(struct dalle_loop *lp, struct dalle_loop_id id, jv rec)
 {
 	dalle_buf_reset(&line);
 	dalle_json_put(&line, rec);
 	jv_free(rec);
 	dalle_buf_add(&line, "\n", 1);
-	dalle_loop_emit(lp, seq, line.p, line.len);
+	dalle_loop_emit(lp, id, line.p, line.len);
 }
 
 int
-dalle_loop_fail(struct dalle_loop *lp, long seq, jv rec, long lineno, jv e)
+dalle_loop_fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec, jv e)
 {
-	int rc = dalle_error_exit(dalle_jv_str(e, "kind"));
+	int rc = dalle_record_exit(dalle_record_str(e, "kind"));
 
 	if (!lp->quiet)
-		warnx("%s:%ld: %s", lp->source, lineno,
-		    dalle_jv_str(e, "message"));
-	dalle_loop_write(lp, seq, jv_object_set(rec, jv_string("error"), e));
+		warnx("%s:%ld: %s", lp->source, id.lineno,
+		    dalle_record_str(e, "message"));
+	dalle_loop_write(lp, id, jv_object_set(rec, jv_string("error"), e));
 	return rc;
 }
 
 int
 dalle_loop_bad_line(struct dalle_loop *lp, const char *stage, const char *s,
-    long lineno, const char *why)
+    const char *why)
 {
 	jv e, rec;
 
 	if (!lp->quiet)
-		warnx("%s:%ld: %s", lp->source, lineno, why);
-	e = dalle_error_new(stage, DALLE_KIND_INPUT, 0, NULL, why, 0, 0);
-	e = jv_object_set(e, jv_string("line"), jv_number(lineno));
+		warnx("%s:%ld: %s", lp->source, lp->cur.lineno, why);
+	e = dalle_record_errorf(stage, DALLE_KIND_INPUT, "%s", why);
+	e = jv_object_set(e, jv_string("line"), jv_number(lp->cur.lineno));
 	e = jv_object_set(e, jv_string("input"), jv_string(s));
 	rec = jv_object_set(jv_object(), jv_string("error"), e);
 	if (lp->no_records) {
 		jv_free(rec);
-		dalle_loop_emit(lp, lp->seq, "", 0);
+		dalle_loop_emit(lp, lp->cur, "", 0);
 	} else
-		dalle_loop_write(lp, lp->seq, rec);
+		dalle_loop_write(lp, lp->cur, rec);
 	return DALLE_EX_DATAERR;
+}
+
+int
+dalle_loop_take(struct dalle_loop *lp, const char *stage, const char *s,
+    size_t n, jv *rec)
+{
+	const char *kind, *msg;
+	char *why = NULL;
+	int rc;
+	jv e;
+
+	switch (dalle_record_parse(s, n, rec, &why)) {
+	case DALLE_RECORD_OK:
+		return -1;
+	case DALLE_RECORD_BAD:
+		rc = dalle_loop_bad_line(lp, stage, s, why);
+		free(why);
+		return rc;
+	}
+	/* An error record from an earlier stage: the bytes as they came. */
+	if (!lp->no_records) {
+		dalle_loop_emit_line(lp, lp->cur, s, n);
+		jv_free(*rec);
+		return 0;
+	}
+	/* It cannot pass on: its status must. */
+	e = dalle_record_get(*rec, "error");
+	kind = dalle_record_str(e, "kind");
+	msg = dalle_record_str(e, "message");
+	rc = dalle_record_exit(kind ? kind : DALLE_KIND_FAILED);
+	if (!lp->quiet)
+		warnx("%s:%ld: an error record from upstream: %s", lp->source,
+		    lp->cur.lineno, msg ? msg : "?");
+	jv_free(e);
+	jv_free(*rec);
+	dalle_loop_emit(lp, lp->cur, "", 0);
+	return rc;
 }
 
 static int
@@ -179,8 +219,9 @@ one(struct dalle_loop *lp, char *s, size_t n, long lineno)
 {
 	if (blank(s))
 		return;
-	dalle_loop_status(lp, lp->line(lp, s, n, lineno));
-	lp->seq++;
+	lp->cur.lineno = lineno;
+	dalle_loop_status(lp, lp->line(lp, s, n));
+	lp->cur.seq++;
 }
 
 int
@@ -226,8 +267,8 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 	dalle_lines_free(lr);
 	flush_out();
 	/* One record out for every record in: anything else is our bug. */
-	if (lp->emitted != lp->seq || lp->nheld > 0)
-		errx(DALLE_EX_SOFTWARE, "%ld records in, %ld out", lp->seq,
+	if (lp->emitted != lp->cur.seq || lp->nheld > 0)
+		errx(DALLE_EX_SOFTWARE, "%ld records in, %ld out", lp->cur.seq,
 		    lp->emitted);
 	free(lp->held);
 	free(lp->heldlen);

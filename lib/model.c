@@ -10,7 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dalle.h"
+#include "model.h"
+#include "record.h"
+#include "util.h"
 
 static const char *const dalle2_sizes[] = {
 	"256x256", "512x512", "1024x1024", NULL

@@ -15,8 +15,12 @@
 
 #include <microhttpd.h>
 
-#include "dalle.h"
+#include <jv.h>
+
+#include "util.h"
 #include "heap.h"
+#include "base64.h"
+#include "model.h"
 #include "url.h"
 
 #define MAX_BODY (4 * 1024 * 1024)

@@ -115,16 +115,16 @@ section() {
 
 @test "dalle(7) lists every error kind with the exit status the code gives" {
 	local kind macro code num bad=
-	h="$ROOT/lib/dalle.h"
-	kinds=$(grep -E '^#define DALLE_KIND_[A-Z_]+ "' "$h")
-	[ -n "$kinds" ] || fail "no kinds in lib/dalle.h"
+	kinds=$(grep -E '^#define DALLE_KIND_[A-Z_]+ "' "$ROOT/lib/record.h")
+	[ -n "$kinds" ] || fail "no kinds in lib/record.h"
 	while read -r _ macro kind; do
 		kind=${kind//\"/}
-		# The kind's status from lib/jsonl.c's table, else 1.
-		code=$(grep -oE "\{ $macro, DALLE_EX_[A-Z]+ \}" "$ROOT/lib/jsonl.c" |
+		# The kind's status from lib/record.c's table, else 1.
+		code=$(grep -oE "\{ $macro, DALLE_EX_[A-Z]+ \}" "$ROOT/lib/record.c" |
 		    grep -oE 'DALLE_EX_[A-Z]+ ' | tr -d ' ')
 		if [ -n "$code" ]; then
-			num=$(grep -oE "$code = [0-9]+" "$h" | grep -oE '[0-9]+$')
+			num=$(grep -oE "$code = [0-9]+" "$ROOT/lib/util.h" |
+			    grep -oE '[0-9]+$')
 		else
 			num=1
 		fi

@@ -75,6 +75,17 @@ setup() {
 	[ "$(jq -r .error.kind <<<"$output")" = config ]
 }
 
+@test "an origin is scheme, host and port as libcurl reads them, the default port filled in" {
+	export AZURE_OPENAI_ENDPOINT=https://dalle.invalid AZURE_OPENAI_API_KEY=test-key
+	# Sent (a .invalid host never resolves: a network error, not config).
+	run --separate-stderr dalle-poll --retries 0 'https://Dalle.Invalid:443/openai/operations/images/abc'
+	assert_equal "$status" 69
+	assert_equal "$(jq -r .error.kind <<<"$output")" network
+	run --separate-stderr dalle-poll --retries 0 'https://dalle.invalid:8443/openai/operations/images/abc'
+	assert_equal "$status" 78
+	assert_equal "$(jq -r .error.message <<<"$output")" "https://dalle.invalid:8443: not the configured endpoint (https://dalle.invalid); the key is not sent there"
+}
+
 @test "a malformed line among good ones gets an error record, exit 65" {
 	rec=$(dalle-submit 'good')
 	run --separate-stderr dalle-poll <<<"$(printf '%s\n' '{"oops' "$rec")"

@@ -1,0 +1,69 @@
+/* image.c: what a picture is (format and size) from its first bytes. */
+#include <stddef.h>
+#include <string.h>
+
+#include "image.h"
+
+static unsigned
+be16(const unsigned char *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+static unsigned long
+be32(const unsigned char *p)
+{
+	return (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 |
+	    (unsigned long)p[2] << 8 | p[3];
+}
+
+const char *
+dalle_image_probe(const void *buf, size_t n, int *w, int *h)
+{
+	const unsigned char *p = buf;
+	size_t i;
+
+	*w = *h = 0;
+	if (n >= 24 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) {
+		if (memcmp(p + 12, "IHDR", 4) == 0) {
+			*w = (int)be32(p + 16);
+			*h = (int)be32(p + 20);
+		}
+		return "png";
+	}
+	if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) {
+		/* Walk the segments to the first start-of-frame marker. */
+		for (i = 2; i + 9 < n; ) {
+			unsigned m;
+
+			if (p[i] != 0xff)
+				break;
+			m = p[i + 1];
+			if (m == 0xff) {
+				i++;
+				continue;
+			}
+			if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 &&
+			    m != 0xcc) {
+				*h = (int)be16(p + i + 5);
+				*w = (int)be16(p + i + 7);
+				break;
+			}
+			if (m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) {
+				i += 2;
+				continue;
+			}
+			i += 2 + be16(p + i + 2);
+		}
+		return "jpeg";
+	}
+	if (n >= 12 && memcmp(p, "RIFF", 4) == 0 &&
+	    memcmp(p + 8, "WEBP", 4) == 0)
+		return "webp";
+	if (n >= 10 && memcmp(p, "GIF8", 4) == 0) {
+		*w = p[6] | p[7] << 8;
+		*h = p[8] | p[9] << 8;
+		return "gif";
+	}
+	return NULL;
+}

@@ -1,0 +1,84 @@
+/* loop.h: the record loop every filter shares. */
+#ifndef DALLE_LOOP_H
+#define DALLE_LOOP_H
+
+#include <stddef.h>
+
+#include <jv.h>
+
+#include "http.h"
+
+/* Which record: its place in the output (0, 1, ...) and its input line
+ * (1-based, per source), as the loop numbered them.  A program keeps the
+ * id of a record whose output comes later (lp->cur while in line()). */
+struct dalle_loop_id {
+	long seq;
+	long lineno;
+};
+
+/*
+ * Input comes from operands (each one a line) or else from stdin, read
+ * only when it is readable and only while fewer than max_pending records
+ * are in hand (transfers pending, output held for --keep-order), so that
+ * memory stays bounded and transfers never wait for input.  line() is
+ * called for every non-blank line, with lp->cur its id; done() for every
+ * finished transfer.  Each returns 0, or an exit status for that record
+ * (the loop keeps the first one).  Returns that first status.
+ */
+struct dalle_loop {
+	struct dalle_http *http;
+	const char *source;       /* "stdin" or "argument" */
+	size_t max_pending;
+	int (*line)(struct dalle_loop *lp, char *s, size_t n);
+	int (*done)(struct dalle_loop *lp, struct dalle_xfer *x);
+	int quiet;
+	int no_records;           /* stdout is not for records (--paths, -o -) */
+	int keep_order;           /* write in input order, not completion */
+	struct dalle_loop_id cur; /* the record line() is called for */
+	long emitted;             /* records out: must end equal to cur.seq */
+	int rc;                   /* the first failure's exit status */
+
+	/* Private to loop.c: output held back for --keep-order. */
+	char **held;
+	size_t *heldlen;
+	size_t cap, nheld;
+	long next_out;
+};
+int dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[]);
+/* Record a record's exit status (the first failure wins). */
+void dalle_loop_status(struct dalle_loop *lp, int rc);
+/*
+ * The one way in for a line that holds a JSON record: parse it (see
+ * dalle_record_parse).  Returns -1 with *rec (owned) an object to work
+ * on.  Otherwise the line has been dealt with, and the return is line()'s
+ * status: a bad line became an error record of kind input (65); an error
+ * record from an earlier stage passed through as it came (0), or, with
+ * no_records, was warned about and gave its kind's status.
+ */
+int dalle_loop_take(struct dalle_loop *lp, const char *stage, const char *s,
+    size_t n, jv *rec);
+/*
+ * The output of record id: every record calls exactly one of these, once,
+ * even when it writes nothing (n == 0).  The text goes out at once (in
+ * stdout's buffer, flushed before the loop next waits), or with
+ * --keep-order as soon as every earlier record's has.
+ * dalle_loop_write consumes rec and writes it as one line.  A write error
+ * exits 74, silently on EPIPE.
+ */
+void dalle_loop_emit(struct dalle_loop *lp, struct dalle_loop_id id,
+    const char *s, size_t n);
+void dalle_loop_write(struct dalle_loop *lp, struct dalle_loop_id id, jv rec);
+/* The same for a line of n bytes, given without its newline. */
+void dalle_loop_emit_line(struct dalle_loop *lp, struct dalle_loop_id id,
+    const char *s, size_t n);
+/* Record id failed: add the error object e (consumed) to rec (consumed),
+ * write it, warn "prog: source:lineno: message"; returns the exit status
+ * of e's kind. */
+int dalle_loop_fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
+    jv e);
+/* An error record for the bad input line s (kept in error.input) of record
+ * lp->cur; warns "prog: source:lineno: why", returns 65. */
+int dalle_loop_bad_line(struct dalle_loop *lp, const char *stage,
+    const char *s, const char *why);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * record.h: records, one JSON object per line: reading one in, borrowing
+ * getters, the error object of a failed record and the exit status of its
+ * kind.  Ownership follows jv: a function that takes a jv consumes it, one
+ * that returns a jv returns an owned one, unless its comment says
+ * "borrows".  No curl.
+ */
+#ifndef DALLE_RECORD_H
+#define DALLE_RECORD_H
+
+#include <stddef.h>
+
+#include <jv.h>
+
+/* What an input line holds (dalle_record_parse). */
+enum {
+	DALLE_RECORD_BAD = -1,    /* no JSON object: *why says why */
+	DALLE_RECORD_OK = 0,      /* a record to work on */
+	DALLE_RECORD_ERROR = 1    /* an error record: it passes through */
+};
+/* Parse the n bytes at s as one record.  Sets *rec (owned; jv_null() when
+ * BAD) and, when BAD, *why (malloc'd: the parser's message, or "not a
+ * JSON object"). */
+int dalle_record_parse(const char *s, size_t n, jv *rec, char **why);
+
+/* Borrowing getters; NULL / -1 when absent or of another kind. */
+const char *dalle_record_str(jv obj, const char *key);  /* borrows obj */
+int dalle_record_long(jv obj, const char *key, long *out); /* borrows obj */
+/* Owned copy of obj[key], or jv_null() when obj is no object. Borrows obj. */
+jv dalle_record_get(jv obj, const char *key);
+
+/*
+ * Error kinds: what a script branches on.  dalle_record_error builds the
+ * record's "error" object.  http is 0 when there was no HTTP answer; code and
+ * message may be NULL (the message is then the kind).
+ */
+#define DALLE_KIND_INPUT "input"
+#define DALLE_KIND_CONTENT_FILTER "content_filter"
+#define DALLE_KIND_AUTH "auth"
+#define DALLE_KIND_NOT_FOUND "not_found"
+#define DALLE_KIND_INVALID "invalid_request"
+#define DALLE_KIND_RATE "rate_limited"
+#define DALLE_KIND_SERVER "server"
+#define DALLE_KIND_NETWORK "network"
+#define DALLE_KIND_EXPIRED "expired"
+#define DALLE_KIND_IO "io"
+#define DALLE_KIND_TIMEOUT "timeout"
+#define DALLE_KIND_FAILED "failed"
+#define DALLE_KIND_PROTOCOL "protocol"
+#define DALLE_KIND_CONFIG "config"
+jv dalle_record_error(const char *stage, const char *kind, long http,
+    const char *code, const char *message, int retryable, int attempts);
+/* The common case: no HTTP status, no code, not retryable, no attempts,
+ * and a message from printf. */
+jv dalle_record_errorf(const char *stage, const char *kind,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The exit status that belongs to an error kind (70 for NULL). */
+int dalle_record_exit(const char *kind);
+/* Is this record an error record?  Borrows rec. */
+int dalle_record_is_error(jv rec);
+
+#endif
