@@ -829,9 +829,8 @@ int
 main(int argc, char *argv[])
 {
 	struct dalle_loop lp;
-	int ch, rc;
+	int ch;
 
-	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&fatal_sigs);
 	sigaddset(&fatal_sigs, SIGINT);
 	sigaddset(&fatal_sigs, SIGTERM);
@@ -840,16 +839,12 @@ main(int argc, char *argv[])
 	signal(SIGTERM, on_fatal);
 	signal(SIGHUP, on_fatal);
 	atexit(temps_remove);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-		errx(DALLE_EX_OSERR, "curl_global_init failed");
 	dalle_conf_init(&conf, "dalle-fetch");
 	file_umask = umask(0);
 	umask(file_umask);
 	conf.jobs = 8;
-	while ((ch = getopt_long(argc, argv, "d:fhj:o:qv", longopts,
-	    NULL)) != -1) {
-		if (dalle_conf_option(&conf, ch, optarg))
-			continue;
+	while ((ch = dalle_conf_getopt(&conf, argc, argv, "d:fhj:o:qv",
+	    longopts)) != -1) {
 		switch (ch) {
 		case 'h':
 			usage(stdout, 0);
@@ -884,16 +879,8 @@ main(int argc, char *argv[])
 		errx(DALLE_EX_USAGE, "-o - and --paths do not go together");
 
 	memset(&lp, 0, sizeof(lp));
-	lp.http = dalle_http_new(&conf);
-	lp.max_pending = (size_t)conf.jobs * 2;
 	lp.line = on_line;
 	lp.done = on_done;
-	lp.quiet = conf.quiet;
-	lp.keep_order = conf.keep_order;
 	lp.no_records = paths_only || to_stdout;
-	rc = dalle_loop_run(&lp, argc, argv);
-	dalle_http_free(lp.http);
-	dalle_conf_free(&conf);
-	curl_global_cleanup();
-	return dalle_finish(rc);
+	return dalle_loop_main(&lp, &conf, NULL, argc, argv);
 }

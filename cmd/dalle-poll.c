@@ -327,15 +327,10 @@ main(int argc, char *argv[])
 	size_t n;
 	int ch, rc;
 
-	signal(SIGPIPE, SIG_IGN);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-		errx(DALLE_EX_OSERR, "curl_global_init failed");
 	dalle_conf_init(&conf, "dalle-poll");
 	conf.jobs = 16;
-	while ((ch = getopt_long(argc, argv, "hj:qt:v", longopts,
-	    NULL)) != -1) {
-		if (dalle_conf_option(&conf, ch, optarg))
-			continue;
+	while ((ch = dalle_conf_getopt(&conf, argc, argv, "hj:qt:v",
+	    longopts)) != -1) {
 		switch (ch) {
 		case 'h':
 			usage(stdout, 0);
@@ -368,25 +363,18 @@ main(int argc, char *argv[])
 		usage(stderr, DALLE_EX_USAGE);
 	dalle_conf_finish(&conf, 0);
 
-	memset(&lp, 0, sizeof(lp));
-	lp.http = dalle_http_new(&conf);
 	/* One cap on polls a second over all operations, this process's:
 	 * at most so many in any one second, so that the operations a
 	 * burst of submits started are polled in one burst too. */
 	n = polls_per_min >= 60 ? (size_t)(polls_per_min / 60) : 1;
 	/* At most n polls in any window of n / rate seconds (rounded up). */
 	rate = dalle_rate_window(n, (int64_t)(n * 60000 / polls_per_min) + 1);
-	dalle_http_set_rate(lp.http, rate);
+	memset(&lp, 0, sizeof(lp));
 	/* Operations wait on timers, not slots: hold many, cheaply. */
 	lp.max_pending = 100000;
 	lp.line = on_line;
 	lp.done = on_done;
-	lp.quiet = conf.quiet;
-	lp.keep_order = conf.keep_order;
-	rc = dalle_loop_run(&lp, argc, argv);
-	dalle_http_free(lp.http);
+	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
 	dalle_rate_close(rate);
-	dalle_conf_free(&conf);
-	curl_global_cleanup();
-	return dalle_finish(rc);
+	return rc;
 }

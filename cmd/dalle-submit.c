@@ -382,16 +382,12 @@ main(int argc, char *argv[])
 	struct dalle_rate *rate;
 	int ch, rc;
 
-	signal(SIGPIPE, SIG_IGN);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-		errx(DALLE_EX_OSERR, "curl_global_init failed");
 	dalle_conf_init(&conf, "dalle-submit");
 	defaults = jv_object();
 	make_longopts();
-	while ((ch = getopt_long(argc, argv, "hj:m:n:qs:v", longopts,
-	    NULL)) != -1) {
-		if (dalle_conf_option(&conf, ch, optarg) ||
-		    field_option(ch, optarg))
+	while ((ch = dalle_conf_getopt(&conf, argc, argv, "hj:m:n:qs:v",
+	    longopts)) != -1) {
+		if (field_option(ch, optarg))
 			continue;
 		switch (ch) {
 		case 'h':
@@ -426,18 +422,10 @@ main(int argc, char *argv[])
 	rate = open_rate();
 
 	memset(&lp, 0, sizeof(lp));
-	lp.http = dalle_http_new(&conf);
-	dalle_http_set_rate(lp.http, rate);
-	lp.max_pending = (size_t)conf.jobs * 2;
 	lp.line = on_line;
 	lp.done = on_done;
-	lp.quiet = conf.quiet;
-	lp.keep_order = conf.keep_order;
-	rc = dalle_loop_run(&lp, argc, argv);
-	dalle_http_free(lp.http);
+	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
 	dalle_rate_close(rate);
 	jv_free(defaults);
-	dalle_conf_free(&conf);
-	curl_global_cleanup();
-	return dalle_finish(rc);
+	return rc;
 }

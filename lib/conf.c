@@ -8,6 +8,7 @@
 #include <err.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -173,7 +174,10 @@ open_std_fds(void)
 void
 dalle_conf_init(struct dalle_conf *c, const char *prog)
 {
+	signal(SIGPIPE, SIG_IGN);
 	open_std_fds();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		errx(DALLE_EX_OSERR, "curl_global_init failed");
 	memset(c, 0, sizeof(*c));
 	c->prog = prog;
 	c->retries = 4;
@@ -233,6 +237,18 @@ check_cacert(const char *path)
 	if (!pem)
 		errx(DALLE_EX_CONFIG, "--cacert: %s: no PEM certificate in "
 		    "it", path);
+}
+
+int
+dalle_conf_getopt(struct dalle_conf *c, int argc, char *argv[],
+    const char *shortopts, const struct option *longopts)
+{
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1)
+		if (!dalle_conf_option(c, ch, optarg))
+			break;
+	return ch;
 }
 
 int

@@ -5,6 +5,8 @@
 #ifndef DALLE_CONF_H
 #define DALLE_CONF_H
 
+#include <getopt.h>
+
 #include "api.h"
 
 struct dalle_conf {
@@ -73,8 +75,15 @@ enum {
 	{ "api-key", required_argument, NULL, DALLE_OPT_KEY_ARGV }, \
 	{ "token", required_argument, NULL, DALLE_OPT_KEY_ARGV }
 
-/* Defaults, then ./.env and the environment (the environment wins). */
+/* A filter's start: SIGPIPE ignored (EPIPE is seen on write), libcurl set
+ * up (dies with 71 if it cannot be), then defaults, ./.env and the
+ * environment (the environment wins). */
 void dalle_conf_init(struct dalle_conf *c, const char *prog);
+/* getopt_long(3) over argv that applies the options every program takes
+ * itself (dalle_conf_option): returns the next option that is the
+ * program's own, or -1 at the end. */
+int dalle_conf_getopt(struct dalle_conf *c, int argc, char *argv[],
+    const char *shortopts, const struct option *longopts);
 /* Apply one option parsed by getopt_long; 1 if it was a common option,
  * 0 if not ours; dies with 64/78 on a bad value. */
 int dalle_conf_option(struct dalle_conf *c, int ch, const char *arg);

@@ -274,3 +274,23 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 	free(lp->heldlen);
 	return lp->rc;
 }
+
+int
+dalle_loop_main(struct dalle_loop *lp, struct dalle_conf *c,
+    struct dalle_rate *rate, int argc, char *argv[])
+{
+	int rc;
+
+	lp->http = dalle_http_new(c);
+	dalle_http_set_rate(lp->http, rate);
+	if (lp->max_pending == 0)
+		lp->max_pending = (size_t)c->jobs * 2;
+	lp->quiet = c->quiet;
+	lp->keep_order = c->keep_order;
+	rc = dalle_loop_run(lp, argc, argv);
+	dalle_http_free(lp->http);
+	lp->http = NULL;
+	dalle_conf_free(c);
+	curl_global_cleanup();
+	return dalle_finish(rc);
+}

@@ -6,7 +6,9 @@
 
 #include <jv.h>
 
+#include "conf.h"
 #include "http.h"
+#include "rate.h"
 
 /* Which record: its place in the output (0, 1, ...) and its input line
  * (1-based, per source), as the loop numbered them.  A program keeps the
@@ -45,6 +47,15 @@ struct dalle_loop {
 	long next_out;
 };
 int dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[]);
+/*
+ * A filter's whole run after its options: an engine for c paced by rate
+ * (borrowed; NULL: none), the loop with c's -q and --keep-order (line,
+ * done and no_records are the caller's; max_pending 0: twice -j), then
+ * the engine, c and libcurl freed and stdout closed.  Returns main's exit
+ * status.
+ */
+int dalle_loop_main(struct dalle_loop *lp, struct dalle_conf *c,
+    struct dalle_rate *rate, int argc, char *argv[]);
 /* Record a record's exit status (the first failure wins). */
 void dalle_loop_status(struct dalle_loop *lp, int rc);
 /*
