@@ -530,7 +530,8 @@ same_json() {
 	call GET "${SERVE_URL}_serve/stats"
 	assert_equal "$CODE" 200
 	assert_equal "$(jqb -c '[.submits, .polls, .routes.submit, .routes.operation_get, .status["202"], .status["200"], .status["401"], .auth_failed]')" '[1,2,2,2,1,2,1,1]'
-	assert_equal "$(jqb -c '.operations')" '{"notRunning":1,"running":0,"succeeded":0,"failed":0,"total":1}'
+	# notRunning or running by now: how long the curls took decides.
+	assert_equal "$(jqb -c '.operations | [.notRunning + .running, .succeeded, .failed, .total]')" '[1,0,0,1]'
 	assert_equal "$(jqb '.in_flight.async_operations')" 1
 	assert_equal "$(jqb -c '.faults')" '{"fail":0,"drop":0,"truncate":0,"slow":0}'
 	assert_equal "$(jqb -c '[.rate_limited, .image_downloads, .generations]')" '[0,0,0]'
