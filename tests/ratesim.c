@@ -255,6 +255,9 @@ main(int argc, char *argv[])
 	    (long long)(clock_ms - t0), n429, n429_after, (long long)min_gap);
 	for (i = 0; i < nproc; i++)
 		dalle_rate_close(rate[i]);
+	free(ends);
+	free(q);
+	free(fifo);
 	return 0;
 usage:
 	fprintf(stderr, "usage: ratesim conc C L N J [late] | window Q W N J"
