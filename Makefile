@@ -31,7 +31,7 @@ CRYPTO_LIBS != $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto
 DALLE_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE \
 	-DVERSION=\"$(VERSION)\" -Ilib $(CURL_CFLAGS) $(JQ_CFLAGS)
 # dalle-serve alone paints images, signs URLs and serves HTTP: only
-# serve/*.c include these libraries' headers (no -I flags at all on Debian).
+# serve/*.c are compiled with these libraries' flags.
 SERVE_CPPFLAGS = $(MHD_CFLAGS) $(PNG_CFLAGS) $(CRYPTO_CFLAGS)
 SERVE_LIBS = $(MHD_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(CRYPTO_LIBS) -lpthread
 
@@ -52,11 +52,26 @@ MAN7 = man/dalle.7
 all: $(BIN)
 
 .c.o:
-	$(CC) $(DALLE_CPPFLAGS) $(SERVE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIBOBJ) cmd/dalle-submit.o cmd/dalle-poll.o cmd/dalle-fetch.o: $(HDR)
 
+# POSIX make has no flags per target: the server's objects have a rule of
+# their own, and each its source below.
 $(SERVEOBJ): $(HDR) serve/serve.h
+	$(CC) $(DALLE_CPPFLAGS) $(SERVE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $(@:.o=.c)
+serve/blob.o: serve/blob.c
+serve/cache.o: serve/cache.c
+serve/generate.o: serve/generate.c
+serve/keyed.o: serve/keyed.c
+serve/main.o: serve/main.c
+serve/operation.o: serve/operation.c
+serve/paint.o: serve/paint.c
+serve/quota.o: serve/quota.c
+serve/reply.o: serve/reply.c
+serve/route.o: serve/route.c
+serve/stats.o: serve/stats.c
+serve/timer.o: serve/timer.c
 
 libdalle.a: $(LIBOBJ)
 	rm -f $@
@@ -107,6 +122,7 @@ lint:
 # Every program of the suite under the sanitizers or valgrind; a report of
 # the tool's, even from a process whose status no test reads, fails it.
 asan:
+	@sh .ci/deps asan
 	$(MAKE) clean
 	rm -rf tests/.tool-log && mkdir -p tests/.tool-log
 	ASAN_OPTIONS=exitcode=99:log_path=$$PWD/tests/.tool-log/asan \
@@ -117,6 +133,7 @@ asan:
 	    rc=$$?; sh tests/wrap -r tests/.tool-log && exit $$rc
 
 valgrind: all
+	@sh .ci/deps valgrind
 	rm -rf tests/.wrap tests/.tool-log && mkdir -p tests/.tool-log
 	sh tests/wrap tests/.wrap valgrind -q --leak-check=full \
 	    --errors-for-leak-kinds=definite --error-exitcode=99 \

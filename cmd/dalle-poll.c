@@ -7,7 +7,6 @@
  */
 #include <err.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -160,6 +159,7 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen)
 static int
 on_line(struct dalle_loop *lp, char *s, size_t n)
 {
+	struct dalle_url u;
 	char *url;
 	int rc;
 	jv rec, op;
@@ -192,17 +192,10 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 		    "neither a record, an operation URL nor an operation id");
 	op = jv_object_set(jv_object(), jv_string("kind"),
 	    jv_string("azure-image"));
-	if (url[0] != 'h')
-		op = jv_object_set(op, jv_string("id"), jv_string(s));
-	else {
-		/* The id is the URL's last path segment. */
-		struct dalle_url u;
-
-		if (dalle_url_parse(url, &u) == 0) {
-			op = jv_object_set(op, jv_string("id"),
-			    jv_string(u.last));
-			dalle_url_free(&u);
-		}
+	/* The id is the URL's last path segment (s itself for a bare id). */
+	if (dalle_url_parse(url, &u) == 0) {
+		op = jv_object_set(op, jv_string("id"), jv_string(u.last));
+		dalle_url_free(&u);
 	}
 	op = jv_object_set(op, jv_string("url"), jv_string(url));
 	free(url);

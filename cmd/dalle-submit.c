@@ -7,7 +7,6 @@
  */
 #include <err.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

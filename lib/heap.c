@@ -2,7 +2,6 @@
 #include <stdlib.h>
 
 #include "heap.h"
-#include "heap.h"
 #include "util.h"
 
 static int

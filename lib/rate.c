@@ -134,8 +134,9 @@ alone(const char *path, const char *why)
 
 /*
  * Open the state file without following a symbolic link, and use it only
- * if it is a regular file of ours: whoever can plant a link or a file
- * there must not get us to write over a file of theirs or of ours.
+ * if it is a regular file of ours with no other name: whoever can plant a
+ * link (symbolic or hard) or a file there must not get us to write over a
+ * file of theirs or of ours.
  */
 static int
 open_state(const char *path)
@@ -156,6 +157,8 @@ open_state(const char *path)
 		alone(path, "not a regular file");
 	else if (st.st_uid != geteuid())
 		alone(path, "owned by another user");
+	else if (st.st_nlink != 1)
+		alone(path, "a file with other names (hard links)");
 	else
 		return fd;
 	close(fd);
@@ -507,7 +510,7 @@ dalle_rate_path(const char *key)
 	const char *base = getenv("XDG_RUNTIME_DIR");
 	char *d, *p;
 
-	if (base && *base)
+	if (base != NULL && *base == '/')
 		d = dalle_xasprintf("%s/dalle-tools", base);
 	else {
 		if ((base = getenv("TMPDIR")) == NULL || *base != '/')

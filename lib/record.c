@@ -68,7 +68,8 @@ dalle_record_long(jv obj, const char *key, long *out)
 	}
 	d = jv_number_value(v);
 	jv_free(v);
-	if (d != (double)(long)d)
+	/* Whole, and within a long (converting a larger double is undefined). */
+	if (!(d >= -9.2e18 && d <= 9.2e18) || d != (double)(long)d)
 		return -1;
 	*out = (long)d;
 	return 0;

@@ -136,6 +136,23 @@ need_root() {
 	submit_alone "a symbolic link, not followed"
 }
 
+@test "a hard link to a file of ours planted as the state file is not written" {
+	name=$(state_name)
+	mkdir -m 700 "$DIR"
+	ln "$VICTIM" "$DIR/$name"
+	run --separate-stderr dalle-submit x
+	submit_alone "a file with other names (hard links)"
+}
+
+@test "a relative XDG_RUNTIME_DIR is not used: the budget goes under TMPDIR" {
+	mkdir rel
+	XDG_RUNTIME_DIR=rel run --separate-stderr dalle-submit x
+	assert_success
+	[ -z "$stderr" ]
+	[ ! -e rel/dalle-tools ]
+	assert_equal "$(stat -c '%a' "$DIR")" 700
+}
+
 @test "--rate-file of another user's is refused, not written" {
 	need_root
 	cp "$VICTIM" "$BATS_TEST_TMPDIR/budget"
