@@ -135,9 +135,9 @@ asan:
 valgrind: all
 	@sh .ci/deps valgrind
 	rm -rf tests/.wrap tests/.tool-log && mkdir -p tests/.tool-log
-	sh tests/wrap tests/.wrap valgrind -q --leak-check=full \
-	    --errors-for-leak-kinds=definite --error-exitcode=99 \
-	    --log-file=$$PWD/tests/.tool-log/valgrind.%p
+	sh tests/wrap -l $$PWD/tests/.tool-log tests/.wrap valgrind -q \
+	    --leak-check=full --errors-for-leak-kinds=definite \
+	    --error-exitcode=99 --log-fd=9
 	DALLE_WRAP_DIR=$$PWD/tests/.wrap $(MAKE) check; \
 	    rc=$$?; sh tests/wrap -r tests/.tool-log && exit $$rc
 
