@@ -141,9 +141,12 @@ op_find(const char *id, struct op *out)
 	return rc;
 }
 
-/* Delete an ended operation: 0; -1 unknown; 1 still running. */
+/*
+ * Delete an ended operation: 0, with the id of its images copied to blob;
+ * -1 unknown; 1 still running.
+ */
 static int
-op_delete(const char *id)
+op_delete(const char *id, char blob[37])
 {
 	struct op *o;
 	int rc = -1;
@@ -154,6 +157,7 @@ op_delete(const char *id)
 			rc = 1;
 		else {
 			o->deleted = 1;
+			memcpy(blob, o->blob, sizeof(o->blob));
 			rc = 0;
 		}
 	}
@@ -238,18 +242,17 @@ op_submit(struct req *rq)
 static enum MHD_Result
 op_remove(struct req *rq, const char *id)
 {
-	struct op o;
+	char blob[37];
 	int rc;
 
 	stats_add(&st.deletes, 1);
-	rc = op_delete(id);
+	rc = op_delete(id, blob);
 	if (rc < 0)
 		return reply_error(rq, E_NOT_FOUND, rq->method, rq->path);
 	if (rc > 0)
 		return reply_error(rq, E_CONFLICT);
-	blob_forget(id);
-	if (op_find(id, &o) == 0)
-		blob_forget(o.blob);
+	/* Its image URLs now answer 404 BlobNotFound. */
+	blob_forget(blob);
 	rq->resp_bytes = 0;
 	return reply(rq, 204, resp_bytes("", 0, NULL));
 }

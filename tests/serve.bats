@@ -159,6 +159,29 @@ same_json() {
 	assert_equal "$CODE" 404
 }
 
+@test "DELETE of an operation removes its images: their URLs answer 404 BlobNotFound" {
+	post_json "$SERVE_URL$ASYNC" '{"prompt":"a barge","n":2,"size":"256x256"}' -H 'api-key: k'
+	loc=$(hdr operation-location)
+	for _ in $(seq 100); do
+		call GET "$loc" -H 'api-key: k'
+		[ "$(jqb .status)" = succeeded ] && break
+		sleep 0.05
+	done
+	assert_equal "$(jqb .status)" succeeded
+	u0=$(jqb '.result.data[0].url')
+	u1=$(jqb '.result.data[1].url')
+	call GET "$u0"
+	assert_equal "$CODE" 200
+	call DELETE "$loc" -H 'api-key: k'
+	assert_equal "$CODE" 204
+	for u in "$u0" "$u1"; do
+		call GET "$u"
+		assert_equal "$CODE" 404
+		assert_equal "$(hdr x-ms-error-code)" BlobNotFound
+		assert_regex "$BODY" '<Code>BlobNotFound</Code><Message>The specified blob does not exist\.'
+	done
+}
+
 @test "the lab's DALL-E 2 flow: concatenated URL, Operation-Location in any case, verbatim polls" {
 	serve_start --latency 0.3
 	endpoint=$SERVE_URL key=lab-key
