@@ -172,18 +172,15 @@ op_new(jv body, const struct dalle_model *m, int64_t now)
 	struct op *o;
 	const char *prompt;
 	int64_t lat;
+	long n;
 	int w, h;
-	jv nv;
 
 	o = dalle_xcalloc(1, sizeof(*o));
 	uuid_new(o->id);
 	uuid_new(o->blob);
 	prompt = str_or(body, "prompt", "");
 	size_parse(str_or(body, "size", m->default_size), &w, &h);
-	nv = jv_object_get(jv_copy(body), jv_string("n"));
-	o->n = jv_get_kind(nv) == JV_KIND_NUMBER ? (int)jv_number_value(nv) :
-	    1;
-	jv_free(nv);
+	o->n = dalle_record_long(body, "n", &n) == 0 ? (int)n : 1;
 	o->filtered = blocked_term(prompt) != NULL;
 	o->created = dalle_time();
 	o->url_expires = o->created + opt.url_ttl;

@@ -22,6 +22,7 @@
 #include "base64.h"
 #include "model.h"
 #include "url.h"
+#include "record.h"
 
 #define MAX_BODY (4 * 1024 * 1024)
 #define OP_LIFETIME 86400         /* seconds an operation can be polled */
@@ -225,6 +226,7 @@ long version_date(const char *v);
 int version_async(const char *v);
 const char *blocked_term(const char *prompt);
 void size_parse(const char *s, int *w, int *h);
+/* body's string key (dalle_record_str), or dflt; borrows body. */
 const char *str_or(jv body, const char *key, const char *dflt);
 enum MHD_Result generate_reply(struct req *rq, const char *deployment,
     enum flavour fl);
