@@ -2,8 +2,9 @@
  * dalle-serve: a local twin of the Azure OpenAI and OpenAI image APIs.
  * Reads nothing on stdin.  Prints its base URL (ending in '/') as the first
  * line of stdout, then serves HTTP until SIGINT or SIGTERM.  Exits 0 after
- * a clean shutdown, 64 on a bad option, 66 when a key file cannot be read,
- * 71 when it cannot listen.
+ * a clean shutdown, 64 on a bad option, 66 when a key or token file cannot
+ * be read, 71 when it cannot listen, 73 when the --log file cannot be
+ * opened.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
