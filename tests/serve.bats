@@ -43,6 +43,18 @@ same_json() {
 	assert_failure 64
 }
 
+@test "--public-url wants an http(s) URL with a host, and bases the URLs handed out on it" {
+	for u in http:// https:// 'http://:8080/' ftp://example.com/ 'http://a b/'; do
+		# A server that took it would serve on: timeout ends it.
+		run --separate-stderr timeout 5 dalle-serve --listen 127.0.0.1:0 --public-url "$u"
+		assert_failure 64
+		assert_regex "$stderr" "^dalle-serve: --public-url $u: "
+	done
+	serve_start --public-url https://images.example.com:8443/twin
+	post_json "$SERVE_URL$DALLE3" '{"prompt":"x"}' -H 'api-key: k'
+	assert_regex "$(jqb '.data[0].url')" '^https://images\.example\.com:8443/twin/private/images/'
+}
+
 @test "the man page passes mandoc -Tlint" {
 	run mandoc -Tlint -Wwarning "$ROOT/man/dalle-serve.1"
 	assert_success
