@@ -194,7 +194,7 @@ send_image(void *cls, uint64_t pos, char *buf, size_t max)
 	int64_t now, allowed, chunk;
 	size_t n;
 
-	if (stopping || pos >= s->limit)
+	if (pos >= s->limit)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	n = s->limit - (size_t)pos;
 	if (n > max)
@@ -205,11 +205,11 @@ send_image(void *cls, uint64_t pos, char *buf, size_t max)
 		allowed = chunk + opt.slow_images * (now - s->t0) / 1000;
 		if ((int64_t)pos >= allowed) {
 			/* Park the connection until more bytes are due. */
-			timer_sleep(s->conn, s->t0 + ((int64_t)pos + chunk) *
-			    1000 / opt.slow_images);
-			return 0;
-		}
-		if ((int64_t)n > allowed - (int64_t)pos)
+			if (timer_sleep(s->conn, s->t0 + ((int64_t)pos +
+			    chunk) * 1000 / opt.slow_images) == 0)
+				return 0;
+			/* Shutting down: the rest at once, unpaced. */
+		} else if ((int64_t)n > allowed - (int64_t)pos)
 			n = (size_t)(allowed - (int64_t)pos);
 	}
 	memcpy(buf, s->c->data + pos, n);

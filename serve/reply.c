@@ -211,15 +211,21 @@ enum MHD_Result
 reply(struct req *rq, unsigned status, struct MHD_Response *r)
 {
 	enum MHD_Result ret;
+	int64_t due;
 	char buf[32];
 
-	if (rq->delay_ms > 0 && !stopping) {
+	if (rq->delay_ms > 0) {
+		/* Set before the timer can resume it on another thread. */
 		rq->stash = r;
 		rq->stash_status = status;
 		rq->waiting = 1;
-		timer_sleep(rq->conn, dalle_now_ms() + rq->delay_ms);
+		due = dalle_now_ms() + rq->delay_ms;
 		rq->delay_ms = 0;
-		return MHD_YES;
+		if (timer_sleep(rq->conn, due) == 0)
+			return MHD_YES;
+		/* Shutting down: answer now. */
+		rq->stash = NULL;
+		rq->waiting = 0;
 	}
 	slot_release(rq);
 	if (rq->rl_remaining >= 0 && status != 429) {

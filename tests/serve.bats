@@ -66,16 +66,48 @@ same_json() {
 	[ "${SERVE_URL##*:}" != "0/" ]
 }
 
-@test "SIGINT shuts the server down with exit status 0, even with requests waiting" {
-	serve_start --latency 5
-	curl -s -o /dev/null -X POST -H 'api-key: k' -d '{"prompt":"x"}' "$SERVE_URL$DALLE3" &
-	sleep 0.3
-	pid=$SERVE_PID
-	kill -INT "$pid"
-	rc=0
+# suspended N: wait until the server holds N connections suspended, as its
+# stats say (not after a sleep that a loaded machine outruns).
+suspended() {
+	for _ in $(seq 200); do
+		call GET "${SERVE_URL}_serve/stats"
+		[ "$(jqb .in_flight.suspended)" -ge "$1" ] && break
+		sleep 0.05
+	done
+	[ "$(jqb .in_flight.suspended)" -ge "$1" ]
+}
+
+# interrupted SIG: send SIG to the server, see it exit 0 within 20 s.
+interrupted() {
+	local pid=$SERVE_PID rc=0
+	kill "-$1" "$pid"
+	for _ in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid"
+		echo "dalle-serve still ran 20 s after SIG$1" >&2
+		return 1
+	fi
 	wait "$pid" || rc=$?
-	assert_equal "$rc" 0
 	SERVE_PID=
+	assert_equal "$rc" 0
+}
+
+@test "SIGINT shuts the server down with exit status 0, even with requests waiting" {
+	serve_start --latency 30
+	curl -s -o /dev/null -X POST -H 'api-key: k' -d '{"prompt":"x"}' "$SERVE_URL$DALLE3" &
+	suspended 1
+	interrupted INT
+}
+
+@test "SIGINT shuts the server down with exit status 0 during a paced download" {
+	serve_start --slow-images 500
+	post_json "$SERVE_URL$DALLE3" '{"prompt":"x","size":"1024x1024"}' -H 'api-key: k'
+	curl -s -o /dev/null "$(jqb '.data[0].url')" &
+	suspended 1
+	interrupted INT
 }
 
 @test "SIGTERM shuts the server down with exit status 0" {
