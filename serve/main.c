@@ -111,8 +111,8 @@ set_public_url(const char *s)
 	/* Parsed as libcurl parses it: a scheme alone, no host, is refused.
 	 * Plain http to any host is fine for a base handed to clients. */
 	if ((why = dalle_url_check(s, 1)) != NULL)
-		bad_arg("--public-url %s: %s (want http[s]://host[:port][/path])",
-		    s, why);
+		bad_arg("--public-url %s: %s (want "
+		    "http[s]://host[:port][/path])", s, why);
 	opt.public_url = s[strlen(s) - 1] == '/' ? s :
 	    dalle_xasprintf("%s/", s);
 }
