@@ -1,8 +1,10 @@
 /*
  * blob.c: what an image URL stands for, and its download.  A URL is signed
  * as an Azure storage SAS is: an HMAC-SHA256, under a key drawn at start-up,
- * over a string to sign that holds the permission, the expiry and the blob;
- * the signature is compared in constant time.
+ * over a string to sign that holds the permission, the expiry and the blob's
+ * canonical resource (its whole name, extension included, so that a .png
+ * URL cannot be turned into a .jpg one); the signature is compared in
+ * constant time.
  */
 #include <err.h>
 #include <stdlib.h>
@@ -93,21 +95,26 @@ blob_forget(const char *id)
 	pthread_mutex_unlock(&blobs.mu);
 }
 
-/* The signature of a blob path and expiry, base64 (malloc'd). */
+/* The string to sign for a blob name ("/private/images/...png") and an
+ * expiry, malloc'd. */
 static char *
-blob_sig(const char *stem, const char *se)
+blob_sts(const char *name, const char *se)
+{
+	/* sp, st, se, canonical resource: the start of Azure's string. */
+	return dalle_xasprintf("r\n\n%s\n/blob/dalle-serve%s\n", se, name);
+}
+
+/* The signature of a string to sign, base64 (malloc'd). */
+static char *
+blob_sig(const char *sts)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
-	char *msg;
 	size_t n;
 
-	/* sp, st, se, canonical resource: the start of Azure's string. */
-	msg = dalle_xasprintf("r\n\n%s\n/blob/dalle-serve%s\n", se, stem);
 	if (HMAC(EVP_sha256(), sig_key, (int)sizeof(sig_key),
-	    (const unsigned char *)msg, strlen(msg), mac, &maclen) == NULL)
+	    (const unsigned char *)sts, strlen(sts), mac, &maclen) == NULL)
 		errx(DALLE_EX_SOFTWARE, "HMAC-SHA256 failed");
-	free(msg);
 	return dalle_base64_encode(mac, maclen, &n);
 }
 
@@ -122,10 +129,12 @@ add_escaped(struct dalle_buf *b, const char *s)
 	free(e);
 }
 
+/* The blob's name: its path with the extension. */
 static void
-blob_stem(char *stem, size_t n, const char *id, int idx)
+blob_name(char *name, size_t n, const char *id, int idx, const char *ext)
 {
-	snprintf(stem, n, "/private/images/%s/generated_%02d", id, idx);
+	snprintf(name, n, "/private/images/%s/generated_%02d.%s", id, idx,
+	    ext);
 }
 
 char *
@@ -133,14 +142,16 @@ blob_url(const char *base, const char *id, int idx, const char *fmt,
     int64_t expires)
 {
 	struct dalle_buf u = { NULL, 0, 0 };
-	char stem[96], se[32], *sig;
+	char name[96], se[32], *sts, *sig;
 
-	blob_stem(stem, sizeof(stem), id, idx);
+	blob_name(name, sizeof(name), id, idx, strcmp(fmt, "jpeg") == 0 ?
+	    "jpg" : "png");
 	iso_time(expires, se, sizeof(se));
-	sig = blob_sig(stem, se);
+	sts = blob_sts(name, se);
+	sig = blob_sig(sts);
+	free(sts);
 	dalle_buf_adds(&u, base);
-	dalle_buf_adds(&u, stem + 1);
-	dalle_buf_adds(&u, strcmp(fmt, "jpeg") == 0 ? ".jpg" : ".png");
+	dalle_buf_adds(&u, name + 1);
 	dalle_buf_adds(&u, "?se=");
 	add_escaped(&u, se);
 	dalle_buf_adds(&u, "&sig=");
@@ -183,7 +194,7 @@ send_image(void *cls, uint64_t pos, char *buf, size_t max)
 	int64_t now, allowed, chunk;
 	size_t n;
 
-	if (stopping || pos >= s->limit)
+	if (pos >= s->limit)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	n = s->limit - (size_t)pos;
 	if (n > max)
@@ -194,11 +205,11 @@ send_image(void *cls, uint64_t pos, char *buf, size_t max)
 		allowed = chunk + opt.slow_images * (now - s->t0) / 1000;
 		if ((int64_t)pos >= allowed) {
 			/* Park the connection until more bytes are due. */
-			timer_sleep(s->conn, s->t0 + ((int64_t)pos + chunk) *
-			    1000 / opt.slow_images);
-			return 0;
-		}
-		if ((int64_t)n > allowed - (int64_t)pos)
+			if (timer_sleep(s->conn, s->t0 + ((int64_t)pos +
+			    chunk) * 1000 / opt.slow_images) == 0)
+				return 0;
+			/* Shutting down: the rest at once, unpaced. */
+		} else if ((int64_t)n > allowed - (int64_t)pos)
 			n = (size_t)(allowed - (int64_t)pos);
 	}
 	memcpy(buf, s->c->data + pos, n);
@@ -273,7 +284,7 @@ send_blob(struct req *rq, struct blob *bl, int idx, const char *fmt)
 enum MHD_Result
 blob_reply(struct req *rq, const char *rest)
 {
-	char id[37], ext[8], stem[96], *sig;
+	char id[37], ext[8], name[96], *sts, *sig, *detail;
 	const char *se, *qsig, *fmt;
 	struct blob bl;
 	enum MHD_Result ret;
@@ -285,26 +296,36 @@ blob_reply(struct req *rq, const char *rest)
 		return reply_blob_error(rq, E_NOT_FOUND, NULL);
 	memcpy(id, rest, 36);
 	id[36] = '\0';
+	se = query(rq, "se");
+	qsig = query(rq, "sig");
+	if (se == NULL || qsig == NULL)
+		return reply_blob_error(rq, E_NOT_FOUND, NULL);
+	/* The name as the URL spells it: what was signed, or refused. */
+	snprintf(name, sizeof(name), "/private/images/%s", rest);
+	sts = blob_sts(name, se);
+	sig = blob_sig(sts);
+	good = ct_equal(sig, qsig);
+	free(sig);
+	if (!good) {
+		/* Azure shows the string it signed, newlines and all. */
+		detail = dalle_xasprintf("Signature did not match. String to "
+		    "sign used was %s", sts);
+		free(sts);
+		ret = reply_blob_error(rq, E_SIGNATURE, detail);
+		free(detail);
+		return ret;
+	}
+	free(sts);
+	exp = iso_parse(se);
+	if (exp < 0 || exp <= dalle_time())
+		return expired(rq, exp);
+	/* Authenticated first, then looked up, as Azure storage does. */
 	if (strcmp(ext, "png") == 0)
 		fmt = "png";
 	else if (strcmp(ext, "jpg") == 0 || strcmp(ext, "jpeg") == 0)
 		fmt = "jpeg";
 	else
 		return reply_blob_error(rq, E_NO_BLOB, NULL);
-	se = query(rq, "se");
-	qsig = query(rq, "sig");
-	if (se == NULL || qsig == NULL)
-		return reply_blob_error(rq, E_NOT_FOUND, NULL);
-	blob_stem(stem, sizeof(stem), id, idx);
-	sig = blob_sig(stem, se);
-	good = ct_equal(sig, qsig);
-	free(sig);
-	if (!good)
-		return reply_blob_error(rq, E_SIGNATURE, "Signature did not "
-		    "match. String to sign used was r");
-	exp = iso_parse(se);
-	if (exp < 0 || exp <= dalle_time())
-		return expired(rq, exp);
 	if (blob_find(id, &bl) != 0)
 		return reply_blob_error(rq, E_NO_BLOB, NULL);
 	if (idx >= bl.n) {

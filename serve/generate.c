@@ -82,26 +82,9 @@ size_parse(const char *s, int *w, int *h)
 const char *
 str_or(jv body, const char *key, const char *dflt)
 {
-	jv v = jv_object_get(jv_copy(body), jv_string(key));
-	const char *s = dflt;
+	const char *s = dalle_record_str(body, key);
 
-	/* The value stays alive inside body, which the caller holds. */
-	if (jv_get_kind(v) == JV_KIND_STRING)
-		s = jv_string_value(v);
-	jv_free(v);
-	return s;
-}
-
-static int
-int_or(jv body, const char *key, int dflt)
-{
-	jv v = jv_object_get(jv_copy(body), jv_string(key));
-	int n = dflt;
-
-	if (jv_get_kind(v) == JV_KIND_NUMBER)
-		n = (int)jv_number_value(v);
-	jv_free(v);
-	return n;
+	return s != NULL ? s : dflt;
 }
 
 static char *
@@ -192,9 +175,11 @@ struct ask {
 static void
 ask_read(struct ask *a, const struct dalle_model *m, jv body)
 {
+	long v;
+
 	a->gpt = m->family == DALLE_FAMILY_GPTIMAGE;
 	a->prompt = str_or(body, "prompt", "");
-	a->n = int_or(body, "n", 1);
+	a->n = dalle_record_long(body, "n", &v) == 0 ? (int)v : 1;
 	a->size = str_or(body, "size", m->default_size);
 	size_parse(a->size, &a->w, &a->h);
 	a->fmt = a->gpt ? str_or(body, "output_format", "png") : "png";
@@ -205,7 +190,8 @@ ask_read(struct ask *a, const struct dalle_model *m, jv body)
 	a->style = str_or(body, "style", "vivid");
 	a->transparent = a->gpt &&
 	    strcmp(str_or(body, "background", "auto"), "transparent") == 0;
-	a->comp = int_or(body, "output_compression", 100);
+	a->comp = dalle_record_long(body, "output_compression", &v) == 0 ?
+	    (int)v : 100;
 }
 
 /* gpt-image's extra fields: background, format, quality, size, usage. */

@@ -2,8 +2,9 @@
  * dalle-serve: a local twin of the Azure OpenAI and OpenAI image APIs.
  * Reads nothing on stdin.  Prints its base URL (ending in '/') as the first
  * line of stdout, then serves HTTP until SIGINT or SIGTERM.  Exits 0 after
- * a clean shutdown, 64 on a bad option, 66 when a key file cannot be read,
- * 71 when it cannot listen.
+ * a clean shutdown, 64 on a bad option, 66 when a key or token file cannot
+ * be read, 71 when it cannot listen, 73 when the --log file cannot be
+ * opened.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -105,8 +106,13 @@ add_deployment(const char *spec)
 static void
 set_public_url(const char *s)
 {
-	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
-		bad_arg("--public-url: want an http(s) URL");
+	const char *why;
+
+	/* Parsed as libcurl parses it: a scheme alone, no host, is refused.
+	 * Plain http to any host is fine for a base handed to clients. */
+	if ((why = dalle_url_check(s, 1)) != NULL)
+		bad_arg("--public-url %s: %s (want "
+		    "http[s]://host[:port][/path])", s, why);
 	opt.public_url = s[strlen(s) - 1] == '/' ? s :
 	    dalle_xasprintf("%s/", s);
 }

@@ -141,9 +141,12 @@ op_find(const char *id, struct op *out)
 	return rc;
 }
 
-/* Delete an ended operation: 0; -1 unknown; 1 still running. */
+/*
+ * Delete an ended operation: 0, with the id of its images copied to blob;
+ * -1 unknown; 1 still running.
+ */
 static int
-op_delete(const char *id)
+op_delete(const char *id, char blob[37])
 {
 	struct op *o;
 	int rc = -1;
@@ -154,6 +157,7 @@ op_delete(const char *id)
 			rc = 1;
 		else {
 			o->deleted = 1;
+			memcpy(blob, o->blob, sizeof(o->blob));
 			rc = 0;
 		}
 	}
@@ -168,18 +172,15 @@ op_new(jv body, const struct dalle_model *m, int64_t now)
 	struct op *o;
 	const char *prompt;
 	int64_t lat;
+	long n;
 	int w, h;
-	jv nv;
 
 	o = dalle_xcalloc(1, sizeof(*o));
 	uuid_new(o->id);
 	uuid_new(o->blob);
 	prompt = str_or(body, "prompt", "");
 	size_parse(str_or(body, "size", m->default_size), &w, &h);
-	nv = jv_object_get(jv_copy(body), jv_string("n"));
-	o->n = jv_get_kind(nv) == JV_KIND_NUMBER ? (int)jv_number_value(nv) :
-	    1;
-	jv_free(nv);
+	o->n = dalle_record_long(body, "n", &n) == 0 ? (int)n : 1;
 	o->filtered = blocked_term(prompt) != NULL;
 	o->created = dalle_time();
 	o->url_expires = o->created + opt.url_ttl;
@@ -238,18 +239,17 @@ op_submit(struct req *rq)
 static enum MHD_Result
 op_remove(struct req *rq, const char *id)
 {
-	struct op o;
+	char blob[37];
 	int rc;
 
 	stats_add(&st.deletes, 1);
-	rc = op_delete(id);
+	rc = op_delete(id, blob);
 	if (rc < 0)
 		return reply_error(rq, E_NOT_FOUND, rq->method, rq->path);
 	if (rc > 0)
 		return reply_error(rq, E_CONFLICT);
-	blob_forget(id);
-	if (op_find(id, &o) == 0)
-		blob_forget(o.blob);
+	/* Its image URLs now answer 404 BlobNotFound. */
+	blob_forget(blob);
 	rq->resp_bytes = 0;
 	return reply(rq, 204, resp_bytes("", 0, NULL));
 }

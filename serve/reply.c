@@ -211,15 +211,21 @@ enum MHD_Result
 reply(struct req *rq, unsigned status, struct MHD_Response *r)
 {
 	enum MHD_Result ret;
+	int64_t due;
 	char buf[32];
 
-	if (rq->delay_ms > 0 && !stopping) {
+	if (rq->delay_ms > 0) {
+		/* Set before the timer can resume it on another thread. */
 		rq->stash = r;
 		rq->stash_status = status;
 		rq->waiting = 1;
-		timer_sleep(rq->conn, dalle_now_ms() + rq->delay_ms);
+		due = dalle_now_ms() + rq->delay_ms;
 		rq->delay_ms = 0;
-		return MHD_YES;
+		if (timer_sleep(rq->conn, due) == 0)
+			return MHD_YES;
+		/* Shutting down: answer now. */
+		rq->stash = NULL;
+		rq->waiting = 0;
 	}
 	slot_release(rq);
 	if (rq->rl_remaining >= 0 && status != 429) {
@@ -264,12 +270,36 @@ reply_error(struct req *rq, enum serve_err e, ...)
 	    errtab[e].param));
 }
 
+/* s with XML's special characters escaped, malloc'd. */
+static char *
+xml_escape(const char *s)
+{
+	struct dalle_buf b = { NULL, 0, 0 };
+
+	dalle_buf_adds(&b, "");
+	for (; *s != '\0'; s++)
+		switch (*s) {
+		case '&':
+			dalle_buf_adds(&b, "&amp;");
+			break;
+		case '<':
+			dalle_buf_adds(&b, "&lt;");
+			break;
+		case '>':
+			dalle_buf_adds(&b, "&gt;");
+			break;
+		default:
+			dalle_buf_add(&b, s, 1);
+		}
+	return b.p;
+}
+
 enum MHD_Result
 reply_blob_error(struct req *rq, enum serve_err e, const char *detail)
 {
 	const struct face *f = &errtab[e].blob;
 	struct MHD_Response *r;
-	char *x, id[37], when[40];
+	char *x, *d, id[37], when[40];
 
 	if (errtab[e].bare)
 		x = dalle_xasprintf("<?xml version=\"1.0\" encoding=\"utf-8\"?>"
@@ -278,12 +308,14 @@ reply_blob_error(struct req *rq, enum serve_err e, const char *detail)
 	else {
 		uuid_new(id);
 		iso_time(dalle_time(), when, sizeof(when));
+		/* The detail may quote the request (se, the path). */
+		d = xml_escape(detail ? detail : "");
 		x = dalle_xasprintf("<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 		    "<Error><Code>%s</Code><Message>%s\nRequestId:%s\nTime:%s"
 		    "</Message>%s%s%s</Error>", f->code, f->message, id, when,
-		    detail ? "<AuthenticationErrorDetail>" : "",
-		    detail ? detail : "",
+		    detail ? "<AuthenticationErrorDetail>" : "", d,
 		    detail ? "</AuthenticationErrorDetail>" : "");
+		free(d);
 	}
 	rq->resp_bytes = strlen(x);
 	r = resp_bytes(x, strlen(x), "application/xml");

@@ -22,6 +22,7 @@
 #include "base64.h"
 #include "model.h"
 #include "url.h"
+#include "record.h"
 
 #define MAX_BODY (4 * 1024 * 1024)
 #define OP_LIFETIME 86400         /* seconds an operation can be polled */
@@ -63,7 +64,6 @@ struct serve_opt {
 };
 extern struct serve_opt opt;
 extern char listen_base[128];     /* "http://addr:port/" we listen on */
-extern volatile int stopping;     /* set once, at SIGINT or SIGTERM */
 
 /* Counters for GET /_serve/stats, under stats_mu. */
 struct serve_stats {
@@ -156,10 +156,13 @@ unsigned char *paint_image(const char *prompt, int w, int h,
 
 /* timer.c: suspended connections, resumed when due. */
 void timer_start(void);
-/* Suspend conn until due (dalle_now_ms time).  Call from the access
- * handler or a content reader, before anything else could resume it. */
-void timer_sleep(struct MHD_Connection *conn, int64_t due);
-/* Resume every waiting connection now and stop the thread. */
+/* Suspend conn until due (dalle_now_ms time): 0; or -1, conn left as it
+ * is, once timer_stop has begun (answer at once then).  Call from the
+ * access handler or a content reader, before anything else could resume
+ * it. */
+int timer_sleep(struct MHD_Connection *conn, int64_t due);
+/* Resume every waiting connection now, stop the thread, and suspend
+ * nothing from then on. */
 void timer_stop(void);
 
 /* stats.c */
@@ -225,6 +228,7 @@ long version_date(const char *v);
 int version_async(const char *v);
 const char *blocked_term(const char *prompt);
 void size_parse(const char *s, int *w, int *h);
+/* body's string key (dalle_record_str), or dflt; borrows body. */
 const char *str_or(jv body, const char *key, const char *dflt);
 enum MHD_Result generate_reply(struct req *rq, const char *deployment,
     enum flavour fl);

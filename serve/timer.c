@@ -1,31 +1,37 @@
 /*
  * timer.c: latency never holds a server thread.  A waiting connection is
  * suspended and queued by the time it is due; one thread resumes it then.
+ * Once timer_stop has begun, nothing is suspended any more.
  */
 #include <err.h>
 #include <time.h>
 
 #include "serve.h"
 
-volatile int stopping;
-
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct dalle_heap q;      /* connections by due time */
 	pthread_t thr;
+	int stopping;             /* set once, by timer_stop */
 } tq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	DALLE_HEAP_INIT, 0 };
+	DALLE_HEAP_INIT, 0, 0 };
 
-void
+int
 timer_sleep(struct MHD_Connection *conn, int64_t due)
 {
+	pthread_mutex_lock(&tq.mu);
+	if (tq.stopping) {
+		pthread_mutex_unlock(&tq.mu);
+		return -1;
+	}
+	/* Suspended before the timer thread can see it, to resume it. */
 	MHD_suspend_connection(conn);
 	stats_suspended(1);
-	pthread_mutex_lock(&tq.mu);
 	dalle_heap_push(&tq.q, due, conn);
 	pthread_cond_signal(&tq.cv);
 	pthread_mutex_unlock(&tq.mu);
+	return 0;
 }
 
 /* Wait on the condition until ms from now, at most. */
@@ -56,13 +62,13 @@ timer_main(void *arg)
 	for (;;) {
 		top = dalle_heap_top(&tq.q);
 		if (top == NULL) {
-			if (stopping)
+			if (tq.stopping)
 				break;
 			pthread_cond_wait(&tq.cv, &tq.mu);
 			continue;
 		}
 		now = dalle_now_ms();
-		if (top->key > now && !stopping) {
+		if (top->key > now && !tq.stopping) {
 			timer_wait(top->key - now);
 			continue;
 		}
@@ -94,7 +100,7 @@ void
 timer_stop(void)
 {
 	pthread_mutex_lock(&tq.mu);
-	stopping = 1;
+	tq.stopping = 1;
 	pthread_cond_signal(&tq.cv);
 	pthread_mutex_unlock(&tq.mu);
 	pthread_join(tq.thr, NULL);

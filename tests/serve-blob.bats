@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # dalle-serve's image URLs: signed like an Azure SAS (HMAC-SHA256 over the
-# expiry and the blob), so that a good URL downloads and a tampered, forged
+# expiry and the blob's whole name), so that a good URL downloads and a tampered, forged
 # or expired one is refused with 403 AuthenticationFailed.
 bats_require_minimum_version 1.5.0
 
@@ -88,6 +88,28 @@ flip() {
 	refused
 	call GET "$(with sig '')"
 	refused
+}
+
+@test "a URL with its extension swapped is refused, and the string to sign is shown" {
+	new_url
+	for ext in jpg jpeg PNG; do
+		call GET "${URL/generated_00.png/generated_00.$ext}"
+		refused
+		assert_regex "$BODY" "Signature did not match\. String to sign used was r
+
+[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z
+/blob/dalle-serve/private/images/[0-9a-f-]{36}/generated_00\\.$ext
+</AuthenticationErrorDetail></Error>\$"
+	done
+	# The request's own se, quoted in the XML, is escaped there.
+	call GET "$(with se '%3Cb%3E%26')"
+	refused
+	assert_regex "$BODY" 'String to sign used was r
+
+&lt;b&gt;&amp;
+/blob/'
+	call GET "$URL"
+	assert_equal "$CODE" 200
 }
 
 @test "a later se under the old sig is refused" {

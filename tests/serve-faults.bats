@@ -14,14 +14,21 @@ setup() {
 
 @test "--rpm over a 1 s window: 429 with Retry-After, retry-after-ms and the Azure body" {
 	serve_start --rpm 120
-	post_json "$SERVE_URL$DALLE3" '{"prompt":"x"}' -H 'api-key: k'
-	assert_equal "$CODE" 200
+	# The three requests from one curl, one after another on one
+	# connection: no process start-up on a loaded machine comes between
+	# them to push the third out of the first one's window.
+	for i in 1 2 3; do
+		printf 'next\nurl = "%s"\nrequest = POST\nheader = "api-key: k"\nheader = "Content-Type: application/json"\ndata = "{\\"prompt\\":\\"x\\"}"\noutput = "body%d"\ndump-header = "h%d"\nwrite-out = "%%{http_code}\\n"\n' \
+		    "$SERVE_URL$DALLE3" "$i" "$i"
+	done | sed 1d >curl.conf
+	curl -s -K curl.conf >codes
+	assert_equal "$(tr '\n' ' ' <codes)" '200 200 429 '
+	HDRS=h1
 	assert_equal "$(hdr x-ratelimit-remaining-requests)" 1
-	post_json "$SERVE_URL$DALLE3" '{"prompt":"x"}' -H 'api-key: k'
-	assert_equal "$CODE" 200
+	HDRS=h2
 	assert_equal "$(hdr x-ratelimit-remaining-requests)" 0
-	post_json "$SERVE_URL$DALLE3" '{"prompt":"x"}' -H 'api-key: k'
-	assert_equal "$CODE" 429
+	HDRS=h3
+	cp body3 "$BATS_TEST_TMPDIR/body"
 	assert_equal "$(hdr Retry-After)" 1
 	ms=$(hdr retry-after-ms)
 	[ "$ms" -ge 1 ]
@@ -62,8 +69,9 @@ setup() {
 	assert_equal "$CODE" 200
 	post_json "$SERVE_URL$DALLE3" '{"prompt":"x"}' -H 'api-key: k'
 	assert_equal "$CODE" 429
+	# Most of the 10 s window is left, however slowly curl started.
 	s=$(hdr Retry-After)
-	[ "$s" -ge 9 ]
+	[ "$s" -ge 5 ]
 	[ "$s" -le 10 ]
 	post_json "${SERVE_URL}v1/images/generations" '{"prompt":"x"}' -H 'Authorization: Bearer k'
 	assert_equal "$CODE" 429
@@ -71,8 +79,9 @@ setup() {
 }
 
 @test "--concurrency counts running operations and sync generations in progress" {
-	# An operation runs 2 s: the second submit comes well within it.
-	serve_start --concurrency 1 --latency 2
+	# An operation runs 6 s: the second submit comes well within it,
+	# and so does the second sync request below within the first's.
+	serve_start --concurrency 1 --latency 6
 	post_json "$SERVE_URL$ASYNC" '{"prompt":"x"}' -H 'api-key: k'
 	assert_equal "$CODE" 202
 	post_json "$SERVE_URL$ASYNC" '{"prompt":"x"}' -H 'api-key: k'
@@ -80,10 +89,10 @@ setup() {
 	[ "$(hdr Retry-After)" -ge 1 ]
 	ms=$(hdr retry-after-ms)
 	[ "$ms" -ge 1 ]
-	[ "$ms" -le 2000 ]
+	[ "$ms" -le 6000 ]
 	assert_regex "$(jqb .error.message)" 'concurrent request limit'
 	# Until the operation has ended, as the server counts.
-	for _ in $(seq 100); do
+	for _ in $(seq 200); do
 		call GET "${SERVE_URL}_serve/stats"
 		[ "$(jqb .in_flight.async_operations)" -eq 0 ] && break
 		sleep 0.1
@@ -162,7 +171,9 @@ setup() {
 }
 
 @test "--latency suspends connections: 200 waiting requests on one thread wait together" {
-	serve_start --latency 1 --threads 1
+	# 3 s: room for one curl to open 200 connections on a busy machine
+	# before the first is due.
+	serve_start --latency 3 --threads 1
 	# One client that opens 200 connections at once (curl -Z): no process
 	# start-up on a loaded machine comes between them.
 	for i in $(seq 200); do
@@ -177,7 +188,7 @@ setup() {
 	assert_equal "$(jqb .in_flight.suspended_peak)" 200
 	assert_equal "$(jqb .in_flight.suspended)" 0
 	assert_equal "$(jq -s '[.[] | select(.route == "azure_generate")] | length' "$SERVE_DIR/serve.log")" 200
-	assert_equal "$(jq -s '[.[] | select(.route == "azure_generate" and .ms < 1000)] | length' "$SERVE_DIR/serve.log")" 0
+	assert_equal "$(jq -s '[.[] | select(.route == "azure_generate" and .ms < 3000)] | length' "$SERVE_DIR/serve.log")" 0
 }
 
 @test "--jitter varies the latency within its bounds" {
@@ -186,12 +197,14 @@ setup() {
 		curl -s -o /dev/null -X POST -H 'api-key: k' \
 		    -d '{"prompt":"x"}' "$SERVE_URL$DALLE3"
 	done
-	# The latencies as the server measured them: 0.1 to 0.7 s, not all one.
+	# The latencies as the server measured them: drawn from 0.1 to 0.7 s
+	# (never answered sooner), not all one.  A busy machine may answer
+	# later than drawn: 1.5 s of slack above.
 	jq -r 'select(.route == "azure_generate") | .ms' "$SERVE_DIR/serve.log" >ms
 	echo "# $(tr '\n' ' ' <ms)" >&3
 	assert_equal "$(wc -l <ms)" 6
 	run awk 'NR == 1 { lo = hi = $1 } { if ($1 < lo) lo = $1; if ($1 > hi) hi = $1 }
-	    END { exit !(lo >= 90 && hi <= 800 && hi - lo > 50) }' ms
+	    END { exit !(lo >= 100 && hi <= 700 + 1500 && hi - lo > 50) }' ms
 	assert_success
 }
 
