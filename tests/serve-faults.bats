@@ -92,22 +92,14 @@ setup() {
 	[ "$ms" -le 6000 ]
 	assert_regex "$(jqb .error.message)" 'concurrent request limit'
 	# Until the operation has ended, as the server counts.
-	for _ in $(seq 200); do
-		call GET "${SERVE_URL}_serve/stats"
-		[ "$(jqb .in_flight.async_operations)" -eq 0 ] && break
-		sleep 0.1
-	done
+	await "${SERVE_URL}_serve/stats" .in_flight.async_operations -eq 0
 	assert_equal "$(jqb .in_flight.async_operations)" 0
 	# Two sync requests at once: one waits out its latency, one is refused.
 	curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'api-key: k' \
 	    -d '{"prompt":"x"}' "$SERVE_URL$DALLE3" >a &
 	bg=$!
 	# Once the server holds it (not after a sleep a loaded machine outruns).
-	for _ in $(seq 200); do
-		call GET "${SERVE_URL}_serve/stats"
-		[ "$(jqb .in_flight.sync_generations)" -eq 1 ] && break
-		sleep 0.01
-	done
+	await "${SERVE_URL}_serve/stats" .in_flight.sync_generations -eq 1
 	assert_equal "$(jqb .in_flight.sync_generations)" 1
 	post_json "$SERVE_URL$DALLE3" '{"prompt":"x"}' -H 'api-key: k'
 	assert_equal "$CODE" 429

@@ -69,11 +69,7 @@ same_json() {
 # suspended N: wait until the server holds N connections suspended, as its
 # stats say (not after a sleep that a loaded machine outruns).
 suspended() {
-	for _ in $(seq 200); do
-		call GET "${SERVE_URL}_serve/stats"
-		[ "$(jqb .in_flight.suspended)" -ge "$1" ] && break
-		sleep 0.05
-	done
+	await "${SERVE_URL}_serve/stats" .in_flight.suspended -ge "$1"
 	[ "$(jqb .in_flight.suspended)" -ge "$1" ]
 }
 
@@ -165,19 +161,11 @@ interrupted() {
 	ms=$(hdr retry-after-ms)
 	[ "$ms" -gt 6000 ]
 	[ "$ms" -le 8000 ]
-	for _ in $(seq 100); do
-		call GET "$loc" -H 'api-key: k'
-		[ "$(jqb .status)" != notRunning ] && break
-		sleep 0.05
-	done
+	await "$loc" .status != notRunning
 	assert_equal "$(jqb .status)" running
 	assert_regex "$(hdr retry-after-ms)" '^[0-9]+$'
 	assert_equal "$(jqb 'has("result")')" false
-	for _ in $(seq 300); do
-		call GET "$loc" -H 'api-key: k'
-		[ "$(jqb .status)" != running ] && break
-		sleep 0.05
-	done
+	await "$loc" .status != running
 	assert_equal "$(jqb .status)" succeeded
 	assert_equal "$(hdr Retry-After)" ""
 	assert_equal "$(jqb '.expires - .created')" 86400
@@ -198,11 +186,7 @@ interrupted() {
 	call DELETE "$loc" -H 'api-key: k'
 	assert_equal "$CODE" 409
 	assert_equal "$(jqb .error.code)" Conflict
-	for _ in $(seq 300); do
-		call GET "$loc" -H 'api-key: k'
-		[ "$(jqb .status)" = succeeded ] && break
-		sleep 0.05
-	done
+	await "$loc" .status = succeeded
 	assert_equal "$(jqb .status)" succeeded
 	call DELETE "$loc" -H 'api-key: k'
 	assert_equal "$CODE" 204
@@ -216,11 +200,7 @@ interrupted() {
 @test "DELETE of an operation removes its images: their URLs answer 404 BlobNotFound" {
 	post_json "$SERVE_URL$ASYNC" '{"prompt":"a barge","n":2,"size":"256x256"}' -H 'api-key: k'
 	loc=$(hdr operation-location)
-	for _ in $(seq 100); do
-		call GET "$loc" -H 'api-key: k'
-		[ "$(jqb .status)" = succeeded ] && break
-		sleep 0.05
-	done
+	await "$loc" .status = succeeded
 	assert_equal "$(jqb .status)" succeeded
 	u0=$(jqb '.result.data[0].url')
 	u1=$(jqb '.result.data[1].url')

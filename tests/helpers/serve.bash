@@ -30,6 +30,20 @@ jqb() {
 	jq -r "$@" "$BATS_TEST_TMPDIR/body"
 }
 
+# await URL FILTER OP VALUE: GET URL (with a key) every 50 ms, for 20 s at
+# most, until [ "$(jqb FILTER)" OP VALUE ] holds: a state the server
+# reports, not a sleep that a loaded machine outruns.  The caller asserts
+# on the last answer.
+await() {
+	local url=$1 filter=$2 op=$3 want=$4
+	for _ in $(seq 400); do
+		call GET "$url" -H 'api-key: k'
+		[ "$(jqb "$filter")" "$op" "$want" ] && return 0
+		sleep 0.05
+	done
+	return 0
+}
+
 # b64_to FILE: decode data[0].b64_json of the last body into FILE.
 b64_to() {
 	jq -r "${2:-.data[0].b64_json}" "$BATS_TEST_TMPDIR/body" | base64 -d >"$1"
