@@ -34,6 +34,8 @@ static const struct option longopts[] = {
 /* One input record while its images are being written. */
 struct rec {
 	jv rec;
+	struct dalle_big big;     /* rec's big strings: its images' base64 */
+	char *datahash;           /* record_id's hash of the images, once made */
 	jv files;                 /* one entry per image, null until done */
 	jv error;                 /* the first image's failure, or null */
 	struct dalle_loop_id id;
@@ -103,29 +105,34 @@ field_text(jv rec, const char *key)
  * apart).  {hash}: the request's hash, else that same hash.
  */
 static char *
-record_id(jv rec, int want_hash)
+record_id(struct rec *r, int want_hash)
 {
-	jv o = dalle_record_get(rec, want_hash ? "request" : "operation"), d, it;
+	jv o = dalle_record_get(r->rec, want_hash ? "request" : "operation");
 	char *s = field_text(o, want_hash ? "hash" : "id");
 	const char *v;
 	uint64_t h = 0;
+	size_t len;
 	int i, n;
+	jv d, it;
 
 	jv_free(o);
 	if (s != NULL)
 		return s;
-	d = dalle_record_get(rec, "data");
+	if (r->datahash != NULL)
+		return dalle_xstrdup(r->datahash);
+	d = dalle_record_get(r->rec, "data");
 	n = jv_get_kind(d) == JV_KIND_ARRAY ? jv_array_length(jv_copy(d)) : 0;
 	for (i = 0; i < n; i++) {
 		it = jv_array_get(jv_copy(d), i);
-		if ((v = dalle_record_str(it, "url")) != NULL ||
-		    (v = dalle_record_str(it, "b64_json")) != NULL)
-			h = dalle_hash(v, strlen(v), h);
+		if ((v = dalle_big_str(&r->big, it, "url", &len)) != NULL ||
+		    (v = dalle_big_str(&r->big, it, "b64_json", &len)) != NULL)
+			h = dalle_hash_words(v, len, h);
 		jv_free(it);
 	}
 	jv_free(d);
-	return dalle_xasprintf("%012llx", (unsigned long long)(h &
+	r->datahash = dalle_xasprintf("%012llx", (unsigned long long)(h &
 	    0xffffffffffffULL));
+	return dalle_xstrdup(r->datahash);
 }
 
 /*
@@ -135,7 +142,7 @@ record_id(jv rec, int want_hash)
  * NULL and sets *why when the record lacks a field the template names.
  */
 static char *
-target(jv rec, int index, int multi, const char *ext, char **why)
+target(struct rec *r, int index, int multi, const char *ext, char **why)
 {
 	const char *t = tmpl ? tmpl : "{name}.{ext}", *p, *e;
 	struct dalle_buf b = { 0 };
@@ -161,17 +168,17 @@ target(jv rec, int index, int multi, const char *ext, char **why)
 		else if (strcmp(key, "ext") == 0)
 			v = dalle_xstrdup(ext);
 		else if (strcmp(key, "id") == 0)
-			v = record_id(rec, 0);
+			v = record_id(r, 0);
 		else if (strcmp(key, "hash") == 0)
-			v = record_id(rec, 1);
-		else if ((v = field_text(rec, key)) == NULL) {
+			v = record_id(r, 1);
+		else if ((v = field_text(r->rec, key)) == NULL) {
 			if (strcmp(key, "name") != 0) {
 				*why = dalle_xasprintf("-o: the record has no "
 				    "\"%s\" for {%s}", key, key);
 				dalle_buf_free(&b);
 				return NULL;
 			}
-			v = record_id(rec, 0);
+			v = record_id(r, 0);
 		}
 		add_component(&b, v);
 		free(v);
@@ -419,8 +426,10 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 		jv_free(r->rec);
 		dalle_loop_emit(lp, r->id, paths.p, paths.len);
 	} else
-		dalle_loop_write(lp, r->id, r->rec);
+		dalle_loop_write(lp, r->id, r->rec, &r->big);
 	dalle_buf_free(&paths);
+	dalle_big_free(&r->big);
+	free(r->datahash);
 	free(r);
 	return rc;
 }
@@ -445,7 +454,7 @@ write_stdout(const void *p, size_t n, struct rec *r)
 static char *
 resolve(struct rec *r, int index, int multi, const char *ext)
 {
-	char *why = NULL, *path = target(r->rec, index, multi, ext, &why);
+	char *why = NULL, *path = target(r, index, multi, ext, &why);
 
 	if (path == NULL) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_INPUT, "%s",
@@ -606,7 +615,7 @@ make_temp(struct rec *r, const char *path, char **tmp)
 }
 
 static void
-write_b64(struct rec *r, int index, int multi, const char *b64)
+write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 {
 	struct img im = { r, index, multi, NULL, NULL, NULL };
 	const char *fmt;
@@ -615,7 +624,7 @@ write_b64(struct rec *r, int index, int multi, const char *b64)
 	char *path;
 	int w, h;
 
-	if ((p = dalle_base64_decode(b64, strlen(b64), &n)) == NULL) {
+	if ((p = dalle_base64_decode(b64, b64len, &n)) == NULL) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_PROTOCOL,
 		    "b64_json is not valid base64"));
 		return;
@@ -694,15 +703,17 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 static int
 on_line(struct dalle_loop *lp, char *s, size_t n)
 {
+	struct dalle_big big = { 0 };
 	struct rec *r;
 	jv rec, data, item, ie;
 	const char *status, *url, *b64;
+	size_t b64len;
 	int i, count, multi, rc;
 
 	while (*s == ' ' || *s == '\t')
 		s++, n--;
 	if (*s == '{') {
-		rc = dalle_loop_take(lp, "fetch", s, n, &rec);
+		rc = dalle_loop_take(lp, "fetch", s, n, &rec, &big);
 		if (rc != -1)
 			return rc;
 	} else if (strncmp(s, "http://", 7) == 0 ||
@@ -717,6 +728,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 
 	r = dalle_xcalloc(1, sizeof(*r));
 	r->rec = rec;
+	r->big = big;
 	r->id = lp->cur;
 	r->error = jv_null();
 	r->files = jv_array();
@@ -740,7 +752,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 		item = jv_array_get(jv_copy(data), i);
 		ie = dalle_record_get(item, "error");
 		url = dalle_record_str(item, "url");
-		b64 = dalle_record_str(item, "b64_json");
+		b64 = dalle_big_str(&r->big, item, "b64_json", &b64len);
 		if (jv_get_kind(ie) == JV_KIND_OBJECT) {
 			const char *code = dalle_record_str(ie, "code");
 
@@ -749,7 +761,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 			    DALLE_KIND_CONTENT_FILTER : DALLE_KIND_FAILED, 0,
 			    code, dalle_record_str(ie, "message"), 0, 0));
 		} else if (b64)
-			write_b64(r, i, multi, b64);
+			write_b64(r, i, multi, b64, b64len);
 		else if (url)
 			start_download(lp, r, i, multi, url);
 		else
@@ -762,6 +774,8 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	jv_free(data);
 	if (r->left == 0)
 		return rec_finish(lp, r);
+	/* Downloads outlive the line: so must the strings they came with. */
+	dalle_big_keep(&r->big);
 	return 0;
 }
 

@@ -29,6 +29,7 @@ static const struct option longopts[] = {
  * the memory of the parsed value) until it is written. */
 struct op {
 	char *raw;
+	struct dalle_big big;     /* raw's big strings, once parsed */
 	struct dalle_loop_id id;
 	int64_t deadline;
 	int polls;
@@ -73,20 +74,23 @@ schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay,
 
 /* rec cannot be polled: its error record, of kind and why (consumed). */
 static int
-reject(struct dalle_loop *lp, jv rec, jv op, const char *kind, char *why)
+reject(struct dalle_loop *lp, jv rec, const struct dalle_big *big, jv op,
+    const char *kind, char *why)
 {
 	int rc;
 
 	jv_free(op);
 	rc = dalle_loop_fail(lp, lp->cur, rec,
-	    dalle_record_errorf("poll", kind, "%s", why));
+	    dalle_record_errorf("poll", kind, "%s", why), big);
 	free(why);
 	return rc;
 }
 
-/* raw: the input line as it came (rawlen bytes), or NULL. */
+/* raw: the input line as it came (rawlen bytes), or NULL; big: its big
+ * strings (NULL: none). */
 static int
-start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen)
+start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
+    const struct dalle_big *big)
 {
 	const char *url, *status;
 	struct dalle_url u;
@@ -106,16 +110,16 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen)
 			dalle_loop_emit_line(lp, lp->cur, raw, rawlen);
 			jv_free(rec);
 		} else
-			dalle_loop_write(lp, lp->cur, rec);
+			dalle_loop_write(lp, lp->cur, rec, big);
 		return 0;
 	}
 	if (dalle_record_str(op, "kind") && strcmp(dalle_record_str(op, "kind"),
 	    "azure-image") != 0)
-		return reject(lp, rec, op, DALLE_KIND_INPUT,
+		return reject(lp, rec, big, op, DALLE_KIND_INPUT,
 		    dalle_xasprintf("operation kind \"%s\" is not one this "
 		    "dalle-poll knows", dalle_record_str(op, "kind")));
 	if ((url = dalle_record_str(op, "url")) == NULL)
-		return reject(lp, rec, op, DALLE_KIND_INPUT,
+		return reject(lp, rec, big, op, DALLE_KIND_INPUT,
 		    dalle_xstrdup("operation has no \"url\""));
 	/* The key goes only to the endpoint it belongs to: the same
 	 * scheme, host and port, as libcurl reads them. */
@@ -126,10 +130,10 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen)
 		    "the key is not sent there", u.origin ? u.origin : url,
 		    conf.endpoint ? conf.endpoint : "none");
 		dalle_url_free(&u);
-		return reject(lp, rec, op, DALLE_KIND_CONFIG, why);
+		return reject(lp, rec, big, op, DALLE_KIND_CONFIG, why);
 	}
 	if (conf.key == NULL && conf.token == NULL)
-		return reject(lp, rec, op, DALLE_KIND_CONFIG,
+		return reject(lp, rec, big, op, DALLE_KIND_CONFIG,
 		    dalle_xstrdup("no key: set AZURE_OPENAI_API_KEY or "
 		    "AZURE_OPENAI_AD_TOKEN"));
 	o = dalle_xcalloc(1, sizeof(*o));
@@ -159,6 +163,7 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen)
 static int
 on_line(struct dalle_loop *lp, char *s, size_t n)
 {
+	struct dalle_big big = { 0 };
 	struct dalle_url u;
 	char *url;
 	int rc;
@@ -167,8 +172,12 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	while (*s == ' ' || *s == '\t')
 		s++, n--;
 	if (*s == '{') {
-		rc = dalle_loop_take(lp, "poll", s, n, &rec);
-		return rc != -1 ? rc : start(lp, rec, s, n);
+		rc = dalle_loop_take(lp, "poll", s, n, &rec, &big);
+		if (rc == -1) {
+			rc = start(lp, rec, s, n, &big);
+			dalle_big_free(&big);
+		}
+		return rc;
 	}
 	/* A bare operation URL, or an id on the configured endpoint. */
 	if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
@@ -182,7 +191,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 			rec = jv_object_set(jv_object(), jv_string("operation"),
 			    jv_object_set(jv_object(), jv_string("id"),
 			    jv_string(s)));
-			return dalle_loop_fail(lp, lp->cur, rec, e);
+			return dalle_loop_fail(lp, lp->cur, rec, e, NULL);
 		}
 		url = dalle_xasprintf("%s/openai/operations/images/%s"
 		    "?api-version=%s", conf.endpoint, s,
@@ -200,14 +209,14 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	op = jv_object_set(op, jv_string("url"), jv_string(url));
 	free(url);
 	rec = jv_object_set(jv_object(), jv_string("operation"), op);
-	return start(lp, rec, NULL, 0);
+	return start(lp, rec, NULL, 0, NULL);
 }
 
 /* The operation's record, with its polls and, if known, its status. */
 static jv
 op_rec(struct op *o, const char *status)
 {
-	jv rec = jv_parse(o->raw), op;
+	jv rec = dalle_big_parse(&o->big, o->raw, strlen(o->raw)), op;
 
 	op = dalle_record_get(rec, "operation");
 	op = jv_object_set(op, jv_string("polls"), jv_number(o->polls));
@@ -289,7 +298,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	else
 		jv_free(v);
 	if (strcmp(status, "succeeded") == 0) {
-		dalle_loop_write(lp, o->id, rec);
+		dalle_loop_write(lp, o->id, rec, &o->big);
 		goto done;
 	}
 	v = dalle_record_get(body, "error");
@@ -299,12 +308,13 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	    0 ? DALLE_KIND_CONTENT_FILTER : DALLE_KIND_FAILED, 0, code,
 	    msg ? msg : status, 0, o->polls);
 	jv_free(v);
-	rc = dalle_loop_fail(lp, o->id, rec, e);
+	rc = dalle_loop_fail(lp, o->id, rec, e, &o->big);
 	goto done;
 failed:
-	rc = dalle_loop_fail(lp, o->id, op_rec(o, status), e);
+	rc = dalle_loop_fail(lp, o->id, op_rec(o, status), e, &o->big);
 done:
 	jv_free(body);
+	dalle_big_free(&o->big);
 	free(o->raw);
 	free(o);
 	dalle_http_xfer_free(x);

@@ -63,6 +63,7 @@ static const char *const api_fields[] = {
 
 struct req {
 	jv rec;
+	struct dalle_big big;     /* rec's big strings, then the answer's */
 	struct dalle_loop_id id;
 };
 
@@ -150,18 +151,20 @@ make_body(jv rec, enum dalle_api api, const char *name)
 }
 
 static int
-fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec, jv e)
+fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
+    const struct dalle_big *big, jv e)
 {
 	const char *kind = dalle_record_str(e, "kind");
 	/* A route the service does not know is a configuration mistake. */
 	int config = kind && strcmp(kind, DALLE_KIND_NOT_FOUND) == 0;
-	int rc = dalle_loop_fail(lp, id, rec, e);
+	int rc = dalle_loop_fail(lp, id, rec, e, big);
 
 	return config ? DALLE_EX_CONFIG : rc;
 }
 
+/* -1 when a request was started, with big in it, else the status. */
 static int
-submit(struct dalle_loop *lp, jv rec)
+send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 {
 	const char *dep, *model, *name, *check;
 	const struct dalle_model *m;
@@ -182,10 +185,10 @@ submit(struct dalle_loop *lp, jv rec)
 	api = dalle_api_choose(&conf, dep, model);
 	name = dep ? dep : model;
 	if (api == DALLE_API_AUTO)
-		return fail(lp, lp->cur, rec, dalle_record_errorf("submit",
+		return fail(lp, lp->cur, rec, big, dalle_record_errorf("submit",
 		    DALLE_KIND_CONFIG, "no API configured"));
 	if (api == DALLE_API_AZURE && name == NULL)
-		return fail(lp, lp->cur, rec, dalle_record_errorf("submit",
+		return fail(lp, lp->cur, rec, big, dalle_record_errorf("submit",
 		    DALLE_KIND_CONFIG, "--api azure needs a deployment"));
 	body = make_body(rec, api, name);
 
@@ -203,12 +206,12 @@ submit(struct dalle_loop *lp, jv rec)
 			e = jv_object_set(e, jv_string("param"),
 			    jv_string(me.param));
 		jv_free(body);
-		return fail(lp, lp->cur, rec, e);
+		return fail(lp, lp->cur, rec, big, e);
 	}
 
 	url = dalle_api_url(&conf, api, name, "images/generations");
 	/* Serialised once: for the hash and as the body sent. */
-	dalle_json_put(&s, body);
+	dalle_json_put_big(&s, body, big);
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
 	    dalle_hash(s.p, s.len, dalle_hash(url, strlen(url), 0)));
 	hash[12] = '\0';
@@ -229,7 +232,7 @@ submit(struct dalle_loop *lp, jv rec)
 		request = jv_object_set(request, jv_string("headers"), h);
 		request = jv_object_set(request, jv_string("body"), body);
 		dalle_loop_write(lp, lp->cur, jv_object_set(rec,
-		    jv_string("request"), request));
+		    jv_string("request"), request), big);
 		free(url);
 		dalle_buf_free(&s);
 		return 0;
@@ -241,16 +244,34 @@ submit(struct dalle_loop *lp, jv rec)
 	x->headers = dalle_api_auth(&conf, api, x->headers);
 	r = dalle_xmalloc(sizeof(*r));
 	r->rec = jv_object_set(rec, jv_string("request"), request);
+	/* The record waits for its answer: the line it came in will not. */
+	r->big = *big;
+	dalle_big_keep(&r->big);
 	r->id = lp->cur;
 	x->udata = r;
 	x->paced = 1;
 	dalle_http_start(lp->http, x);
+	return -1;
+}
+
+/* rec's request; big: its big strings (spans of the input line), which
+ * submit keeps or frees. */
+static int
+submit(struct dalle_loop *lp, jv rec, struct dalle_big *big)
+{
+	int rc = send_one(lp, rec, big);
+
+	if (rc != -1) {
+		dalle_big_free(big);
+		return rc;
+	}
 	return 0;
 }
 
 static int
 on_line(struct dalle_loop *lp, char *s, size_t n)
 {
+	struct dalle_big big = { 0 };
 	char *p = s;
 	int rc;
 	jv rec;
@@ -261,16 +282,17 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	}
 	if (strcmp(lp->source, "stdin") != 0 || *p != '{')
 		return submit(lp, jv_object_set(jv_object(),
-		    jv_string("prompt"), jv_string_sized(s, (int)n)));
-	rc = dalle_loop_take(lp, "submit", s, n, &rec);
+		    jv_string("prompt"), jv_string_sized(s, (int)n)), &big);
+	rc = dalle_loop_take(lp, "submit", s, n, &rec, &big);
 	if (rc != -1)
 		return rc;
 	if (dalle_record_str(rec, "prompt") == NULL) {
 		jv_free(rec);
+		dalle_big_free(&big);
 		return dalle_loop_bad_line(lp, "submit", s,
 		    "no \"prompt\" string in the object");
 	}
-	return submit(lp, rec);
+	return submit(lp, rec, &big);
 }
 
 static int
@@ -282,30 +304,34 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	const char *opid;
 	int rc = 0;
 
-	free(r);
 	req = dalle_record_get(rec, "request");
 	req = jv_object_set(req, jv_string("attempts"), jv_number(x->attempts));
 	rec = jv_object_set(rec, jv_string("request"), req);
 	if (x->result != CURLE_OK || x->status < 200 || x->status > 299) {
-		rc = fail(lp, id, rec, dalle_http_xfer_error(x, "submit"));
-		dalle_http_xfer_free(x);
-		return rc;
+		rc = fail(lp, id, rec, &r->big, dalle_http_xfer_error(x,
+		    "submit"));
+		rec = jv_null();
+		goto out;
 	}
-	body = jv_parse_sized(x->resp.p ? x->resp.p : "", (int)x->resp.len);
+	/* The images' base64 stays in x->resp, and goes out from there. */
+	body = dalle_big_parse(&r->big, x->resp.p ? x->resp.p : "",
+	    x->resp.len);
 	if (jv_get_kind(body) != JV_KIND_OBJECT) {
-		rc = fail(lp, id, rec, dalle_record_error("submit",
+		rc = fail(lp, id, rec, &r->big, dalle_record_error("submit",
 		    DALLE_KIND_PROTOCOL, x->status, NULL,
 		    "the answer is not a JSON object", 0, x->attempts));
+		rec = jv_null();
 		goto out;
 	}
 	if (x->status == 202) {
 		/* Asynchronous: the operation to poll. */
 		opid = dalle_record_str(body, "id");
 		if (opid == NULL || x->location == NULL) {
-			rc = fail(lp, id, rec, dalle_record_error("submit",
-			    DALLE_KIND_PROTOCOL, x->status, NULL, "202 without "
-			    "an operation id and operation-location", 0,
-			    x->attempts));
+			rc = fail(lp, id, rec, &r->big, dalle_record_error(
+			    "submit", DALLE_KIND_PROTOCOL, x->status, NULL,
+			    "202 without an operation id and "
+			    "operation-location", 0, x->attempts));
+			rec = jv_null();
 			goto out;
 		}
 		v = jv_object_set(jv_object(), jv_string("kind"),
@@ -325,9 +351,10 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		v = dalle_record_get(body, "data");
 		if (jv_get_kind(v) != JV_KIND_ARRAY) {
 			jv_free(v);
-			rc = fail(lp, id, rec, dalle_record_error("submit",
-			    DALLE_KIND_PROTOCOL, x->status, NULL,
+			rc = fail(lp, id, rec, &r->big, dalle_record_error(
+			    "submit", DALLE_KIND_PROTOCOL, x->status, NULL,
 			    "no \"data\" array in the answer", 0, x->attempts));
+			rec = jv_null();
 			goto out;
 		}
 		rec = jv_object_set(rec, jv_string("status"),
@@ -341,11 +368,13 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		else
 			jv_free(v);
 	}
-	dalle_loop_write(lp, id, rec);
+	dalle_loop_write(lp, id, rec, &r->big);
 	rec = jv_null();
 out:
 	jv_free(rec);
 	jv_free(body);
+	dalle_big_free(&r->big);
+	free(r);
 	dalle_http_xfer_free(x);
 	return rc;
 }

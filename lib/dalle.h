@@ -19,6 +19,7 @@
 #include "util.h"
 #include "heap.h"
 #include "base64.h"
+#include "big.h"
 #include "url.h"
 #include "image.h"
 #include "lines.h"

@@ -30,6 +30,7 @@
  */
 struct xfer {
 	struct dalle_xfer x;
+	CURL *e;                  /* while attached */
 	const char *method;       /* "GET", "POST", "DELETE" */
 	char *body;               /* request body or NULL */
 	size_t bodylen;
@@ -221,6 +222,7 @@ on_body(char *p, size_t size, size_t n, void *arg)
 {
 	struct dalle_xfer *x = arg;
 	size_t len = size * n;
+	curl_off_t cl;
 
 	if (x->out) {
 		if (fwrite(p, 1, len, x->out) != len) {
@@ -231,6 +233,12 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	}
 	if (x->resp.len + len > DEFAULT_MAXBODY)
 		return 0;       /* too large: CURLE_WRITE_ERROR */
+	/* The whole body in one allocation when its length is known: an
+	 * answer of a real image is megabytes. */
+	if (x->resp.len == 0 && curl_easy_getinfo(PRIV(x)->e,
+	    CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl > 0 &&
+	    cl <= DEFAULT_MAXBODY)
+		dalle_buf_reserve(&x->resp, (size_t)cl);
 	dalle_buf_add(&x->resp, p, len);
 	return len;
 }
@@ -301,6 +309,7 @@ attach(struct dalle_http *h, struct xfer *p)
 		curl_easy_reset(e);
 	} else if ((e = curl_easy_init()) == NULL)
 		errx(DALLE_EX_OSERR, "curl_easy_init failed");
+	p->e = e;
 	reset_results(x);
 	if (x->out && x->attempts > 0) {        /* a retry starts afresh */
 		rewind(x->out);

@@ -47,6 +47,22 @@ put_string(struct dalle_buf *b, const char *s, size_t n)
 void
 dalle_json_put(struct dalle_buf *b, jv v)
 {
+	dalle_json_put_big(b, v, NULL);
+}
+
+void
+dalle_json_put_big(struct dalle_buf *b, jv v, const struct dalle_big *big)
+{
+	dalle_json_put_out(b, v, big, NULL);
+}
+
+void
+dalle_json_put_out(struct dalle_buf *b, jv v, const struct dalle_big *big,
+    void (*out)(const char *, size_t))
+{
+	const struct dalle_span *sp;
+	const char *str;
+	size_t len;
 	char num[32];
 	double d;
 	int i, n, first;
@@ -75,8 +91,21 @@ dalle_json_put(struct dalle_buf *b, jv v)
 		jv_free(s);
 		break;
 	case JV_KIND_STRING:
-		put_string(b, jv_string_value(v),
-		    (size_t)jv_string_length_bytes(jv_copy(v)));
+		str = jv_string_value(v);
+		len = (size_t)jv_string_length_bytes(jv_copy(v));
+		if ((sp = dalle_big_span(big, str, len)) != NULL) {
+			/* A lifted string: its text as it came, not copied
+			 * when there is somewhere to send it. */
+			dalle_buf_add(b, "\"", 1);
+			if (out != NULL) {
+				out(b->p, b->len);
+				dalle_buf_reset(b);
+				out(sp->p, sp->n);
+			} else
+				dalle_buf_add(b, sp->p, sp->n);
+			dalle_buf_add(b, "\"", 1);
+		} else
+			put_string(b, str, len);
 		break;
 	case JV_KIND_ARRAY:
 		dalle_buf_add(b, "[", 1);
@@ -86,7 +115,7 @@ dalle_json_put(struct dalle_buf *b, jv v)
 
 			if (i > 0)
 				dalle_buf_add(b, ",", 1);
-			dalle_json_put(b, e);
+			dalle_json_put_out(b, e, big, out);
 			jv_free(e);
 		}
 		dalle_buf_add(b, "]", 1);
@@ -105,7 +134,7 @@ dalle_json_put(struct dalle_buf *b, jv v)
 			put_string(b, jv_string_value(k),
 			    (size_t)jv_string_length_bytes(jv_copy(k)));
 			dalle_buf_add(b, ":", 1);
-			dalle_json_put(b, e);
+			dalle_json_put_out(b, e, big, out);
 			jv_free(k);
 			jv_free(e);
 		}

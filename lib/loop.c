@@ -6,6 +6,7 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,6 +105,13 @@ void
 dalle_loop_emit_line(struct dalle_loop *lp, struct dalle_loop_id id,
     const char *s, size_t n)
 {
+	if (!lp->keep_order) {
+		/* Straight out: a record of megabytes is not copied first. */
+		lp->emitted++;
+		out(s, n);
+		out("\n", 1);
+		return;
+	}
 	dalle_buf_reset(&line);
 	dalle_buf_add(&line, s, n);
 	dalle_buf_add(&line, "\n", 1);
@@ -111,24 +119,36 @@ dalle_loop_emit_line(struct dalle_loop *lp, struct dalle_loop_id id,
 }
 
 void
-dalle_loop_write(struct dalle_loop *lp, struct dalle_loop_id id, jv rec)
+dalle_loop_write(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
+    const struct dalle_big *big)
 {
 	dalle_buf_reset(&line);
-	dalle_json_put(&line, rec);
+	if (!lp->keep_order) {
+		/* Straight out, big strings from where they are. */
+		lp->emitted++;
+		dalle_json_put_out(&line, rec, big, out);
+		jv_free(rec);
+		out(line.p, line.len);
+		out("\n", 1);
+		return;
+	}
+	dalle_json_put_big(&line, rec, big);
 	jv_free(rec);
 	dalle_buf_add(&line, "\n", 1);
 	dalle_loop_emit(lp, id, line.p, line.len);
 }
 
 int
-dalle_loop_fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec, jv e)
+dalle_loop_fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec, jv e,
+    const struct dalle_big *big)
 {
 	int rc = dalle_record_exit(dalle_record_str(e, "kind"));
 
 	if (!lp->quiet)
 		warnx("%s:%ld: %s", lp->source, id.lineno,
 		    dalle_record_str(e, "message"));
-	dalle_loop_write(lp, id, jv_object_set(rec, jv_string("error"), e));
+	dalle_loop_write(lp, id, jv_object_set(rec, jv_string("error"), e),
+	    big);
 	return rc;
 }
 
@@ -148,28 +168,30 @@ dalle_loop_bad_line(struct dalle_loop *lp, const char *stage, const char *s,
 		jv_free(rec);
 		dalle_loop_emit(lp, lp->cur, "", 0);
 	} else
-		dalle_loop_write(lp, lp->cur, rec);
+		dalle_loop_write(lp, lp->cur, rec, NULL);
 	return DALLE_EX_DATAERR;
 }
 
 int
 dalle_loop_take(struct dalle_loop *lp, const char *stage, const char *s,
-    size_t n, jv *rec)
+    size_t n, jv *rec, struct dalle_big *big)
 {
 	const char *kind, *msg;
 	char *why = NULL;
 	int rc;
 	jv e;
 
-	switch (dalle_record_parse(s, n, rec, &why)) {
+	switch (dalle_record_parse(big, s, n, rec, &why)) {
 	case DALLE_RECORD_OK:
 		return -1;
 	case DALLE_RECORD_BAD:
+		dalle_big_free(big);
 		rc = dalle_loop_bad_line(lp, stage, s, why);
 		free(why);
 		return rc;
 	}
 	/* An error record from an earlier stage: the bytes as they came. */
+	dalle_big_free(big);
 	if (!lp->no_records) {
 		dalle_loop_emit_line(lp, lp->cur, s, n);
 		jv_free(*rec);
@@ -281,6 +303,11 @@ dalle_loop_main(struct dalle_loop *lp, struct dalle_conf *c,
 {
 	int rc;
 
+#ifdef F_SETPIPE_SZ
+	/* As dalle_lines_new does for stdin: records of megabytes leave in
+	 * few writes (Linux; ignored where it fails, or on no pipe). */
+	fcntl(STDOUT_FILENO, F_SETPIPE_SZ, DALLE_PIPE_SIZE);
+#endif
 	lp->http = dalle_http_new(c);
 	dalle_http_set_rate(lp->http, rate);
 	if (lp->max_pending == 0)

@@ -6,6 +6,7 @@
 
 #include <jv.h>
 
+#include "big.h"
 #include "conf.h"
 #include "http.h"
 #include "rate.h"
@@ -60,33 +61,37 @@ int dalle_loop_main(struct dalle_loop *lp, struct dalle_conf *c,
 void dalle_loop_status(struct dalle_loop *lp, int rc);
 /*
  * The one way in for a line that holds a JSON record: parse it (see
- * dalle_record_parse).  Returns -1 with *rec (owned) an object to work
- * on.  Otherwise the line has been dealt with, and the return is line()'s
+ * dalle_record_parse), its big strings lifted into big (see big.h: spans
+ * of s, which lives only until line() returns; dalle_big_keep them to hold
+ * the record longer).  Returns -1 with *rec (owned) an object to work on.
+ * Otherwise the line has been dealt with, and the return is line()'s
  * status: a bad line became an error record of kind input (65); an error
  * record from an earlier stage passed through as it came (0), or, with
  * no_records, was warned about and gave its kind's status.
  */
 int dalle_loop_take(struct dalle_loop *lp, const char *stage, const char *s,
-    size_t n, jv *rec);
+    size_t n, jv *rec, struct dalle_big *big);
 /*
  * The output of record id: every record calls exactly one of these, once,
  * even when it writes nothing (n == 0).  The text goes out at once (in
  * stdout's buffer, flushed before the loop next waits), or with
  * --keep-order as soon as every earlier record's has.
- * dalle_loop_write consumes rec and writes it as one line.  A write error
+ * dalle_loop_write consumes rec and writes it as one line, its
+ * placeholders as the strings of big (NULL: it has none).  A write error
  * exits 74, silently on EPIPE.
  */
 void dalle_loop_emit(struct dalle_loop *lp, struct dalle_loop_id id,
     const char *s, size_t n);
-void dalle_loop_write(struct dalle_loop *lp, struct dalle_loop_id id, jv rec);
+void dalle_loop_write(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
+    const struct dalle_big *big);
 /* The same for a line of n bytes, given without its newline. */
 void dalle_loop_emit_line(struct dalle_loop *lp, struct dalle_loop_id id,
     const char *s, size_t n);
 /* Record id failed: add the error object e (consumed) to rec (consumed),
- * write it, warn "prog: source:lineno: message"; returns the exit status
- * of e's kind. */
+ * write it (with big, as dalle_loop_write), warn "prog: source:lineno:
+ * message"; returns the exit status of e's kind. */
 int dalle_loop_fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
-    jv e);
+    jv e, const struct dalle_big *big);
 /* An error record for the bad input line s (kept in error.input) of record
  * lp->cur; warns "prog: source:lineno: why", returns 65. */
 int dalle_loop_bad_line(struct dalle_loop *lp, const char *stage,

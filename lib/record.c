@@ -8,13 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "big.h"
 #include "record.h"
 #include "util.h"
 
 int
-dalle_record_parse(const char *s, size_t n, jv *rec, char **why)
+dalle_record_parse(struct dalle_big *big, const char *s, size_t n,
+    jv *rec, char **why)
 {
-	jv v = jv_parse_sized(s, (int)n), msg;
+	jv v = dalle_big_parse(big, s, n), msg;
 
 	*rec = jv_null();
 	if (!jv_is_valid(v)) {
@@ -37,6 +39,12 @@ dalle_record_parse(const char *s, size_t n, jv *rec, char **why)
 const char *
 dalle_record_str(jv obj, const char *key)
 {
+	return dalle_record_strn(obj, key, NULL);
+}
+
+const char *
+dalle_record_strn(jv obj, const char *key, size_t *len)
+{
 	jv v;
 	const char *s;
 
@@ -49,6 +57,8 @@ dalle_record_str(jv obj, const char *key)
 	}
 	/* The string lives on inside obj, which the caller still holds. */
 	s = jv_string_value(v);
+	if (len != NULL)
+		*len = (size_t)jv_string_length_bytes(jv_copy(v));
 	jv_free(v);
 	return s;
 }

@@ -18,13 +18,17 @@ enum {
 	DALLE_RECORD_OK = 0,      /* a record to work on */
 	DALLE_RECORD_ERROR = 1    /* an error record: it passes through */
 };
-/* Parse the n bytes at s as one record.  Sets *rec (owned; jv_null() when
- * BAD) and, when BAD, *why (malloc'd: the parser's message, or "not a
- * JSON object"). */
-int dalle_record_parse(const char *s, size_t n, jv *rec, char **why);
+/* Parse the n bytes at s as one record, its big strings lifted into big
+ * (see big.h).  Sets *rec (owned; jv_null() when BAD) and, when BAD, *why
+ * (malloc'd: the parser's message, or "not a JSON object"). */
+struct dalle_big;
+int dalle_record_parse(struct dalle_big *big, const char *s, size_t n,
+    jv *rec, char **why);
 
 /* Borrowing getters; NULL / -1 when absent or of another kind. */
 const char *dalle_record_str(jv obj, const char *key);  /* borrows obj */
+/* The same, with its length in bytes in *len (when len is not NULL). */
+const char *dalle_record_strn(jv obj, const char *key, size_t *len);
 int dalle_record_long(jv obj, const char *key, long *out); /* borrows obj */
 /* Owned copy of obj[key], or jv_null() when obj is no object. Borrows obj. */
 jv dalle_record_get(jv obj, const char *key);

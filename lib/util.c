@@ -70,16 +70,23 @@ dalle_xasprintf(const char *fmt, ...)
 }
 
 void
+dalle_buf_reserve(struct dalle_buf *b, size_t n)
+{
+	size_t cap;
+
+	if (b->len + n + 1 <= b->cap)
+		return;
+	cap = b->cap ? b->cap : 256;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	b->p = dalle_xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+void
 dalle_buf_add(struct dalle_buf *b, const void *p, size_t n)
 {
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->p = dalle_xrealloc(b->p, cap);
-		b->cap = cap;
-	}
+	dalle_buf_reserve(b, n);
 	if (n)
 		memcpy(b->p + b->len, p, n);
 	b->len += n;
@@ -144,6 +151,26 @@ dalle_hash(const void *p, size_t n, uint64_t seed)
 		h *= 1099511628211ULL;
 	}
 	return h;
+}
+
+uint64_t
+dalle_hash_words(const void *p, size_t n, uint64_t seed)
+{
+	const unsigned char *s = p;
+	uint64_t h[4], w;
+	size_t i, k;
+
+	/* Four lanes, so that the multiplications overlap. */
+	for (k = 0; k < 4; k++)
+		h[k] = (0xcbf29ce484222325ULL ^ seed) + k;
+	for (i = 0; i + 32 <= n; i += 32)
+		for (k = 0; k < 4; k++) {
+			memcpy(&w, s + i + 8 * k, 8);
+			h[k] = (h[k] ^ w) * 0x100000001b3ULL;
+			h[k] ^= h[k] >> 29;
+		}
+	w = dalle_hash(s + i, n - i, h[0] ^ h[1] * 3 ^ h[2] * 5 ^ h[3] * 7);
+	return w ^ (uint64_t)n;
 }
 
 uint64_t

@@ -1,0 +1,231 @@
+/*
+ * big.c: big strings lifted out of a record's text before jv parses it,
+ * and put back, as the same bytes, when the record is written.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "big.h"
+#include "record.h"
+
+#define TAG "\0dalle:"            /* a placeholder's first bytes */
+#define TAGLEN 7
+
+/*
+ * A table's id: a secret of this process's mixed with a serial number, so
+ * that no placeholder of one table is taken for one of another, and no
+ * string of the input for one at all.
+ */
+static uint64_t
+new_id(void)
+{
+	static uint64_t secret, serial;
+	uint64_t st;
+
+	if (secret == 0) {
+		if (getentropy(&secret, sizeof(secret)) == -1)
+			secret = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32 ^
+			    (uint64_t)(uintptr_t)&secret;
+		secret |= 1;
+	}
+	st = secret + ++serial * 0x9e3779b97f4a7c15ULL;
+	return dalle_rand(&st) | 1;
+}
+
+/*
+ * Is [p, e) printable ASCII without a space or a backslash?  Such bytes
+ * are their own JSON text, as jq prints it.  No text a person wrote (a
+ * prompt) is lifted: it has spaces, and its length is checked.  Sixteen
+ * bytes a step with SSE2 (every x86-64 has it), else eight, in a word.
+ */
+static int
+plain(const char *p, const char *e)
+{
+#ifdef __SSE2__
+	const __m128i sp = _mm_set1_epi8(0x21), del = _mm_set1_epi8(0x7f),
+	    bs = _mm_set1_epi8('\\');
+	__m128i c, bad;
+
+	for (; e - p >= 64; p += 64) {
+		bad = _mm_setzero_si128();
+		for (int k = 0; k < 64; k += 16) {
+			c = _mm_loadu_si128((const __m128i *)(const void *)
+			    (p + k));
+			/* signed: below 0x21, or 0x80 and above */
+			bad = _mm_or_si128(bad, _mm_cmplt_epi8(c, sp));
+			bad = _mm_or_si128(bad, _mm_cmpeq_epi8(c, del));
+			bad = _mm_or_si128(bad, _mm_cmpeq_epi8(c, bs));
+		}
+		if (_mm_movemask_epi8(bad))
+			return 0;
+	}
+#else
+	const uint64_t ones = 0x0101010101010101ULL, high = ones * 0x80;
+	uint64_t w, bad = 0;
+
+	for (; e - p >= 8; p += 8) {
+		memcpy(&w, p, 8);
+		/* below 0x21; 0x7f and above; a backslash */
+		bad |= (w - ones * 0x21) & ~w;
+		bad |= w | (w + ones);
+		bad |= ((w ^ ones * 0x5c) - ones) & ~(w ^ ones * 0x5c);
+		if (bad & high)
+			return 0;
+	}
+#endif
+	for (; p < e; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f ||
+		    *p == '\\')
+			return 0;
+	return 1;
+}
+
+/* The closing quote of the string whose text starts at p, or NULL. */
+static const char *
+string_end(const char *p, const char *end)
+{
+	const char *q, *b;
+
+	for (;;) {
+		if ((q = memchr(p, '"', (size_t)(end - p))) == NULL)
+			return NULL;
+		/* Escaped when an odd number of backslashes stand before it. */
+		for (b = q; b > p && b[-1] == '\\'; b--)
+			;
+		if ((q - b) % 2 == 0)
+			return q;
+		p = q + 1;
+	}
+}
+
+static int
+is_key(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' ||
+	    *p == '\r'))
+		p++;
+	return p < end && *p == ':';
+}
+
+static void
+lift(struct dalle_big *big, struct dalle_buf *sk, const char *p, size_t n)
+{
+	char ph[64];
+	int len;
+
+	if (big->id == 0)
+		big->id = new_id();
+	if (big->n == big->cap) {
+		big->cap = big->cap ? big->cap * 2 : 4;
+		big->v = dalle_xrealloc(big->v, big->cap * sizeof(*big->v));
+	}
+	big->v[big->n].p = p;
+	big->v[big->n].n = n;
+	/* The placeholder as JSON text: TAG, the table's id, the index. */
+	len = snprintf(ph, sizeof(ph), "\"\\u0000dalle:%016llx:%zu\"",
+	    (unsigned long long)big->id, big->n);
+	dalle_buf_add(sk, ph, (size_t)len);
+	big->n++;
+}
+
+jv
+dalle_big_parse(struct dalle_big *big, const char *s, size_t n)
+{
+	struct dalle_buf sk = { NULL, 0, 0 };
+	const char *p = s, *end = s + n, *from = s, *q, *e;
+	size_t before = big->n;
+	jv v;
+
+	if (n < DALLE_BIG_MIN)
+		return jv_parse_sized(s, (int)n);
+	/* Outside strings, every quote opens one. */
+	while ((q = memchr(p, '"', (size_t)(end - p))) != NULL &&
+	    (e = string_end(q + 1, end)) != NULL) {
+		if ((size_t)(e - q - 1) >= DALLE_BIG_MIN && plain(q + 1, e) &&
+		    !is_key(e + 1, end)) {
+			dalle_buf_add(&sk, from, (size_t)(q - from));
+			lift(big, &sk, q + 1, (size_t)(e - q - 1));
+			from = e + 1;
+		}
+		p = e + 1;
+	}
+	if (from == s)
+		return jv_parse_sized(s, (int)n);
+	dalle_buf_add(&sk, from, (size_t)(end - from));
+	v = jv_parse_sized(sk.p, (int)sk.len);
+	dalle_buf_free(&sk);
+	if (!jv_is_valid(v)) {
+		/* jq's own message, about the text as it came. */
+		jv_free(v);
+		big->n = before;
+		v = jv_parse_sized(s, (int)n);
+	}
+	return v;
+}
+
+const struct dalle_span *
+dalle_big_span(const struct dalle_big *big, const char *s, size_t n)
+{
+	unsigned long long id;
+	size_t i;
+	char buf[64];
+	int used;
+
+	if (big == NULL || big->n == 0 || n <= TAGLEN || n >= sizeof(buf) ||
+	    memcmp(s, TAG, TAGLEN) != 0)
+		return NULL;
+	memcpy(buf, s + TAGLEN, n - TAGLEN);
+	buf[n - TAGLEN] = '\0';
+	if (sscanf(buf, "%16llx:%zu%n", &id, &i, &used) != 2 ||
+	    (size_t)used != n - TAGLEN || id != big->id || i >= big->n)
+		return NULL;
+	return &big->v[i];
+}
+
+const char *
+dalle_big_str(const struct dalle_big *big, jv obj, const char *key,
+    size_t *len)
+{
+	const struct dalle_span *sp;
+	const char *s = dalle_record_strn(obj, key, len);
+
+	if (s != NULL && (sp = dalle_big_span(big, s, *len)) != NULL) {
+		*len = sp->n;
+		return sp->p;
+	}
+	return s;
+}
+
+void
+dalle_big_keep(struct dalle_big *big)
+{
+	size_t i, total = 0, at = 0;
+	char *own;
+
+	for (i = 0; i < big->n; i++)
+		total += big->v[i].n;
+	if (total == 0)
+		return;
+	own = dalle_xmalloc(total);
+	for (i = 0; i < big->n; i++) {
+		memcpy(own + at, big->v[i].p, big->v[i].n);
+		big->v[i].p = own + at;
+		at += big->v[i].n;
+	}
+	free(big->own);
+	big->own = own;
+}
+
+void
+dalle_big_free(struct dalle_big *big)
+{
+	free(big->v);
+	free(big->own);
+	memset(big, 0, sizeof(*big));
+}
