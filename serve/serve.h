@@ -57,7 +57,7 @@ struct serve_opt {
 	double fail_rate, drop_rate, truncate_rate;
 	long concurrency, rpm, slow_images, url_ttl;
 	long image_scale, threads;
-	size_t cache_bytes;
+	size_t cache_bytes, image_bytes;
 	long seed;
 	int seeded;
 	FILE *log;
@@ -150,9 +150,11 @@ void cache_release(struct cent *c);
 void cache_usage(size_t *bytes, size_t *entries);
 
 /* paint.c: a landscape for a prompt, as "png" or "jpeg" bytes (malloc'd,
- * *len set), the same for the same arguments; NULL on failure. */
+ * *len set), the same for the same arguments; NULL on failure.  bytes > 0
+ * adds the grain that makes a PNG about that large. */
 unsigned char *paint_image(const char *prompt, int w, int h,
-    const char *format, int quality, int transparent, size_t *len);
+    const char *format, int quality, int transparent, size_t bytes,
+    size_t *len);
 
 /* timer.c: suspended connections, resumed when due. */
 void timer_start(void);
