@@ -192,6 +192,10 @@ struct MHD_Response *resp_json(jv body, struct req *rq);      /* consumes */
 enum MHD_Result reply(struct req *rq, unsigned status,
     struct MHD_Response *r);
 enum MHD_Result reply_json(struct req *rq, unsigned status, jv body);
+/* 200 with body, whose first n "b64_json" strings, left empty, get the
+ * base64 of img[0..n-1].  Consumes body; borrows img. */
+enum MHD_Result reply_images(struct req *rq, jv body,
+    struct cent *const *img, int n);
 /* Error e in the route's manner; the arguments fill its message. */
 enum MHD_Result reply_error(struct req *rq, enum serve_err e, ...);
 /* The same for the blob store, with an authentication detail or NULL. */
