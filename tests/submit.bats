@@ -213,3 +213,38 @@ logged() {
 	assert_equal "$(jq -r .prompt out.jsonl | sort | tr '\n' ' ')" "first second "
 	assert_equal "$(jq -r '.data[0].url | startswith("http")' out.jsonl | sort -u)" true
 }
+
+@test "a 2xx answer that is no JSON object: a protocol error record, exit 76" {
+	command -v node >/dev/null || skip "node is needed for a server that answers wrongly"
+	# A server that answers every request with 200 and HTML, or a 202 with
+	# no operation, or JSON without data, by the path it is asked.
+	node -e '
+	    const http = require("node:http");
+	    const s = http.createServer((q, r) => {
+	        q.resume();
+	        q.on("end", () => {
+	            if (q.url.includes("/html/"))
+	                r.writeHead(200, {"content-type": "text/html"}).end("<html>oops</html>");
+	            else if (q.url.includes("/async/"))
+	                r.writeHead(202, {"content-type": "application/json"}).end("{\"status\":\"notRunning\"}");
+	            else
+	                r.writeHead(200, {"content-type": "application/json"}).end("{\"created\":1}");
+	        });
+	    });
+	    s.listen(0, "127.0.0.1", () => console.log(s.address().port));
+	' >port 2>/dev/null 3>&- &
+	local pid=$! port= i d
+	for ((i = 0; i < 100; i++)); do
+		port=$(head -n 1 port)
+		[ -n "$port" ] && break
+		sleep 0.05
+	done
+	export AZURE_OPENAI_ENDPOINT="http://127.0.0.1:$port/" AZURE_OPENAI_API_KEY=k
+	for d in html async nodata; do
+		run --separate-stderr dalle-submit --retries 0 --deployment "$d" '{"mine":1}'
+		assert_equal "$status" 76
+		assert_equal "$(jq -r .error.kind <<<"$output")" protocol
+		assert_equal "$(jq -r .prompt <<<"$output")" '{"mine":1}'
+	done
+	kill "$pid"
+}
