@@ -482,7 +482,15 @@ stats_diff() {
 	jq -n --slurpfile a "$1" --slurpfile b "$2" '
 	    def sub(x; y): reduce ((x + y) | keys[]) as $k ({}; .[$k] = ((y[$k] // 0) - (x[$k] // 0)));
 	    {routes: sub($a[0].routes; $b[0].routes), status: sub($a[0].status; $b[0].status),
-	     submits: (($b[0].submits // 0) - ($a[0].submits // 0))}'
+	     submits: (($b[0].submits // 0) - ($a[0].submits // 0)),
+	     generations: (($b[0].generations // 0) - ($a[0].generations // 0)),
+	     cache: {hits: (($b[0].cache.hits // 0) - ($a[0].cache.hits // 0))}}'
+}
+
+# painted STATS: how many images the server generated, and how many of
+# them it had in its cache.
+painted() {
+	jq -r '"\(.generations // 0) images generated, \(.cache.hits // 0) of them from its cache"' "$1"
 }
 
 if [ "$do_real" = 1 ]; then
@@ -673,6 +681,7 @@ if [ "$do_real" = 1 ]; then
 		nper=$(calc "int($(cpu_ms "$d/npm.ru") / $RN * 100 + 0.5) / 100")
 		r=$(ratio "$nper" "$rper")
 		IFS=$'\t' read -r nreqs n429 < <(req "$d/npm-stats.json" "$RN")
+		npainted=$(painted "$d/npm-stats.json")
 		printf '| openai %s npm, %s workers: images.generate, Buffer.from(b64, base64), writeFile (whole node process) | %s (%s × the pipeline) | pipeline ≥ 4 × cheaper | %s | | %s, wall %.2f s |\n' \
 		    "$openai_ver" "$RC" "$nper" "$r" "$(rss_mb "$d/npm.ru")" "$(how_ended "$nrc")" "$nwall" >>"$out/realrows"
 		target "$(ge "$r" 4)" "real size: the pipeline at least 4 times cheaper in CPU than the npm package in the same run: $r times ($rper against $nper ms/image)"
@@ -680,6 +689,7 @@ if [ "$do_real" = 1 ]; then
 		idnote="$same of $RN files byte-identical to the npm package's file for the same prompt (cmp), $differ differ, $missing missing from ours; $csame of $cn also identical to curl | jq -r '.data[0].b64_json' | base64 -d of the same request"
 	else
 		nreqs=n/a n429=n/a
+		npainted=n/a
 		idnote="npm baseline skipped, so no file was compared with npm's; $csame of $cn files identical to curl | jq -r '.data[0].b64_json' | base64 -d of the same request, $missing of $RN missing from ours"
 	fi
 	bad=$((differ + missing + cdiff))
@@ -719,7 +729,7 @@ $(cat "$out/realrows")
 
 - dalle-serve \`${rserve[*]}\`, deployment $RDEPLOY answering synchronously with b64_json: a mean of $rb64 MB of base64 per image ($rpng MB of PNG, $rdim), as the files written show. Prompts are JSON lines {"prompt": ..., "k": K}, and dalle-fetch names each file \`K.png\` from the field k it carried through; the npm script names its file for the K-th prompt \`K.png\` too.
 - Each stage runs under rusage and \`timeout $TMO\`; its CPU is its own user + system time. The npm row is the whole node process, on the same server right after the pipeline, with the same prompts.
-- HTTP requests per image (submits / polls / downloads): ours $rreqs, npm $nreqs; 429s: $r429 / $n429.
+- HTTP requests per image (submits / polls / downloads): ours $rreqs, npm $nreqs; 429s: $r429 / $n429. dalle-serve: $(painted "$d/stats.json") during ours, $npainted during npm's.
 - Byte identity: $idnote.
 - Images are written to ${imgroot%%/dalle-bench.*}$( [ "$imgroot" = "$out/img" ] || echo " (tmpfs)").
 EOF
