@@ -76,9 +76,10 @@ _dalle() {
 	dalle-serve)
 		opts='-h --help -d --deployment -l --listen --api-key
 		    --api-key-file --blocked-term --cache-size --concurrency
-		    --drop-rate --fail-rate --image-scale --jitter --latency --log
-		    --public-url --rate-window --rpm --seed --slow-images --threads
-		    --token --token-file --truncate-rate --url-ttl'
+		    --drop-rate --fail-rate --image-bytes --image-scale --jitter
+		    --latency --log --public-url --rate-window --rpm --seed
+		    --slow-images --threads --token --token-file --truncate-rate
+		    --url-ttl'
 		case $prev in
 		--log | --token-file)
 			compopt -o filenames 2>/dev/null
@@ -86,9 +87,10 @@ _dalle() {
 			return 0 ;;
 		-d | --deployment | -l | --listen | --api-key | --blocked-term | \
 		    --cache-size | --concurrency | --drop-rate | --fail-rate | \
-		    --image-scale | --jitter | --latency | --public-url | \
-		    --rate-window | --rpm | --seed | --slow-images | --threads | \
-		    --token | --truncate-rate | --url-ttl)
+		    --image-bytes | --image-scale | --jitter | --latency | \
+		    --public-url | --rate-window | --rpm | --seed | \
+		    --slow-images | --threads | --token | --truncate-rate | \
+		    --url-ttl)
 			return 0 ;;
 		esac
 		;;

@@ -84,7 +84,9 @@ cache_get(const char *prompt, int idx, int w, int h, const char *fmt,
 	/* Each image of a request differs; image 0 is the prompt's own. */
 	variant = idx == 0 ? dalle_xstrdup(prompt) :
 	    dalle_xasprintf("%s\n#%d", prompt, idx);
-	data = paint_image(variant, w, h, fmt, quality, transparent, &len);
+	/* --image-bytes is set once, so the key need not hold it. */
+	data = paint_image(variant, w, h, fmt, quality, transparent,
+	    opt.image_bytes, &len);
 	free(variant);
 	if (data == NULL) {
 		free(key);

@@ -220,14 +220,13 @@ gpt_fields(jv res, const struct ask *a)
 	    jv_string("total_tokens"), jv_number(texttok + outtok)));
 }
 
-/* Image i as {"url"} or {"b64_json"}; jv_invalid() when unrenderable. */
+/* Image i as {"url"}, or as {"b64_json":""} with *c the picture that
+ * reply_images puts there; jv_invalid() when unrenderable. */
 static jv
 image_item(const struct ask *a, int i, const char *base, const char *id,
-    int64_t now)
+    int64_t now, struct cent **c)
 {
-	struct cent *c;
 	char *s;
-	size_t blen;
 	jv item;
 
 	if (strcmp(a->rf, "url") == 0) {
@@ -236,16 +235,11 @@ image_item(const struct ask *a, int i, const char *base, const char *id,
 		free(s);
 		return item;
 	}
-	c = cache_get(a->prompt, i, a->w, a->h, a->fmt, a->comp,
+	*c = cache_get(a->prompt, i, a->w, a->h, a->fmt, a->comp,
 	    a->transparent);
-	if (c == NULL)
+	if (*c == NULL)
 		return jv_invalid();
-	s = dalle_base64_encode(c->data, c->len, &blen);
-	cache_release(c);
-	item = JV_OBJECT(jv_string("b64_json"), jv_string_sized(s,
-	    (int)blen));
-	free(s);
-	return item;
+	return JV_OBJECT(jv_string("b64_json"), jv_string(""));
 }
 
 /* The answer to a checked body.  Consumes body. */
@@ -254,25 +248,29 @@ generate(struct req *rq, const struct dalle_model *m, jv body,
     enum flavour fl)
 {
 	struct ask a;
+	struct cent **img;
+	enum MHD_Result ret;
 	jv res, data, item;
 	char id[37], *base, *rp;
 	int64_t now = dalle_time();
-	int i;
+	int i, nimg = 0;
 
 	ask_read(&a, m, body);
 	base = base_url(rq);
 	uuid_new(id);
 	if (strcmp(a.rf, "url") == 0)
 		blob_add(id, a.prompt, a.w, a.h, a.n, a.transparent);
+	img = dalle_xcalloc(a.n > 0 ? (size_t)a.n : 1, sizeof(*img));
 	data = jv_array();
 	for (i = 0; i < a.n; i++) {
-		item = image_item(&a, i, base, id, now);
+		item = image_item(&a, i, base, id, now, &img[nimg]);
+		if (img[nimg] != NULL)
+			nimg++;
 		if (!jv_is_valid(item)) {
 			jv_free(item);
 			jv_free(data);
-			jv_free(body);
-			free(base);
-			return reply_error(rq, E_RENDER);
+			res = jv_invalid();
+			goto out;
 		}
 		if (m->family == DALLE_FAMILY_DALLE3) {
 			rp = revised_prompt(a.prompt, a.style);
@@ -295,9 +293,19 @@ generate(struct req *rq, const struct dalle_model *m, jv body,
 		res = gpt_fields(res, &a);
 	stats_add(&st.generations, 1);
 	stats_add(&st.images, (uint64_t)a.n);
+out:
 	free(base);
 	jv_free(body);
-	return reply_json(rq, 200, res);
+	if (jv_is_valid(res))
+		ret = reply_images(rq, res, img, nimg);
+	else {
+		jv_free(res);
+		ret = reply_error(rq, E_RENDER);
+	}
+	for (i = 0; i < nimg; i++)
+		cache_release(img[i]);
+	free(img);
+	return ret;
 }
 
 static const struct dalle_model *

@@ -37,14 +37,14 @@ usage(FILE *fp, int rc)
 	    "\t[--api-key-file file] [--blocked-term word] "
 	    "[--cache-size mib]\n"
 	    "\t[--concurrency n] [--drop-rate p] [--fail-rate p] "
-	    "[--image-scale n]\n"
-	    "\t[--jitter seconds] [--latency seconds] [--log file] "
-	    "[--public-url url]\n"
-	    "\t[--rate-window seconds] [--rpm n] [--seed n] "
-	    "[--slow-images bytes]\n"
-	    "\t[--threads n] [--token token] [--token-file file] "
-	    "[--truncate-rate p]\n"
-	    "\t[--url-ttl seconds]\n", fp);
+	    "[--image-bytes bytes]\n"
+	    "\t[--image-scale n] [--jitter seconds] [--latency seconds] "
+	    "[--log file]\n"
+	    "\t[--public-url url] [--rate-window seconds] [--rpm n] "
+	    "[--seed n]\n"
+	    "\t[--slow-images bytes] [--threads n] [--token token] "
+	    "[--token-file file]\n"
+	    "\t[--truncate-rate p] [--url-ttl seconds]\n", fp);
 	exit(rc);
 }
 
@@ -138,6 +138,7 @@ enum arg {
 	A_REAL,                   /* double in [min, max] */
 	A_INT,                    /* long in [lo, hi] */
 	A_MIB,                    /* size_t bytes, given in MiB in [lo, hi] */
+	A_BYTES,                  /* size_t bytes in [lo, hi], k or m: KiB, MiB */
 	A_LIST,                   /* struct strlist, one more each time */
 	A_FILE,                   /* struct strlist, the lines of a file */
 	A_FN                      /* fn(argument) */
@@ -155,7 +156,7 @@ struct optdef {
 };
 
 #define RANGE(a, b) .min = (a), .max = (b)    /* A_REAL */
-#define COUNT(a, b) .lo = (a), .hi = (b)      /* A_INT, A_MIB */
+#define COUNT(a, b) .lo = (a), .hi = (b)      /* A_INT, A_MIB, A_BYTES */
 
 /* The SYNOPSIS, as a table. */
 static const struct optdef opts[] = {
@@ -169,6 +170,7 @@ static const struct optdef opts[] = {
 	{ "concurrency", 0, A_INT, &opt.concurrency, COUNT(1, 1000000) },
 	{ "drop-rate", 0, A_REAL, &opt.drop_rate, RANGE(0, 1) },
 	{ "fail-rate", 0, A_REAL, &opt.fail_rate, RANGE(0, 1) },
+	{ "image-bytes", 0, A_BYTES, &opt.image_bytes, COUNT(0, 1 << 30) },
 	{ "image-scale", 0, A_INT, &opt.image_scale, COUNT(1, 1024) },
 	{ "jitter", 0, A_REAL, &opt.jitter, RANGE(0, 3600) },
 	{ "latency", 0, A_REAL, &opt.latency, RANGE(0, 3600) },
@@ -196,6 +198,30 @@ int_arg(const struct optdef *o, const char *s)
 		bad_arg("--%s: %s: want an integer from %lld to %lld",
 		    o->name, s, o->lo, o->hi);
 	return v;
+}
+
+/* A byte count, whole or with a suffix k or m (any case) for KiB or
+ * MiB, in [lo, hi] once multiplied. */
+static size_t
+bytes_arg(const struct optdef *o, const char *s)
+{
+	static const char units[] = "kKmM";
+	const char *u;
+	char *num;
+	long long v;
+	int shift = 0, rc;
+
+	num = dalle_xstrdup(s);
+	if (*s != '\0' && (u = strchr(units, s[strlen(s) - 1])) != NULL) {
+		shift = u - units < 2 ? 10 : 20;
+		num[strlen(num) - 1] = '\0';
+	}
+	rc = dalle_strtonum(num, 0, o->hi >> shift, &v);
+	free(num);
+	if (rc != 0 || v << shift < o->lo)
+		bad_arg("--%s: %s: want a byte count from %lld to %lld, or "
+		    "with k or m for KiB or MiB", o->name, s, o->lo, o->hi);
+	return (size_t)v << shift;
 }
 
 static double
@@ -230,6 +256,9 @@ set_option(const struct optdef *o, const char *arg)
 		break;
 	case A_MIB:
 		*(size_t *)o->to = (size_t)int_arg(o, arg) << 20;
+		break;
+	case A_BYTES:
+		*(size_t *)o->to = bytes_arg(o, arg);
 		break;
 	case A_LIST:
 		push(o->to, arg);

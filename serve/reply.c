@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "serve.h"
 
 struct face {
@@ -173,18 +175,13 @@ resp_bytes(const void *p, size_t n, const char *ctype)
 	return r;
 }
 
-struct MHD_Response *
-resp_json(jv body, struct req *rq)
+/* A JSON answer's type and the route's request id headers. */
+static void
+json_headers(struct MHD_Response *r, struct req *rq)
 {
-	struct MHD_Response *r;
-	jv s;
 	char id[37];
 
-	s = jv_dump_string(body, 0);
-	rq->resp_bytes = (uint64_t)jv_string_length_bytes(jv_copy(s));
-	r = resp_bytes(jv_string_value(s), (size_t)rq->resp_bytes,
-	    "application/json");
-	jv_free(s);
+	MHD_add_response_header(r, "Content-Type", "application/json");
 	uuid_new(id);
 	if (rq->route == R_OPENAI) {
 		MHD_add_response_header(r, "x-request-id", id);
@@ -194,7 +191,60 @@ resp_json(jv body, struct req *rq)
 		MHD_add_response_header(r, "x-request-id", id);
 		MHD_add_response_header(r, "x-ms-region", "Local Twin");
 	}
+}
+
+struct MHD_Response *
+resp_json(jv body, struct req *rq)
+{
+	struct MHD_Response *r;
+	jv s;
+
+	s = jv_dump_string(body, 0);
+	rq->resp_bytes = (uint64_t)jv_string_length_bytes(jv_copy(s));
+	r = resp_bytes(jv_string_value(s), (size_t)rq->resp_bytes, NULL);
+	jv_free(s);
+	json_headers(r, rq);
 	return r;
+}
+
+enum MHD_Result
+reply_images(struct req *rq, jv body, struct cent *const *img, int n)
+{
+	static const char key[] = "\"b64_json\":\"";
+	struct MHD_Response *r;
+	const char *t, *at;
+	char *out, *o;
+	size_t len, k;
+	int i;
+	jv s;
+
+	/* Megabytes of base64 through a jv string would be copied,
+	 * checked as UTF-8 and escaped: they go in here instead.  Only a
+	 * key is followed by '":', so each match is one of ours. */
+	s = jv_dump_string(body, 0);
+	t = jv_string_value(s);
+	len = strlen(t);
+	for (i = 0; i < n; i++)
+		len += (img[i]->len + 2) / 3 * 4;
+	o = out = dalle_xmalloc(len + 1);
+	for (i = 0; i < n; i++) {
+		if ((at = strstr(t, key)) == NULL)
+			errx(DALLE_EX_SOFTWARE, "reply_images: no b64_json");
+		k = (size_t)(at - t) + sizeof(key) - 1;
+		memcpy(o, t, k);
+		o += k;
+		t += k;
+		o += EVP_EncodeBlock((unsigned char *)o, img[i]->data,
+		    (int)img[i]->len);
+	}
+	memcpy(o, t, strlen(t) + 1);
+	jv_free(s);
+	rq->resp_bytes = len;
+	r = MHD_create_response_from_buffer(len, out, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL)
+		errx(DALLE_EX_OSERR, "MHD_create_response_from_buffer");
+	json_headers(r, rq);
+	return reply(rq, 200, r);
 }
 
 void

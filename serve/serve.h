@@ -57,7 +57,7 @@ struct serve_opt {
 	double fail_rate, drop_rate, truncate_rate;
 	long concurrency, rpm, slow_images, url_ttl;
 	long image_scale, threads;
-	size_t cache_bytes;
+	size_t cache_bytes, image_bytes;
 	long seed;
 	int seeded;
 	FILE *log;
@@ -150,9 +150,11 @@ void cache_release(struct cent *c);
 void cache_usage(size_t *bytes, size_t *entries);
 
 /* paint.c: a landscape for a prompt, as "png" or "jpeg" bytes (malloc'd,
- * *len set), the same for the same arguments; NULL on failure. */
+ * *len set), the same for the same arguments; NULL on failure.  bytes > 0
+ * adds the grain that makes a PNG about that large. */
 unsigned char *paint_image(const char *prompt, int w, int h,
-    const char *format, int quality, int transparent, size_t *len);
+    const char *format, int quality, int transparent, size_t bytes,
+    size_t *len);
 
 /* timer.c: suspended connections, resumed when due. */
 void timer_start(void);
@@ -190,6 +192,10 @@ struct MHD_Response *resp_json(jv body, struct req *rq);      /* consumes */
 enum MHD_Result reply(struct req *rq, unsigned status,
     struct MHD_Response *r);
 enum MHD_Result reply_json(struct req *rq, unsigned status, jv body);
+/* 200 with body, whose first n "b64_json" strings, left empty, get the
+ * base64 of img[0..n-1].  Consumes body; borrows img. */
+enum MHD_Result reply_images(struct req *rq, jv body,
+    struct cent *const *img, int n);
 /* Error e in the route's manner; the arguments fill its message. */
 enum MHD_Result reply_error(struct req *rq, enum serve_err e, ...);
 /* The same for the blob store, with an authentication detail or NULL. */

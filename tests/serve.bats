@@ -512,6 +512,72 @@ interrupted() {
 	assert_equal "$(png_size s.png)" 256x384
 }
 
+# jpeg_size FILE: "WIDTHxHEIGHT" from a baseline JPEG's SOF0 segment.
+jpeg_size() {
+	od -An -v -tu1 "$1" | tr -s ' \n' ' ' |
+	    grep -Eo ' 255 192 0 17 8( [0-9]+){4}' | head -n 1 |
+	    awk '{print $8 * 256 + $9 "x" $6 * 256 + $7}'
+}
+
+@test "--image-bytes: grainy PNGs of about that size, gzip cannot shrink them, the same for the same request" {
+	run --separate-stderr dalle-serve --image-bytes 3x
+	assert_failure 64
+	assert_regex "$stderr" '^dalle-serve: --image-bytes: 3x: want a byte count'
+	serve_start --image-bytes 2000000
+	post_json "$SERVE_URL$GPT" '{"prompt":"a harbour at dawn","size":"1024x1024"}' -H 'api-key: k'
+	assert_equal "$CODE" 200
+	b64_to p.png
+	assert_equal "$(magic p.png 8)" 89504e470d0a1a0a
+	assert_equal "$(png_size p.png)" 1024x1024
+	n=$(wc -c <p.png)
+	[ "$n" -ge 1800000 ]
+	[ "$n" -le 2200000 ]
+	z=$(gzip -1 -c p.png | wc -c)
+	[ "$z" -gt $((n * 9 / 10)) ]
+	# From a fresh server: the cache does not answer it.
+	serve_stop
+	serve_start --image-bytes 2000000
+	post_json "$SERVE_URL$GPT" '{"prompt":"a harbour at dawn","size":"1024x1024"}' -H 'api-key: k'
+	b64_to again.png
+	run cmp p.png again.png
+	assert_success
+	post_json "$SERVE_URL$GPT" '{"prompt":"a harbour at dusk","size":"1024x1024"}' -H 'api-key: k'
+	b64_to other.png
+	assert_equal "$(png_size other.png)" 1024x1024
+	run cmp -s p.png other.png
+	assert_failure
+}
+
+@test "--image-bytes: the same grain in a transparent PNG and in a JPEG of the requested size" {
+	serve_start --image-bytes 2000000
+	post_json "$SERVE_URL$GPT" '{"prompt":"a kite","background":"transparent"}' -H 'api-key: k'
+	b64_to t.png
+	assert_equal "$(od -An -tu1 -j25 -N1 t.png | tr -d ' ')" 6
+	n=$(wc -c <t.png)
+	[ "$n" -ge 1800000 ]
+	[ "$n" -le 2200000 ]
+	post_json "$SERVE_URL$GPT" '{"prompt":"a kite","output_format":"jpeg","size":"1536x1024"}' -H 'api-key: k'
+	assert_equal "$CODE" 200
+	b64_to k.jpg
+	assert_equal "$(magic k.jpg 2)" ffd8
+	assert_equal "$(tail -c 2 k.jpg | od -An -tx1 | tr -d ' \n')" ffd9
+	assert_equal "$(jpeg_size k.jpg)" 1536x1024
+}
+
+@test "--image-bytes: an answer of three 3 MiB images goes out whole; without the option images stay small" {
+	post_json "$SERVE_URL$GPT" '{"prompt":"a harbour at dawn","size":"1024x1024"}' -H 'api-key: k'
+	b64_to flat.png
+	assert_equal "$(png_size flat.png)" 1024x1024
+	[ "$(wc -c <flat.png)" -lt 100000 ]
+	serve_start --image-bytes 3m
+	post_json "$SERVE_URL$GPT" '{"prompt":"a wide bay","size":"1536x1024","n":3}' -H 'api-key: k'
+	assert_equal "$CODE" 200
+	[ "$(wc -c <"$BATS_TEST_TMPDIR/body")" -gt 8000000 ]
+	b64_to last.png '.data[2].b64_json'
+	assert_equal "$(png_size last.png)" 1536x1024
+	[ "$(wc -c <last.png)" -ge 2831155 ]
+}
+
 @test "auth: no key at all is 401 with the real body; any key passes by default" {
 	post_json "$SERVE_URL$DALLE3" '{"prompt":"x"}'
 	assert_equal "$CODE" 401
