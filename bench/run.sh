@@ -663,7 +663,7 @@ if [ "$do_real" = 1 ]; then
 		poll) goal=1.5 how="dalle-poll -j $RC (passes the final record through)" ;;
 		fetch) goal=6 how="dalle-fetch -j $RC -d DIR -o '{k}.{ext}' (decodes base64, writes)" ;;
 		esac
-		c=$(calc "int($(cpu_ms "$d/$s.ru") / $RN * 100 + 0.5) / 100")
+		c=$(printf %.2f "$(calc "$(cpu_ms "$d/$s.ru") / $RN")")
 		m=$(rss_mb "$d/$s.ru")
 		rtot=$(calc "$rtot + $(cpu_ms "$d/$s.ru")")
 		printf '| %s | %s | ≤ %s | %s | ≤ 64 | %s |\n' "$how" "$c" "$goal" "$m" \
@@ -673,12 +673,12 @@ if [ "$do_real" = 1 ]; then
 		target "$([ "${rst[$i]}" = 0 ] && echo 1 || echo 0)" "real size: dalle-$s exited 0: $(how_ended "${rst[$i]}")"
 		i=$((i + 1))
 	done
-	rper=$(calc "int($rtot / $RN * 100 + 0.5) / 100")
+	rper=$(printf %.2f "$(calc "$rtot / $RN")")
 	printf '| pipeline, the three stages | **%s** | ≤ 12 | | | wall %.2f s |\n' "$rper" "$rwall" >>"$out/realrows"
 	target "$(le "$rper" 12)" "real size: the whole pipeline ≤ 12 ms CPU/image: $rper ms"
 	IFS=$'\t' read -r rreqs r429 < <(req "$d/stats.json" "$RN")
 	if [ "$nrc" != skipped ]; then
-		nper=$(calc "int($(cpu_ms "$d/npm.ru") / $RN * 100 + 0.5) / 100")
+		nper=$(printf %.2f "$(calc "$(cpu_ms "$d/npm.ru") / $RN")")
 		r=$(ratio "$nper" "$rper")
 		IFS=$'\t' read -r nreqs n429 < <(req "$d/npm-stats.json" "$RN")
 		npainted=$(painted "$d/npm-stats.json")
