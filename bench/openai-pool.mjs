@@ -1,6 +1,8 @@
 // The baseline a Node user would write with the official openai package:
-// a pool of C workers calling images.generate on an Azure deployment, each
-// downloading its image with fetch.  Used by bench/run.sh.
+// a pool of C workers calling images.generate on an Azure deployment.  An
+// answer with b64_json (GPT image models) is decoded with Buffer.from and
+// written; one with a URL (DALL-E) is downloaded with fetch.  The image of
+// the K-th prompt (from 1) goes to OUTDIR/K.png.  Used by bench/run.sh.
 // usage: node openai-pool.mjs NODE_PREFIX DEPLOYMENT WORKERS OUTDIR <prompts
 // Environment: AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY.
 import { createRequire } from 'node:module';
@@ -30,10 +32,16 @@ async function worker() {
 		const i = next++;
 		try {
 			const r = await client.images.generate({ prompt: prompts[i], n: 1, size: '1024x1024' });
-			const res = await fetch(r.data[0].url);
-			if (!res.ok)
-				throw new Error(`HTTP ${res.status}`);
-			await writeFile(path.join(dir, `${i}.png`), Buffer.from(await res.arrayBuffer()));
+			let img;
+			if (r.data[0].b64_json) {
+				img = Buffer.from(r.data[0].b64_json, 'base64');
+			} else {
+				const res = await fetch(r.data[0].url);
+				if (!res.ok)
+					throw new Error(`HTTP ${res.status}`);
+				img = Buffer.from(await res.arrayBuffer());
+			}
+			await writeFile(path.join(dir, `${i + 1}.png`), img);
 		} catch (e) {
 			failed++;
 			process.stderr.write(`openai-pool: ${prompts[i]}: ${e}\n`);
