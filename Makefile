@@ -117,7 +117,7 @@ bench: all
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
-	shellcheck -s bash completions/dalle.bash tests/helpers/*.bash
+	shellcheck -s bash completions/dalle.bash tests/helpers/*.bash bench/run.sh
 
 # Every program of the suite under the sanitizers or valgrind; a report of
 # the tool's, even from a process whose status no test reads, fails it.

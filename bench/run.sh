@@ -583,6 +583,15 @@ if [ "$do_real" = 1 ]; then
 			cdiff=$((cdiff + 1))
 		fi
 	done
+	# dalle-poll's floor: a final record has only to pass on, from one
+	# pipe to the next.  The same pipeline again, to dalle-poll, with dd
+	# bs=1M (the plainest copy) between dalle-submit and dalle-poll: what
+	# dd costs there is that floor, in the same run and the same place.
+	"$ru" "$d/floor-submit.ru" -- "${tmo[@]}" ./dalle-submit -j "$RC" --deployment "$RDEPLOY" \
+	    <"$d/prompts.jsonl" 2>"$d/floor.err" |
+	    "$ru" "$d/dd.ru" -- dd bs=1M status=none |
+	    "$ru" "$d/poll-after-dd.ru" -- "${tmo[@]}" ./dalle-poll -j "$RC" 2>>"$d/floor.err" |
+	    wc -l >"$d/floor.count" || true
 	stop_server
 
 	# What the server really returned: sizes of the files, and the pixel
@@ -692,6 +701,10 @@ if [ "$do_real" = 1 ]; then
 		npainted=n/a
 		idnote="npm baseline skipped, so no file was compared with npm's; $csame of $cn files identical to curl | jq -r '.data[0].b64_json' | base64 -d of the same request, $missing of $RN missing from ours"
 	fi
+	frecs=$(tr -d ' ' <"$d/floor.count")
+	fdd=$(printf %.2f "$(calc "$(cpu_ms "$d/dd.ru") / ($frecs + ($frecs == 0))")")
+	fpoll=$(printf %.2f "$(calc "$(cpu_ms "$d/poll-after-dd.ru") / ($frecs + ($frecs == 0))")")
+	echo "- reported: dalle-poll's floor, from a second pipeline in this run with dd bs=1M between dalle-submit and dalle-poll ($frecs records): dd $fdd ms/record, dalle-poll $fpoll ms/record there ($(ratio "$fpoll" "$fdd") times the plain copy)" >>"$out/targets"
 	bad=$((differ + missing + cdiff))
 	target "$([ "$bad" = 0 ] && [ "$rfiles" = "$RN" ] && echo 1 || echo 0)" \
 	    "real size: every file byte-identical to the image served: $bad mismatched or missing, $rfiles of $RN files written ($idnote)"

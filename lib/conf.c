@@ -189,8 +189,6 @@ dalle_conf_init(struct dalle_conf *c, const char *prog)
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
 #endif
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-		errx(DALLE_EX_OSERR, "curl_global_init failed");
 	memset(c, 0, sizeof(*c));
 	c->prog = prog;
 	c->retries = 4;

@@ -75,9 +75,9 @@ enum {
 	{ "api-key", required_argument, NULL, DALLE_OPT_KEY_ARGV }, \
 	{ "token", required_argument, NULL, DALLE_OPT_KEY_ARGV }
 
-/* A filter's start: SIGPIPE ignored (EPIPE is seen on write), libcurl set
- * up (dies with 71 if it cannot be), then defaults, ./.env and the
- * environment (the environment wins). */
+/* A filter's start: SIGPIPE ignored (EPIPE is seen on write), then
+ * defaults, ./.env and the environment (the environment wins).  libcurl
+ * is set up by the engine, at the first transfer. */
 void dalle_conf_init(struct dalle_conf *c, const char *prog);
 /* getopt_long(3) over argv that applies the options every program takes
  * itself (dalle_conf_option): returns the next option that is the

@@ -46,7 +46,7 @@ struct xfer {
 
 struct dalle_http {
 	const struct dalle_conf *c;
-	CURLM *multi;
+	CURLM *multi;             /* NULL until the first transfer */
 	struct dalle_heap wait;   /* by due time: queued, retrying, polling */
 	struct dalle_heap slots;  /* paced: by the start time reserved */
 	struct dalle_rate *rate;
@@ -98,6 +98,21 @@ dalle_http_new(const struct dalle_conf *c)
 	h->c = c;
 	h->curl_due = -1;
 	h->ev = dalle_event_new();
+	return h;
+}
+
+/*
+ * libcurl's global set-up (OpenSSL's, mostly) is a seventh of a run's
+ * start, and the multi handle makes it: both wait for the first transfer,
+ * so that --dry-run, usage errors and empty input never pay for them.
+ */
+static void
+start_curl(struct dalle_http *h)
+{
+	if (h->multi != NULL)
+		return;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		errx(DALLE_EX_OSERR, "curl_global_init failed");
 	if ((h->multi = curl_multi_init()) == NULL)
 		errx(DALLE_EX_OSERR, "curl_multi_init failed");
 	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING,
@@ -108,7 +123,6 @@ dalle_http_new(const struct dalle_conf *c)
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-	return h;
 }
 
 void
@@ -120,7 +134,10 @@ dalle_http_free(struct dalle_http *h)
 		return;
 	for (i = 0; i < h->npool; i++)
 		curl_easy_cleanup(h->pool[i]);
-	curl_multi_cleanup(h->multi);
+	if (h->multi != NULL) {
+		curl_multi_cleanup(h->multi);
+		curl_global_cleanup();
+	}
 	dalle_event_free(h->ev);
 	free(h->pool);
 	dalle_heap_free(&h->wait);
@@ -304,6 +321,7 @@ attach(struct dalle_http *h, struct xfer *p)
 	struct dalle_xfer *x = &p->x;
 	CURL *e;
 
+	start_curl(h);
 	if (h->npool > 0) {
 		e = h->pool[--h->npool];
 		curl_easy_reset(e);
@@ -529,15 +547,17 @@ dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms, int *fd_ready)
 		timeout_ms = 0;
 	*fd_ready = dalle_event_wait(h->ev, timeout_ms, socket_ready, h) ||
 	    (fd >= 0 && dalle_event_user_always(h->ev));
-	if (h->curl_due >= 0 && dalle_now_ms() >= h->curl_due) {
-		h->curl_due = -1;
-		if (curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0,
-		    &running) != CURLM_OK)
-			return -1;
+	if (h->multi != NULL) {         /* else no transfer began yet */
+		if (h->curl_due >= 0 && dalle_now_ms() >= h->curl_due) {
+			h->curl_due = -1;
+			if (curl_multi_socket_action(h->multi,
+			    CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+				return -1;
+		}
+		while ((m = curl_multi_info_read(h->multi, &left)) != NULL)
+			if (m->msg == CURLMSG_DONE)
+				finish(h, m->easy_handle, m->data.result);
 	}
-	while ((m = curl_multi_info_read(h->multi, &left)) != NULL)
-		if (m->msg == CURLMSG_DONE)
-			finish(h, m->easy_handle, m->data.result);
 	start_due(h);
 	return 0;
 }

@@ -35,7 +35,9 @@ struct dalle_xfer {
 };
 
 /* A new engine for conf c (borrowed for its lifetime) with at most
- * c->jobs transfers in flight (8 when c->jobs is 0). */
+ * c->jobs transfers in flight (8 when c->jobs is 0).  Its first transfer
+ * sets libcurl up (curl_global_init; dies with 71 if it cannot), and
+ * dalle_http_free cleans it up. */
 struct dalle_http *dalle_http_new(const struct dalle_conf *c);
 void dalle_http_free(struct dalle_http *h);
 /* Pace the transfers marked paced with rate (borrowed; NULL: none). */

@@ -50,16 +50,18 @@ dalle_lines_fill(struct dalle_lines *lr)
 
 	if (lr->eof)
 		return 0;
-	/* Drop what has been consumed before the buffer grows. */
-	if (lr->off > 0) {
+	/* Straight into the buffer: at least 64 KiB, and as much again as
+	 * a long line holds so far, so that it grows in few steps. */
+	want = lr->b.len - lr->off > 65536 ? lr->b.len - lr->off : 65536;
+	/* Drop what has been consumed when that makes the room, not at
+	 * every read: a long line's start is moved seldom. */
+	if (lr->off > 0 && (lr->off == lr->b.len ||
+	    lr->b.cap - lr->b.len - 1 < want)) {
 		memmove(lr->b.p, lr->b.p + lr->off, lr->b.len - lr->off);
 		lr->b.len -= lr->off;
 		lr->b.p[lr->b.len] = '\0';
 		lr->off = 0;
 	}
-	/* Straight into the buffer: at least 64 KiB, and as much again as
-	 * a long line holds so far, so that it grows in few steps. */
-	want = lr->b.len > 65536 ? lr->b.len : 65536;
 	dalle_buf_reserve(&lr->b, want);
 	do
 		n = read(lr->fd, lr->b.p + lr->b.len, lr->b.cap - lr->b.len - 1);

@@ -13,7 +13,7 @@ void dalle_lines_free(struct dalle_lines *lr);
 long dalle_lines_fill(struct dalle_lines *lr);
 /* The size asked of a pipe read from (and of stdout's, by the loop):
  * Linux's F_SETPIPE_SZ, which glibc shows only to _GNU_SOURCE. */
-#define DALLE_PIPE_SIZE (1024 * 1024)
+#define DALLE_PIPE_SIZE (256 * 1024)
 #if defined(__linux__) && !defined(F_SETPIPE_SZ)
 #define F_SETPIPE_SZ 1031
 #endif

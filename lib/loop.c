@@ -318,6 +318,5 @@ dalle_loop_main(struct dalle_loop *lp, struct dalle_conf *c,
 	dalle_http_free(lp->http);
 	lp->http = NULL;
 	dalle_conf_free(c);
-	curl_global_cleanup();
 	return dalle_finish(rc);
 }
