@@ -15,7 +15,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-dalle-serve --listen 127.0.0.1:0 --latency 1 >"$tmp/url" 2>"$tmp/err" &
+# Images as large as real ones: about 2 MB of PNG each, incompressible.
+dalle-serve --listen 127.0.0.1:0 --latency 1 --image-bytes 2m \
+    >"$tmp/url" 2>"$tmp/err" &
 pid=$!
 i=0
 while [ ! -s "$tmp/url" ] && [ $i -lt 100 ]; do

@@ -30,6 +30,11 @@ setup() {
 		*) false ;;
 		esac
 	done <<<"$paths"
+	# Of real size: the 1024x1024 PNGs about 2 MB (dalle-serve
+	# --image-bytes 2m), the 512x512 ones all the pixels can hold.
+	while read -r p; do
+		[ "$(wc -c <"$p")" -gt 700000 ]
+	done < <(grep '\.png$' <<<"$paths")
 }
 
 @test "examples/xargs.sh: four submit processes feed one poll | fetch" {
