@@ -36,12 +36,13 @@ SERVE_CPPFLAGS = $(MHD_CFLAGS) $(PNG_CFLAGS) $(CRYPTO_CFLAGS)
 SERVE_LIBS = $(MHD_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(CRYPTO_LIBS) -lpthread
 
 BIN = dalle-submit dalle-poll dalle-fetch dalle-serve
-LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/heap.o \
-	lib/http.o lib/image.o lib/json.o lib/lines.o lib/loop.o lib/model.o \
-	lib/rate.o lib/record.o lib/retry.o lib/url.o lib/util.o
-HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/url.h \
-	lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h lib/api.h lib/conf.h \
-	lib/retry.h lib/rate.h lib/http.h lib/loop.h lib/event.h
+LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
+	lib/heap.o lib/http.o lib/image.o lib/json.o lib/lines.o lib/loop.o \
+	lib/model.o lib/rate.o lib/record.o lib/retry.o lib/url.o lib/util.o
+HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
+	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
+	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \
+	lib/event.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/generate.o serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
 	serve/reply.o serve/route.o serve/stats.o serve/timer.o

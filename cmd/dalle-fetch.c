@@ -11,8 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,7 +33,7 @@ static const struct option longopts[] = {
 struct rec {
 	jv rec;
 	struct dalle_big big;     /* rec's big strings: its images' base64 */
-	char *datahash;           /* record_id's hash of the images, once made */
+	char *datahash;           /* record_id's hash of the images, once */
 	jv files;                 /* one entry per image, null until done */
 	jv error;                 /* the first image's failure, or null */
 	struct dalle_loop_id id;
@@ -56,7 +54,6 @@ static struct dalle_conf conf;
 static const char *dir = ".";
 static const char *tmpl;
 static int force, paths_only, to_stdout, stdout_used;
-static mode_t file_umask;
 
 static void
 usage(FILE *fp, int rc)
@@ -84,9 +81,9 @@ add_component(struct dalle_buf *b, const char *s)
 }
 
 static char *
-field_text(jv rec, const char *key)
+field_text(const struct dalle_big *big, jv rec, const char *key)
 {
-	jv v = dalle_record_get(rec, key);
+	jv v = dalle_big_unlift(big, dalle_record_get(rec, key));
 	char *s = NULL;
 
 	if (jv_get_kind(v) == JV_KIND_STRING && jv_string_length_bytes(
@@ -108,7 +105,7 @@ static char *
 record_id(struct rec *r, int want_hash)
 {
 	jv o = dalle_record_get(r->rec, want_hash ? "request" : "operation");
-	char *s = field_text(o, want_hash ? "hash" : "id");
+	char *s = field_text(&r->big, o, want_hash ? "hash" : "id");
 	const char *v;
 	uint64_t h = 0;
 	size_t len;
@@ -124,8 +121,11 @@ record_id(struct rec *r, int want_hash)
 	n = jv_get_kind(d) == JV_KIND_ARRAY ? jv_array_length(jv_copy(d)) : 0;
 	for (i = 0; i < n; i++) {
 		it = jv_array_get(jv_copy(d), i);
-		if ((v = dalle_big_str(&r->big, it, "url", &len)) != NULL ||
-		    (v = dalle_big_str(&r->big, it, "b64_json", &len)) != NULL)
+		/* A URL as ever; megabytes of base64 a word at a time. */
+		if ((v = dalle_big_str(&r->big, it, "url", &len)) != NULL)
+			h = dalle_hash(v, len, h);
+		else if ((v = dalle_big_str(&r->big, it, "b64_json", &len)) !=
+		    NULL)
 			h = dalle_hash_words(v, len, h);
 		jv_free(it);
 	}
@@ -171,7 +171,7 @@ target(struct rec *r, int index, int multi, const char *ext, char **why)
 			v = record_id(r, 0);
 		else if (strcmp(key, "hash") == 0)
 			v = record_id(r, 1);
-		else if ((v = field_text(r->rec, key)) == NULL) {
+		else if ((v = field_text(&r->big, r->rec, key)) == NULL) {
 			if (strcmp(key, "name") != 0) {
 				*why = dalle_xasprintf("-o: the record has no "
 				    "\"%s\" for {%s}", key, key);
@@ -245,38 +245,6 @@ was_written(const char *path, int add)
 		free(old);
 	}
 	written_put(h);
-	return 0;
-}
-
-/* Make the directories of path; remembers the last one made. */
-static int
-mkdirs(const char *path)
-{
-	static char *last;
-	char *d = dalle_xstrdup(path), *p;
-
-	if ((p = strrchr(d, '/')) != NULL)
-		*p = '\0';
-	if (p == NULL || (last && strcmp(last, d) == 0)) {
-		free(d);
-		return 0;
-	}
-	for (p = d + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(d, 0777) == -1 && errno != EEXIST) {
-			free(d);
-			return -1;
-		}
-		*p = '/';
-	}
-	if (mkdir(d, 0777) == -1 && errno != EEXIST) {
-		free(d);
-		return -1;
-	}
-	free(last);
-	last = d;
 	return 0;
 }
 
@@ -367,14 +335,13 @@ rec_fail(struct rec *r, jv e)
 		jv_free(e);
 }
 
-static int
-rec_finish(struct dalle_loop *lp, struct rec *r)
+/* An image written to a file needs its b64_json no more. */
+static void
+drop_written(struct rec *r)
 {
-	struct dalle_buf paths = { NULL, 0, 0 };
-	jv data, item, files = jv_array();
-	int i, n, rc = 0;
+	jv data, item;
+	int i, n;
 
-	/* An image written to a file needs its b64_json no more. */
 	data = dalle_record_get(r->rec, "data");
 	if (jv_get_kind(data) == JV_KIND_ARRAY) {
 		n = jv_array_length(jv_copy(data));
@@ -394,6 +361,16 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 		r->rec = jv_object_set(r->rec, jv_string("data"), data);
 	} else
 		jv_free(data);
+}
+
+static int
+rec_finish(struct dalle_loop *lp, struct rec *r)
+{
+	struct dalle_buf paths = { NULL, 0, 0 };
+	jv item, files = jv_array();
+	int i, n, rc = 0;
+
+	drop_written(r);
 	n = jv_array_length(jv_copy(r->files));
 	for (i = 0; i < n; i++) {
 		item = jv_array_get(jv_copy(r->files), i);
@@ -530,87 +507,20 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 	free(path);
 }
 
-/*
- * Temporary files not yet renamed or removed.  They are removed at exit
- * (EPIPE ends us with exit(74)) and on SIGINT, SIGTERM and SIGHUP, so an
- * interrupted make or a reader that left behind no half images.
- */
-static char **temps;
-static size_t ntemps, captemps;
-static sigset_t fatal_sigs;
-
-static void
-temp_add(char *path)
-{
-	sigset_t old;
-
-	sigprocmask(SIG_BLOCK, &fatal_sigs, &old);
-	if (ntemps == captemps) {
-		captemps = captemps ? captemps * 2 : 64;
-		temps = dalle_xrealloc(temps, captemps * sizeof(*temps));
-	}
-	temps[ntemps++] = path;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-}
-
-/* path has been renamed or removed: forget it, then free it. */
-static void
-temp_done(char *path)
-{
-	sigset_t old;
-	size_t i;
-
-	sigprocmask(SIG_BLOCK, &fatal_sigs, &old);
-	for (i = 0; i < ntemps; i++)
-		if (temps[i] == path) {
-			temps[i] = temps[--ntemps];
-			break;
-		}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	free(path);
-}
-
-static void
-temps_remove(void)
-{
-	size_t i;
-
-	for (i = 0; i < ntemps; i++)
-		unlink(temps[i]);
-	ntemps = 0;
-}
-
-static void
-on_fatal(int sig)
-{
-	temps_remove();         /* unlink(2) is async-signal-safe */
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
 /* A temporary file in the target's directory; NULL with r's error set. */
 static FILE *
 make_temp(struct rec *r, const char *path, char **tmp)
 {
-	char *d = dalle_xstrdup(path), *t;
 	int fd;
 	FILE *fp;
 
-	t = dalle_xasprintf("%s/.dalle-fetch.XXXXXX", dirname(d));
-	free(d);
-	if (mkdirs(t) == -1 || (fd = mkstemp(t)) == -1) {
+	if ((fd = dalle_temp_open(path, tmp)) == -1) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 		    "%s: %s", path, strerror(errno)));
-		free(t);
 		return NULL;
 	}
-	/* mkstemp makes 0600; an image is as readable as any new file. */
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	fchmod(fd, 0666 & ~file_umask);
 	if ((fp = fdopen(fd, "w+")) == NULL)
 		err(DALLE_EX_OSERR, "fdopen");
-	temp_add(t);
-	*tmp = t;
 	return fp;
 }
 
@@ -650,7 +560,7 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 		} else
 			commit(&im, p, n, (long long)n);
 		fclose(im.fp);
-		temp_done(im.tmp);
+		dalle_temp_done(im.tmp);
 	}
 	free(path);
 	free(p);
@@ -749,7 +659,10 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	multi = count > 1;
 	for (i = 0; i < count && !(to_stdout && count > 1); i++) {
 		r->files = jv_array_append(r->files, jv_null());
-		item = jv_array_get(jv_copy(data), i);
+		/* Its url and error are read as text, however long. */
+		item = dalle_big_unlift_fields(&r->big, jv_array_get(
+		    jv_copy(data), i), (const char *const[]){ "url", "error",
+		    NULL });
 		ie = dalle_record_get(item, "error");
 		url = dalle_record_str(item, "url");
 		b64 = dalle_big_str(&r->big, item, "b64_json", &b64len);
@@ -774,8 +687,10 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	jv_free(data);
 	if (r->left == 0)
 		return rec_finish(lp, r);
-	/* Downloads outlive the line: so must the strings they came with. */
-	dalle_big_keep(&r->big);
+	/* Downloads outlive the line: so must the strings they came with,
+	 * but for the base64 already written. */
+	drop_written(r);
+	dalle_big_keep(&r->big, r->rec);
 	return 0;
 }
 
@@ -830,7 +745,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	}
 	fclose(im->fp);
 	if (im->tmp)
-		temp_done(im->tmp);
+		dalle_temp_done(im->tmp);
 	free(im->checked);
 	free(im);
 	dalle_http_xfer_free(x);
@@ -845,17 +760,8 @@ main(int argc, char *argv[])
 	struct dalle_loop lp;
 	int ch;
 
-	sigemptyset(&fatal_sigs);
-	sigaddset(&fatal_sigs, SIGINT);
-	sigaddset(&fatal_sigs, SIGTERM);
-	sigaddset(&fatal_sigs, SIGHUP);
-	signal(SIGINT, on_fatal);
-	signal(SIGTERM, on_fatal);
-	signal(SIGHUP, on_fatal);
-	atexit(temps_remove);
+	dalle_temp_init();
 	dalle_conf_init(&conf, "dalle-fetch");
-	file_umask = umask(0);
-	umask(file_umask);
 	conf.jobs = 8;
 	while ((ch = dalle_conf_getopt(&conf, argc, argv, "d:fhj:o:qv",
 	    longopts)) != -1) {

@@ -99,6 +99,9 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 	long delay, at;
 	jv op;
 
+	/* What is read as text is text, however long. */
+	rec = dalle_big_unlift_fields(big, rec, (const char *const[]){
+	    "operation", "status", NULL });
 	op = dalle_record_get(rec, "operation");
 	status = dalle_record_str(rec, "status");
 	/* Synchronous results, and operations already ended, are final. */

@@ -60,6 +60,8 @@ static const char *const api_fields[] = {
 	"output_format", "output_compression", "background", "user",
 	"moderation", NULL
 };
+/* The fields that choose the route. */
+static const char *const route_fields[] = { "deployment", "model", NULL };
 
 struct req {
 	jv rec;
@@ -246,7 +248,7 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	r->rec = jv_object_set(rec, jv_string("request"), request);
 	/* The record waits for its answer: the line it came in will not. */
 	r->big = *big;
-	dalle_big_keep(&r->big);
+	dalle_big_keep(&r->big, r->rec);
 	r->id = lp->cur;
 	x->udata = r;
 	x->paced = 1;
@@ -286,6 +288,9 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	rc = dalle_loop_take(lp, "submit", s, n, &rec, &big);
 	if (rc != -1)
 		return rc;
+	/* What is checked and sent as text is text, however long. */
+	rec = dalle_big_unlift_fields(&big, rec, api_fields);
+	rec = dalle_big_unlift_fields(&big, rec, route_fields);
 	if (dalle_record_str(rec, "prompt") == NULL) {
 		jv_free(rec);
 		dalle_big_free(&big);

@@ -30,7 +30,8 @@ new_id(void)
 
 	if (secret == 0) {
 		if (getentropy(&secret, sizeof(secret)) == -1)
-			secret = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32 ^
+			secret = (uint64_t)time(NULL) ^
+			    (uint64_t)getpid() << 32 ^
 			    (uint64_t)(uintptr_t)&secret;
 		secret |= 1;
 	}
@@ -51,10 +52,11 @@ plain(const char *p, const char *e)
 	const __m128i sp = _mm_set1_epi8(0x21), del = _mm_set1_epi8(0x7f),
 	    bs = _mm_set1_epi8('\\');
 	__m128i c, bad;
+	int k;
 
 	for (; e - p >= 64; p += 64) {
 		bad = _mm_setzero_si128();
-		for (int k = 0; k < 64; k += 16) {
+		for (k = 0; k < 64; k += 16) {
 			c = _mm_loadu_si128((const __m128i *)(const void *)
 			    (p + k));
 			/* signed: below 0x21, or 0x80 and above */
@@ -202,22 +204,124 @@ dalle_big_str(const struct dalle_big *big, jv obj, const char *key,
 	return s;
 }
 
+jv
+dalle_big_unlift(const struct dalle_big *big, jv v)
+{
+	const struct dalle_span *sp;
+	jv k, e, ks;
+	int i, n;
+
+	if (big == NULL || big->n == 0)
+		return v;
+	switch (jv_get_kind(v)) {
+	case JV_KIND_STRING:
+		sp = dalle_big_span(big, jv_string_value(v),
+		    (size_t)jv_string_length_bytes(jv_copy(v)));
+		if (sp == NULL)
+			return v;
+		jv_free(v);
+		return jv_string_sized(sp->p, (int)sp->n);
+	case JV_KIND_ARRAY:
+		n = jv_array_length(jv_copy(v));
+		for (i = 0; i < n; i++)
+			v = jv_array_set(v, i, dalle_big_unlift(big,
+			    jv_array_get(jv_copy(v), i)));
+		return v;
+	case JV_KIND_OBJECT:
+		/* The keys first: setting may copy v, under an iterator. */
+		ks = jv_keys_unsorted(jv_copy(v));
+		n = jv_array_length(jv_copy(ks));
+		for (i = 0; i < n; i++) {
+			k = jv_array_get(jv_copy(ks), i);
+			e = dalle_big_unlift(big, jv_object_get(jv_copy(v),
+			    jv_copy(k)));
+			v = jv_object_set(v, k, e);
+		}
+		jv_free(ks);
+		return v;
+	default:
+		return v;
+	}
+}
+
+jv
+dalle_big_unlift_fields(const struct dalle_big *big, jv obj,
+    const char *const keys[])
+{
+	jv v;
+
+	if (big == NULL || big->n == 0 || jv_get_kind(obj) != JV_KIND_OBJECT)
+		return obj;
+	for (; *keys; keys++) {
+		v = jv_object_get(jv_copy(obj), jv_string(*keys));
+		if (jv_is_valid(v))
+			obj = jv_object_set(obj, jv_string(*keys),
+			    dalle_big_unlift(big, v));
+		else
+			jv_free(v);
+	}
+	return obj;
+}
+
+/* Mark in used[] the spans whose placeholders v holds.  Borrows v. */
+static void
+mark(const struct dalle_big *big, jv v, char *used)
+{
+	const struct dalle_span *sp;
+	jv e;
+	int i;
+
+	switch (jv_get_kind(v)) {
+	case JV_KIND_STRING:
+		if ((sp = dalle_big_span(big, jv_string_value(v),
+		    (size_t)jv_string_length_bytes(jv_copy(v)))) != NULL)
+			used[sp - big->v] = 1;
+		break;
+	case JV_KIND_ARRAY:
+	case JV_KIND_OBJECT:
+		if (jv_get_kind(v) == JV_KIND_ARRAY)
+			for (i = 0; i < jv_array_length(jv_copy(v)); i++) {
+				e = jv_array_get(jv_copy(v), i);
+				mark(big, e, used);
+				jv_free(e);
+			}
+		else
+			for (i = jv_object_iter(v); jv_object_iter_valid(v, i);
+			    i = jv_object_iter_next(v, i)) {
+				e = jv_object_iter_value(v, i);
+				mark(big, e, used);
+				jv_free(e);
+			}
+		break;
+	default:
+		break;
+	}
+}
+
 void
-dalle_big_keep(struct dalle_big *big)
+dalle_big_keep(struct dalle_big *big, jv rec)
 {
 	size_t i, total = 0, at = 0;
-	char *own;
+	char *own, *used;
 
-	for (i = 0; i < big->n; i++)
-		total += big->v[i].n;
-	if (total == 0)
+	if (big->n == 0)
 		return;
-	own = dalle_xmalloc(total);
+	used = dalle_xcalloc(big->n, 1);
+	mark(big, rec, used);
+	for (i = 0; i < big->n; i++)
+		total += used[i] ? big->v[i].n : 0;
+	own = total ? dalle_xmalloc(total) : NULL;
 	for (i = 0; i < big->n; i++) {
-		memcpy(own + at, big->v[i].p, big->v[i].n);
-		big->v[i].p = own + at;
-		at += big->v[i].n;
+		if (used[i]) {
+			memcpy(own + at, big->v[i].p, big->v[i].n);
+			big->v[i].p = own + at;
+			at += big->v[i].n;
+		} else {
+			big->v[i].p = NULL;     /* no placeholder left */
+			big->v[i].n = 0;
+		}
 	}
+	free(used);
 	free(big->own);
 	big->own = own;
 }

@@ -52,9 +52,16 @@ const struct dalle_span *dalle_big_span(const struct dalle_big *big,
  * Borrows obj; the bytes live as long as obj and big. */
 const char *dalle_big_str(const struct dalle_big *big, jv obj,
     const char *key, size_t *len);
-/* Copy the spans' bytes into memory of the table's own, so that the
- * text they came from may go. */
-void dalle_big_keep(struct dalle_big *big);
+/* v (consumed) with every placeholder of big in it, however deep, made
+ * the string it stands for: for the fields a program reads as text. */
+jv dalle_big_unlift(const struct dalle_big *big, jv v);
+/* The same for the fields keys (NULL-terminated) of object obj. */
+jv dalle_big_unlift_fields(const struct dalle_big *big, jv obj,
+    const char *const keys[]);
+/* Copy the bytes of the spans whose placeholders rec (borrowed) still
+ * holds into memory of the table's own, so that the text they came from
+ * may go; the others are forgotten. */
+void dalle_big_keep(struct dalle_big *big, jv rec);
 void dalle_big_free(struct dalle_big *big);
 
 #endif

@@ -20,6 +20,7 @@
 #include "heap.h"
 #include "base64.h"
 #include "big.h"
+#include "file.h"
 #include "url.h"
 #include "image.h"
 #include "lines.h"

@@ -19,17 +19,33 @@ struct dalle_lines {
 	size_t scanned;                 /* bytes after off with no newline */
 };
 
+/* Linux's, which glibc shows only to _GNU_SOURCE. */
+#if defined(__linux__) && !defined(F_SETPIPE_SZ)
+#define F_SETPIPE_SZ 1031
+#define F_GETPIPE_SZ 1032
+#endif
+#define PIPE_SIZE (256 * 1024)
+
+void
+dalle_pipe_grow(int fd)
+{
+#ifdef F_SETPIPE_SZ
+	int n = fcntl(fd, F_GETPIPE_SZ);
+
+	if (n != -1 && n < PIPE_SIZE)
+		fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
+#else
+	(void)fd;
+#endif
+}
+
 struct dalle_lines *
 dalle_lines_new(int fd)
 {
 	struct dalle_lines *lr = dalle_xcalloc(1, sizeof(*lr));
 
 	lr->fd = fd;
-#ifdef F_SETPIPE_SZ
-	/* A record of a real image is megabytes: from a pipe, take it in a
-	 * few reads, not one per 64 KiB (Linux; ignored where it fails). */
-	fcntl(fd, F_SETPIPE_SZ, DALLE_PIPE_SIZE);
-#endif
+	dalle_pipe_grow(fd);
 	return lr;
 }
 
@@ -64,7 +80,8 @@ dalle_lines_fill(struct dalle_lines *lr)
 	}
 	dalle_buf_reserve(&lr->b, want);
 	do
-		n = read(lr->fd, lr->b.p + lr->b.len, lr->b.cap - lr->b.len - 1);
+		n = read(lr->fd, lr->b.p + lr->b.len,
+		    lr->b.cap - lr->b.len - 1);
 	while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;

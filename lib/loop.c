@@ -6,7 +6,6 @@
  */
 #include <err.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -303,11 +302,7 @@ dalle_loop_main(struct dalle_loop *lp, struct dalle_conf *c,
 {
 	int rc;
 
-#ifdef F_SETPIPE_SZ
-	/* As dalle_lines_new does for stdin: records of megabytes leave in
-	 * few writes (Linux; ignored where it fails, or on no pipe). */
-	fcntl(STDOUT_FILENO, F_SETPIPE_SZ, DALLE_PIPE_SIZE);
-#endif
+	dalle_pipe_grow(STDOUT_FILENO);
 	lp->http = dalle_http_new(c);
 	dalle_http_set_rate(lp->http, rate);
 	if (lp->max_pending == 0)

@@ -110,10 +110,11 @@ png() {
 	local url
 	url=$(dalle-submit --deployment dalle3 'a url image' | jq -r '.data[0].url')
 	png 300 300 >img.png
-	printf '{"k":7,"data":[{"b64_json":"%s"},{"url":"%s"},{"b64_json":"not base64!"}],"mine":"%s"}\n' \
-	    "$(base64 -w 0 img.png)" "$url" "$(b64 90000)" >in.jsonl
-	# A second record, later: the reader reuses the first one's bytes.
-	printf '{"k":8,"data":[{"b64_json":"%s"}]}\n' "$(png 300 300 | base64 -w 0)" >in2.jsonl
+	# "mine" first: the second record, longer, is read over its bytes.
+	printf '{"mine":"%s","k":7,"data":[{"b64_json":"%s"},{"url":"%s"},{"b64_json":"not base64!"}]}\n' \
+	    "$(b64 90000)" "$(base64 -w 0 img.png)" "$url" >in.jsonl
+	printf '{"k":8,"data":[{"b64_json":"%s"}]}\n' "$(png 400 400 | base64 -w 0)" >in2.jsonl
+	[ "$(wc -c <in2.jsonl)" -gt "$(wc -c <in.jsonl)" ]
 	run --separate-stderr bash -c '{ cat in.jsonl; sleep 0.3; cat in2.jsonl; } |
 	    dalle-fetch -d out -o "{k}-{i}.{ext}" --keep-order'
 	assert_failure 76
@@ -129,7 +130,7 @@ png() {
 
 @test "base64 is read as RFC 4648 says: wrapped lines, padding, the URL-safe alphabet; bad bytes are an error" {
 	local i
-	png 100 50 >img.png
+	png 300 200 >img.png    # over 64 KiB of base64: read where it lies
 	for i in 1 2 3 4 5; do
 		case $i in
 		1) base64 img.png ;;                          # wrapped at 76
@@ -194,4 +195,37 @@ png() {
 	cmp served.png out/2.png
 	assert_equal "$(jq -r 'select(.k == 2) | .files[0].bytes' fetched.jsonl)" "$(wc -c <served.png)"
 	assert_equal "$(jq -c '[.data[] | has("b64_json")]' fetched.jsonl | sort -u)" '[false]'
+}
+
+@test "a long prompt, however it is written, is checked for its length before a request is spent" {
+	serve_start
+	use_azure
+	head -c 70000 /dev/zero | tr '\0' x | jq -Rc '{prompt: ., k: 1}' >in.jsonl
+	run --separate-stderr dalle-submit --deployment dalle3 <in.jsonl
+	assert_failure 65
+	assert_equal "$(jq -r .error.code <<<"$output")" string_above_max_length
+	assert_equal "$(jq -r '.prompt | length' <<<"$output")" 70000
+	assert_equal "$(jq '.routes.azure_generate' < <(curl -s "${SERVE_URL}_serve/stats"))" 0
+}
+
+@test "-o {FIELD} reads a long field as the text it is" {
+	png 50 50 >img.png
+	printf '{"mine":"%s","data":[{"b64_json":"%s"}]}\n' "$(b64 70000)" "$(base64 -w 0 img.png)" >in.jsonl
+	run --separate-stderr dalle-fetch -d out -o '{mine}.{ext}' <in.jsonl
+	assert_failure 73
+	assert_regex "$(jq -r .error.message <<<"$output")" 'File name too long$'
+	[ ! -e out/_.png ]
+}
+
+@test "a pending operation with a megabyte field of the user's is polled and written back whole" {
+	serve_start --latency 0.3
+	use_azure
+	local big
+	big=$(b64 1000000)
+	printf '{"prompt":"wait for me","mine":"%s"}\n' "$big" >in.jsonl
+	run --separate-stderr bash -c 'dalle-submit <in.jsonl | dalle-poll --keep-order'
+	assert_success
+	assert_equal "$(jq -r .status <<<"$output")" succeeded
+	assert_equal "$(jq -r .mine <<<"$output")" "$big"
+	assert_equal "$(jq -c . <<<"$output")" "$output"
 }

@@ -33,8 +33,11 @@ main(void)
 		lifted += (long)big.n;
 		if (!jv_is_valid(v)) {
 			m1 = jv_invalid_get_msg(v);
-			m2 = jv_is_valid(v2) ? (jv_free(v2), jv_string("parsed")) :
-			    jv_invalid_get_msg(v2);
+			if (jv_is_valid(v2)) {
+				jv_free(v2);
+				m2 = jv_string("parsed");
+			} else
+				m2 = jv_invalid_get_msg(v2);
 			if (!jv_equal(jv_copy(m1), jv_copy(m2))) {
 				printf("line %ld: jq cannot parse it, but "
 				    "lifted: %s\n", lineno,
