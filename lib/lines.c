@@ -24,7 +24,7 @@ struct dalle_lines {
 #define F_SETPIPE_SZ 1031
 #define F_GETPIPE_SZ 1032
 #endif
-#define PIPE_SIZE (256 * 1024)
+#define PIPE_SIZE (1024 * 1024)
 
 void
 dalle_pipe_grow(int fd)
