@@ -52,6 +52,7 @@ jv dalle_record_get(jv obj, const char *key);
 #define DALLE_KIND_FAILED "failed"
 #define DALLE_KIND_PROTOCOL "protocol"
 #define DALLE_KIND_CONFIG "config"
+#define DALLE_KIND_RETIRED "retired"    /* the model is shut down there */
 jv dalle_record_error(const char *stage, const char *kind, long http,
     const char *code, const char *message, int retryable, int attempts);
 /* The common case: no HTTP status, no code, not retryable, no attempts,
