@@ -16,7 +16,9 @@
 enum {
 	OPT_QUALITY = DALLE_OPT_FIRST_FREE, OPT_STYLE, OPT_RESPONSE_FORMAT,
 	OPT_OUTPUT_FORMAT, OPT_OUTPUT_COMPRESSION, OPT_BACKGROUND, OPT_USER,
-	OPT_DRY_RUN, OPT_NO_VALIDATE, OPT_RATE, OPT_RATE_FILE
+	OPT_DRY_RUN, OPT_NO_VALIDATE, OPT_RATE, OPT_RATE_FILE,
+	OPT_COMPLEXITY, OPT_MODERATION, OPT_SAFETY_ID, OPT_TODAY,
+	OPT_LIST_MODELS
 };
 
 /*
@@ -39,6 +41,9 @@ static const struct field_opt {
 	    0, 100 },
 	{ "background", OPT_BACKGROUND, "background", 0, 0 },
 	{ "user", OPT_USER, "user", 0, 0 },
+	{ "complexity", OPT_COMPLEXITY, "complexity", 0, 0 },
+	{ "moderation", OPT_MODERATION, "moderation", 0, 0 },
+	{ "safety-identifier", OPT_SAFETY_ID, "safety_identifier", 0, 0 },
 };
 #define NFIELD_OPTS (sizeof(field_opts) / sizeof(field_opts[0]))
 
@@ -49,6 +54,8 @@ static const struct option other_opts[] = {
 	{ "no-validate", no_argument, NULL, OPT_NO_VALIDATE },
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "rate-file", required_argument, NULL, OPT_RATE_FILE },
+	{ "today", required_argument, NULL, OPT_TODAY },
+	{ "list-models", no_argument, NULL, OPT_LIST_MODELS },
 };
 #define NOTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -58,7 +65,8 @@ static struct option longopts[NOTHER_OPTS + NFIELD_OPTS + 1];
 static const char *const api_fields[] = {
 	"prompt", "n", "size", "quality", "style", "response_format",
 	"output_format", "output_compression", "background", "user",
-	"moderation", NULL
+	"moderation", "complexity", "safety_identifier", "input_fidelity",
+	NULL
 };
 /* The fields that choose the route. */
 static const char *const route_fields[] = { "deployment", "model", NULL };
@@ -74,6 +82,8 @@ static jv defaults;             /* request fields from the command line */
 static int dry_run, no_validate;
 static double rate_per_min;     /* --rate; 0: learn the pace from 429s */
 static const char *rate_file;
+static long today = -1;         /* --today, else the clock's */
+static int today_given;
 
 static void
 usage(FILE *fp, int rc)
@@ -84,6 +94,8 @@ usage(FILE *fp, int rc)
 	    "[--response-format f]\n"
 	    "\t[--output-format f] [--output-compression 0-100] "
 	    "[--background b]\n"
+	    "\t[--complexity c] [--moderation m] [--safety-identifier id]\n"
+	    "\t[--today yyyy-mm-dd] [--list-models]\n"
 	    "\t[--user id] [--dry-run] [--no-validate] [--keep-order]\n"
 	    "\t[--rate n/min] [--rate-file file] [--api name] "
 	    "[--endpoint url]\n"
@@ -164,6 +176,69 @@ fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
 	return config ? DALLE_EX_CONFIG : rc;
 }
 
+static enum dalle_provider
+provider(enum dalle_api api)
+{
+	return api == DALLE_API_OPENAI ? DALLE_PROVIDER_OPENAI :
+	    DALLE_PROVIDER_AZURE;
+}
+
+/*
+ * The lifecycle of m where url goes: an error object when it is shut
+ * down there, else jv_invalid() after one warning per model for one that
+ * shuts down within 30 days.  The dates hold on the live services; a
+ * loopback server (dalle-serve, a proxy) answers for itself unless --today
+ * was given.
+ */
+static jv
+lifecycle(const struct dalle_model *m, enum dalle_api api, const char *url)
+{
+	static signed char loopback[DALLE_API_OPENAI + 1];
+	static unsigned char *warned;
+	enum dalle_provider p = provider(api);
+	enum dalle_life life;
+	char msg[256];
+	jv e;
+
+	life = dalle_lifecycle_state(m, p, today, NULL);
+	if (life == DALLE_LIFE_ACTIVE)
+		return jv_invalid();
+	if (!today_given) {
+		if (loopback[api] == 0)
+			loopback[api] = dalle_url_is_loopback(url) ? 1 : -1;
+		if (loopback[api] == 1)
+			return jv_invalid();
+	}
+	dalle_lifecycle_message(m, p, today, msg, sizeof(msg));
+	if (life == DALLE_LIFE_RETIRED) {
+		e = dalle_record_error("submit", DALLE_KIND_RETIRED, 0,
+		    "model_not_found", msg, 0, 0);
+		e = jv_object_set(e, jv_string("shutdown_date"),
+		    jv_string(m->shutdown[p]));
+		return jv_object_set(e, jv_string("replacement"),
+		    *m->replacement ? jv_string(m->replacement) : jv_null());
+	}
+	if (warned == NULL)
+		warned = dalle_xcalloc(dalle_model_count(), 1);
+	if (!warned[m - dalle_model_at(0)] && !conf.quiet)
+		warnx("warning: %s", msg);
+	warned[m - dalle_model_at(0)] = 1;
+	return jv_invalid();
+}
+
+/* -v: a model the table lacks is sent unchecked; said once in a row. */
+static void
+note_unknown(const char *name)
+{
+	static char *last;
+
+	if (!conf.verbose || (last != NULL && strcmp(last, name) == 0))
+		return;
+	warnx("%s: not in the model table: sent unchecked", name);
+	free(last);
+	last = dalle_xstrdup(name);
+}
+
 /* -1 when a request was started, with big in it, else the status. */
 static int
 send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
@@ -176,7 +251,7 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	enum dalle_api api;
 	struct dalle_buf s = { 0 };
 	char *url, hash[17];
-	jv body, request;
+	jv body, request, e;
 
 	dep = dalle_record_str(rec, "deployment");
 	if (dep == NULL)
@@ -193,6 +268,7 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		return fail(lp, lp->cur, rec, big, dalle_record_errorf("submit",
 		    DALLE_KIND_CONFIG, "--api azure needs a deployment"));
 	body = make_body(rec, api, name);
+	url = dalle_api_url(&conf, api, name, "images/generations");
 
 	/* Check against the model's rules before a request is spent. */
 	check = model ? model : dep;
@@ -200,18 +276,24 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	    (api == DALLE_API_OPENAI && check == NULL))
 		check = "dall-e-2";
 	m = check ? dalle_model_find(check) : NULL;
-	if (m && !no_validate && dalle_model_check(m, body, &me) == -1) {
-		jv e = dalle_record_error("submit", DALLE_KIND_INVALID, 0,
+	if (m == NULL && check != NULL)
+		note_unknown(check);
+	e = m && !no_validate ? lifecycle(m, api, url) : jv_invalid();
+	if (m && !no_validate && !jv_is_valid(e) &&
+	    dalle_model_check(m, body, provider(api), &me) == -1) {
+		e = dalle_record_error("submit", DALLE_KIND_INVALID, 0,
 		    me.code, me.message, 0, 0);
-
 		if (me.param)
 			e = jv_object_set(e, jv_string("param"),
 			    jv_string(me.param));
+	}
+	if (jv_is_valid(e)) {
 		jv_free(body);
+		free(url);
 		return fail(lp, lp->cur, rec, big, e);
 	}
+	jv_free(e);
 
-	url = dalle_api_url(&conf, api, name, "images/generations");
 	/* Serialised once: for the hash and as the body sent. */
 	dalle_json_put_big(&s, body, big);
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
@@ -300,6 +382,30 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	return submit(lp, rec, &big);
 }
 
+/* What the service says it made, as strings whatever their value: with
+ * size "auto" it may pick a size no rule names. */
+static jv
+keep_strings(jv rec, jv body)
+{
+	static const char *const keys[] = {
+		"size", "quality", "output_format", "background", NULL
+	};
+	size_t i;
+	jv v;
+
+	for (i = 0; keys[i] != NULL; i++) {
+		v = dalle_record_get(body, keys[i]);
+		if (jv_get_kind(v) == JV_KIND_NULL)
+			jv_free(v);
+		else if (jv_get_kind(v) == JV_KIND_STRING)
+			rec = jv_object_set(rec, jv_string(keys[i]), v);
+		else
+			rec = jv_object_set(rec, jv_string(keys[i]),
+			    jv_dump_string(v, 0));
+	}
+	return rec;
+}
+
 static int
 on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 {
@@ -372,6 +478,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			rec = jv_object_set(rec, jv_string("usage"), v);
 		else
 			jv_free(v);
+		rec = keep_strings(rec, body);
 	}
 	dalle_loop_write(lp, id, rec, &r->big);
 	rec = jv_null();
@@ -413,7 +520,7 @@ main(int argc, char *argv[])
 {
 	struct dalle_loop lp;
 	struct dalle_rate *rate;
-	int ch, rc;
+	int ch, rc, list_models = 0;
 
 	dalle_conf_init(&conf, "dalle-submit");
 	defaults = jv_object();
@@ -440,12 +547,29 @@ main(int argc, char *argv[])
 		case OPT_RATE_FILE:
 			rate_file = optarg;
 			break;
+		case OPT_TODAY:
+			if ((today = dalle_lifecycle_day(optarg)) < 0)
+				errx(DALLE_EX_USAGE, "--today: %s: not a date "
+				    "YYYY-MM-DD", optarg);
+			today_given = 1;
+			break;
+		case OPT_LIST_MODELS:
+			list_models = 1;
+			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
+	if (list_models) {
+		dalle_conf_finish(&conf, 0);
+		rc = dalle_modellist_print(&conf, stdout);
+		jv_free(defaults);
+		return dalle_finish(rc);
+	}
+	if (!today_given)
+		today = dalle_lifecycle_today();
 	if (argc == 0 && isatty(STDIN_FILENO))
 		usage(stderr, DALLE_EX_USAGE);
 	dalle_conf_finish(&conf, !dry_run);

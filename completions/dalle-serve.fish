@@ -23,5 +23,6 @@ complete -c dalle-serve -l slow-images -x -d 'Send images at this many bytes per
 complete -c dalle-serve -l threads -x -d 'Worker threads'
 complete -c dalle-serve -l token -x -d 'Accept this bearer token'
 complete -c dalle-serve -l token-file -r -F -d 'Accept the tokens in this file'
+complete -c dalle-serve -l today -x -d 'Enforce shutdown dates as of this day'
 complete -c dalle-serve -l truncate-rate -x -d 'Share of images cut short'
 complete -c dalle-serve -l url-ttl -x -d 'Seconds until image URLs expire'

@@ -22,25 +22,31 @@ _dalle() {
 		opts='-h --help -q --quiet -v --verbose -j --jobs -m --model
 		    -n --n -s --size --deployment --quality --style
 		    --response-format --output-format --output-compression
-		    --background --user --dry-run --no-validate --keep-order
+		    --background --complexity --moderation --safety-identifier
+		    --today --list-models
+		    --user --dry-run --no-validate --keep-order
 		    --rate --rate-file --api --endpoint
 		    --base-url --api-version --api-key-file --token-command
 		    --allow-http --cacert --retries --request-timeout'
 		case $prev in
 		-m | --model)
-			vals='dall-e-2 dall-e-3 gpt-image-1 gpt-image-1-mini
-			    gpt-image-1.5' ;;
+			vals='gpt-image-2 gpt-image-2.5-flare gpt-image-2.5-sunburst
+			    gpt-image-2.6-flare gpt-image-2.6-sunburst dall-e-2
+			    dall-e-3 gpt-image-1 gpt-image-1-mini gpt-image-1.5' ;;
 		-s | --size)
 			vals='256x256 512x512 1024x1024 1792x1024 1024x1792
 			    1536x1024 1024x1536 auto' ;;
-		--quality) vals='standard hd low medium high auto' ;;
+		--quality) vals='standard hd low medium high auto xhigh max' ;;
+		--complexity) vals='low medium high' ;;
+		--moderation) vals='low auto' ;;
 		--style) vals='vivid natural' ;;
 		--response-format) vals='url b64_json' ;;
 		--output-format) vals='png jpeg webp' ;;
 		--background) vals='transparent opaque auto' ;;
 		-j | --jobs | -n | --n | --deployment | --output-compression | \
 		    --user | --endpoint | --base-url | --api-version | \
-		    --retries | --request-timeout | --rate)
+		    --retries | --request-timeout | --rate | \
+		    --safety-identifier | --today)
 			return 0 ;;
 		esac
 		;;
@@ -78,8 +84,8 @@ _dalle() {
 		    --api-key-file --blocked-term --cache-size --concurrency
 		    --drop-rate --fail-rate --image-bytes --image-scale --jitter
 		    --latency --log --public-url --rate-window --rpm --seed
-		    --slow-images --threads --token --token-file --truncate-rate
-		    --url-ttl'
+		    --slow-images --threads --token --token-file --today
+		    --truncate-rate --url-ttl'
 		case $prev in
 		--log | --token-file)
 			compopt -o filenames 2>/dev/null
@@ -90,7 +96,7 @@ _dalle() {
 		    --image-bytes | --image-scale | --jitter | --latency | \
 		    --public-url | --rate-window | --rpm | --seed | \
 		    --slow-images | --threads | --token | --truncate-rate | \
-		    --url-ttl)
+		    --url-ttl | --today)
 			return 0 ;;
 		esac
 		;;

@@ -27,11 +27,13 @@
 #include "record.h"
 #include "json.h"
 #include "model.h"
+#include "lifecycle.h"
 #include "api.h"
 #include "conf.h"
 #include "retry.h"
 #include "rate.h"
 #include "http.h"
 #include "loop.h"
+#include "modellist.h"
 
 #endif

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -36,18 +37,48 @@ static const char *const gpt_backgrounds[] = {
 	"transparent", "opaque", "auto", NULL
 };
 
+static const char *const gpt25_qualities[] = {
+	"low", "medium", "high", "auto", "xhigh", "max", NULL
+};
+static const char *const complexities[] = { "low", "medium", "high", NULL };
+static const char *const moderations[] = { "low", "auto", NULL };
+static const char *const fidelities[] = { "high", "low", NULL };
+
+/*
+ * Each family of rules as the fields of struct dalle_model from max_n to
+ * input_fidelities, named by lib/models.def's rules column.
+ */
+#define RULES_DALLE2 10, 1000, dalle2_sizes, dalle2_qualities, NULL, \
+	url_formats, NULL, NULL, "1024x1024", 0, 1000, NULL, NULL, NULL
+#define RULES_DALLE3 1, 4000, dalle3_sizes, dalle3_qualities, \
+	dalle3_styles, url_formats, NULL, NULL, "1024x1024", 0, 4000, NULL, \
+	NULL, NULL
+/* Azure allows 4,000 characters of prompt for the gpt-image-1 family. */
+#define RULES_GPT1 10, 32000, gpt_sizes, gpt_qualities, NULL, NULL, \
+	gpt_formats, gpt_backgrounds, "auto", 0, 4000, NULL, moderations, \
+	fidelities
+#define RULES_GPT2 10, 32000, gpt_sizes, gpt_qualities, NULL, NULL, \
+	gpt_formats, gpt_backgrounds, "auto", 1, 32000, NULL, moderations, NULL
+#define RULES_GPT25 10, 32000, gpt_sizes, gpt25_qualities, NULL, NULL, \
+	gpt_formats, gpt_backgrounds, "auto", 1, 32000, NULL, moderations, NULL
+#define RULES_GPT26 10, 32000, gpt_sizes, gpt25_qualities, NULL, NULL, \
+	gpt_formats, gpt_backgrounds, "auto", 1, 32000, complexities, \
+	moderations, NULL
+
 static const struct dalle_model models[] = {
-	{ "dall-e-2", DALLE_FAMILY_DALLE2, 10, 1000, dalle2_sizes,
-	    dalle2_qualities, NULL, url_formats, NULL, NULL, "1024x1024" },
-	{ "dall-e-3", DALLE_FAMILY_DALLE3, 1, 4000, dalle3_sizes,
-	    dalle3_qualities, dalle3_styles, url_formats, NULL, NULL,
-	    "1024x1024" },
-	{ "gpt-image-1", DALLE_FAMILY_GPTIMAGE, 10, 32000, gpt_sizes,
-	    gpt_qualities, NULL, NULL, gpt_formats, gpt_backgrounds, "auto" },
-	{ "gpt-image-1-mini", DALLE_FAMILY_GPTIMAGE, 10, 32000, gpt_sizes,
-	    gpt_qualities, NULL, NULL, gpt_formats, gpt_backgrounds, "auto" },
-	{ "gpt-image-1.5", DALLE_FAMILY_GPTIMAGE, 10, 32000, gpt_sizes,
-	    gpt_qualities, NULL, NULL, gpt_formats, gpt_backgrounds, "auto" },
+#define MODEL(name, family, rules, released, openai, azure, repl) \
+	{ name, DALLE_FAMILY_##family, RULES_##rules, released, \
+	    { openai, azure }, repl },
+#include "models.def"
+#undef MODEL
+};
+#define NMODELS (sizeof(models) / sizeof(models[0]))
+
+static const char *const family_names[] = {
+	[DALLE_FAMILY_DALLE2] = "dall-e-2",
+	[DALLE_FAMILY_DALLE3] = "dall-e-3",
+	[DALLE_FAMILY_GPTIMAGE] = "gpt-image-1",
+	[DALLE_FAMILY_GPTIMAGE2] = "gpt-image-2",
 };
 
 static const struct {
@@ -71,10 +102,28 @@ dalle_model_find(const char *name)
 			name = aliases[i].name;
 			break;
 		}
-	for (i = 0; i < sizeof(models) / sizeof(models[0]); i++)
+	for (i = 0; i < NMODELS; i++)
 		if (strcasecmp(name, models[i].name) == 0)
 			return &models[i];
 	return NULL;
+}
+
+size_t
+dalle_model_count(void)
+{
+	return NMODELS;
+}
+
+const struct dalle_model *
+dalle_model_at(size_t i)
+{
+	return i < NMODELS ? &models[i] : NULL;
+}
+
+const char *
+dalle_model_family(const struct dalle_model *m)
+{
+	return family_names[m->family];
 }
 
 static int
@@ -222,12 +271,13 @@ out:
 }
 
 static int
-check_prompt(const struct dalle_model *m, jv body, struct dalle_model_err *e)
+check_prompt(const struct dalle_model *m, jv body, enum dalle_provider p,
+    struct dalle_model_err *e)
 {
 	jv v;
 	size_t len, chars, i;
 	const unsigned char *s;
-	int rc = 0;
+	int rc = 0, max;
 
 	v = jv_object_get(jv_copy(body), jv_string("prompt"));
 	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL) {
@@ -251,19 +301,111 @@ check_prompt(const struct dalle_model *m, jv body, struct dalle_model_err *e)
 		rc = fail(e, "prompt", "empty_string", "Invalid 'prompt': "
 		    "empty string. Expected a string with minimum length 1, "
 		    "but got an empty string instead.");
-	else if (chars > (size_t)m->max_prompt)
+	max = p == DALLE_PROVIDER_AZURE ? m->max_prompt_azure : m->max_prompt;
+	if (chars > 0 && chars > (size_t)max)
 		rc = fail(e, "prompt", "string_above_max_length",
 		    "Invalid 'prompt': string too long. Expected a string "
 		    "with maximum length %d, but got a string with length "
-		    "%zu instead.", m->max_prompt, chars);
+		    "%zu instead.", max, chars);
 out:
 	jv_free(v);
 	return rc;
 }
 
+/* "WxH" with two plain decimal numbers: 0, else -1. */
+static int
+parse_size(const char *s, long *w, long *h)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	*w = strtol(s, &end, 10);
+	if (*end != 'x' || end[1] < '0' || end[1] > '9')
+		return -1;
+	*h = strtol(end + 1, &end, 10);
+	return *end == '\0' && *w > 0 && *h > 0 ? 0 : -1;
+}
+
+/*
+ * The gpt-image-2 rules: "auto", or WxH with both edges multiples of 16,
+ * long:short at most 3:1, 655,360 to 8,294,400 pixels and a long edge of
+ * at most 3840.  Borrows body.
+ */
+static int
+check_free_size(jv body, struct dalle_model_err *e)
+{
+	jv v;
+	const char *s;
+	long w, h, lo, hi;
+	int rc = 0;
+
+	v = jv_object_get(jv_copy(body), jv_string("size"));
+	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL)
+		goto out;
+	if (jv_get_kind(v) != JV_KIND_STRING) {
+		rc = fail(e, "size", "invalid_type", "Invalid type for 'size': "
+		    "expected a string, but got %s instead.", type_name(v));
+		goto out;
+	}
+	s = jv_string_value(v);
+	if (strcmp(s, "auto") == 0)
+		goto out;
+	if (strlen(s) > 20 || parse_size(s, &w, &h) != 0) {
+		rc = fail(e, "size", "invalid_size", "Invalid size '%.20s'. "
+		    "Size must be 'auto' or WIDTHxHEIGHT in pixels.", s);
+		goto out;
+	}
+	hi = w > h ? w : h;
+	lo = w > h ? h : w;
+	if (w % 16 != 0 || h % 16 != 0)
+		rc = fail(e, "size", "invalid_size", "Invalid size '%s'. "
+		    "Width and height must both be divisible by 16.", s);
+	else if (hi > 3840)
+		rc = fail(e, "size", "invalid_size", "Invalid size '%s'. "
+		    "The longest edge must be at most 3840 pixels.", s);
+	else if (hi > 3 * lo)
+		rc = fail(e, "size", "invalid_size", "Invalid size '%s'. "
+		    "The ratio of the longest to the shortest edge must be at "
+		    "most 3:1.", s);
+	else if (w * h < 655360 || w * h > 8294400)
+		rc = fail(e, "size", "invalid_size", "Invalid size '%s'. "
+		    "The total number of pixels must be between 655360 and "
+		    "8294400.", s);
+out:
+	jv_free(v);
+	return rc;
+}
+
+/* Is the field present (not null) in body?  Borrows body. */
+static int
+has_field(jv body, const char *key)
+{
+	jv v = jv_object_get(jv_copy(body), jv_string(key));
+	int r = jv_is_valid(v) && jv_get_kind(v) != JV_KIND_NULL;
+
+	jv_free(v);
+	return r;
+}
+
+/* An optional string field of any value; Borrows body. */
+static int
+check_string(jv body, const char *key, struct dalle_model_err *e)
+{
+	jv v = jv_object_get(jv_copy(body), jv_string(key));
+	int bad = jv_is_valid(v) && jv_get_kind(v) != JV_KIND_NULL &&
+	    jv_get_kind(v) != JV_KIND_STRING;
+
+	jv_free(v);
+	if (bad)
+		return fail(e, key, "invalid_type", "Invalid type for '%s': "
+		    "expected a string.", key);
+	return 0;
+}
+
 int
 dalle_model_check(const struct dalle_model *m, jv body,
-    struct dalle_model_err *e)
+    enum dalle_provider p, struct dalle_model_err *e)
 {
 	jv v;
 	int bad;
@@ -274,7 +416,7 @@ dalle_model_check(const struct dalle_model *m, jv body,
 	if (jv_get_kind(body) != JV_KIND_OBJECT)
 		return fail(e, NULL, "invalid_type",
 		    "The request body must be a JSON object.");
-	if (check_prompt(m, body, e) != 0)
+	if (check_prompt(m, body, p, e) != 0)
 		return -1;
 	if (m->max_n == 1) {
 		v = jv_object_get(jv_copy(body), jv_string("n"));
@@ -288,7 +430,22 @@ dalle_model_check(const struct dalle_model *m, jv body,
 	}
 	if (check_int(body, "n", 1, 1, m->max_n, e) != 0)
 		return -1;
-	if (check_enum(body, "size", m->sizes, "invalid_size", e) != 0 ||
+	if (m->free_sizes && check_free_size(body, e) != 0)
+		return -1;
+	if (m->input_fidelities == NULL &&
+	    m->family == DALLE_FAMILY_GPTIMAGE2 &&
+	    has_field(body, "input_fidelity"))
+		return fail(e, "input_fidelity", "unsupported_parameter",
+		    "Unsupported parameter: 'input_fidelity' is not supported "
+		    "with this model.");
+	if ((!m->free_sizes &&
+	    check_enum(body, "size", m->sizes, "invalid_size", e) != 0) ||
+	    check_enum(body, "complexity", m->complexities, "invalid_value",
+	    e) ||
+	    check_enum(body, "moderation", m->moderations, "invalid_value",
+	    e) ||
+	    check_enum(body, "input_fidelity", m->input_fidelities,
+	    "invalid_value", e) ||
 	    check_enum(body, "quality", m->qualities, "invalid_value", e) ||
 	    check_enum(body, "style", m->styles, "invalid_value", e) ||
 	    check_enum(body, "response_format", m->response_formats,
@@ -301,13 +458,9 @@ dalle_model_check(const struct dalle_model *m, jv body,
 	if (check_int(body, "output_compression", m->output_formats != NULL,
 	    0, 100, e) != 0)
 		return -1;
-	v = jv_object_get(jv_copy(body), jv_string("user"));
-	bad = jv_is_valid(v) && jv_get_kind(v) != JV_KIND_NULL &&
-	    jv_get_kind(v) != JV_KIND_STRING;
-	jv_free(v);
-	if (bad)
-		return fail(e, "user", "invalid_type", "Invalid type for "
-		    "'user': expected a string.");
+	if (check_string(body, "user", e) != 0 ||
+	    check_string(body, "safety_identifier", e) != 0)
+		return -1;
 	/* A transparent background needs a format with alpha. */
 	if (m->backgrounds != NULL) {
 		jv bg = jv_object_get(jv_copy(body), jv_string("background"));

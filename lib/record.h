@@ -36,7 +36,8 @@ jv dalle_record_get(jv obj, const char *key);
 /*
  * Error kinds: what a script branches on.  dalle_record_error builds the
  * record's "error" object.  http is 0 when there was no HTTP answer; code and
- * message may be NULL (the message is then the kind).
+ * message may be NULL (the message is then the kind).  "retired": the model
+ * is shut down on the provider the request goes to.
  */
 #define DALLE_KIND_INPUT "input"
 #define DALLE_KIND_CONTENT_FILTER "content_filter"
@@ -52,6 +53,7 @@ jv dalle_record_get(jv obj, const char *key);
 #define DALLE_KIND_FAILED "failed"
 #define DALLE_KIND_PROTOCOL "protocol"
 #define DALLE_KIND_CONFIG "config"
+#define DALLE_KIND_RETIRED "retired"
 jv dalle_record_error(const char *stage, const char *kind, long http,
     const char *code, const char *message, int retryable, int attempts);
 /* The common case: no HTTP status, no code, not retryable, no attempts,

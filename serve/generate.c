@@ -150,11 +150,32 @@ prompt_filters(void)
 	return o;
 }
 
-/* Output tokens per image, after OpenAI's table for gpt-image-1. */
+/*
+ * Output tokens per image.  gpt-image-2 and later: OpenAI's prices at
+ * 1024x1024 (low 200, medium 1,767, high 7,033; xhigh and max are our
+ * estimates) scaled with the pixel area.  Else OpenAI's gpt-image-1 table.
+ */
 static long
-image_tokens(const char *quality, int w, int h)
+image_tokens(const struct dalle_model *m, const char *quality, int w, int h)
 {
+	static const struct {
+		const char *quality;
+		double tokens;
+	} gpt2[] = {
+		{ "low", 200 }, { "medium", 1767 }, { "high", 7033 },
+		{ "xhigh", 10550 }, { "max", 14066 }
+	};
+	size_t i;
 	long base;
+
+	if (m->family == DALLE_FAMILY_GPTIMAGE2) {
+		for (i = 0; i + 1 < sizeof(gpt2) / sizeof(gpt2[0]); i++)
+			if (strcmp(quality, gpt2[i].quality) == 0)
+				break;
+		if (strcmp(quality, gpt2[i].quality) != 0)
+			i = 1;
+		return (long)(gpt2[i].tokens * w * h / (1024.0 * 1024) + 0.5);
+	}
 
 	if (strcmp(quality, "low") == 0)
 		base = 272;
@@ -170,6 +191,7 @@ image_tokens(const char *quality, int w, int h)
 struct ask {
 	const char *prompt, *size, *fmt, *rf, *quality, *style;
 	int n, w, h, comp, transparent, gpt;
+	const struct dalle_model *m;
 };
 
 static void
@@ -177,7 +199,9 @@ ask_read(struct ask *a, const struct dalle_model *m, jv body)
 {
 	long v;
 
-	a->gpt = m->family == DALLE_FAMILY_GPTIMAGE;
+	a->m = m;
+	a->gpt = m->family == DALLE_FAMILY_GPTIMAGE ||
+	    m->family == DALLE_FAMILY_GPTIMAGE2;
 	a->prompt = str_or(body, "prompt", "");
 	a->n = dalle_record_long(body, "n", &v) == 0 ? (int)v : 1;
 	a->size = str_or(body, "size", m->default_size);
@@ -203,7 +227,7 @@ gpt_fields(jv res, const struct ask *a)
 	texttok = (long)(strlen(a->prompt) + 3) / 4;
 	if (texttok < 1)
 		texttok = 1;
-	outtok = image_tokens(a->quality, a->w, a->h) * a->n;
+	outtok = image_tokens(a->m, a->quality, a->w, a->h) * a->n;
 	res = jv_object_set(res, jv_string("background"),
 	    jv_string(a->transparent ? "transparent" : "opaque"));
 	res = jv_object_set(res, jv_string("output_format"),
@@ -217,6 +241,9 @@ gpt_fields(jv res, const struct ask *a)
 	    jv_string("image_tokens"), jv_number(0),
 	    jv_string("text_tokens"), jv_number(texttok)),
 	    jv_string("output_tokens"), jv_number(outtok),
+	    jv_string("output_tokens_details"), JV_OBJECT(
+	    jv_string("image_tokens"), jv_number(outtok),
+	    jv_string("text_tokens"), jv_number(0)),
 	    jv_string("total_tokens"), jv_number(texttok + outtok)));
 }
 
@@ -377,11 +404,15 @@ body_model(struct req *rq, jv body, enum flavour fl, enum MHD_Result *ret)
 /* Checks of a body against the model: 1 when answered 400. */
 static int
 body_refused(struct req *rq, const struct dalle_model *m, jv body,
-    enum MHD_Result *ret)
+    enum flavour fl, enum MHD_Result *ret)
 {
 	struct dalle_model_err e;
+	enum dalle_provider p = fl == FL_OPENAI ? DALLE_PROVIDER_OPENAI :
+	    DALLE_PROVIDER_AZURE;
 
-	if (dalle_model_check(m, body, &e) != 0)
+	if (models_retired(rq, m, p, ret))
+		return 1;
+	if (dalle_model_check(m, body, p, &e) != 0)
 		*ret = reply_invalid(rq, &e);
 	else if (strcmp(str_or(body, "output_format", "png"), "webp") == 0)
 		*ret = reply_error(rq, E_WEBP);
@@ -406,7 +437,7 @@ generate_reply(struct req *rq, const char *deployment, enum flavour fl)
 	rq->delay_ms = latency_ms();
 	if (fl != FL_AZURE)
 		m = body_model(rq, body, fl, &ret);
-	if (m == NULL || body_refused(rq, m, body, &ret)) {
+	if (m == NULL || body_refused(rq, m, body, fl, &ret)) {
 		jv_free(body);
 		return ret;
 	}

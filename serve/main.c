@@ -44,7 +44,8 @@ usage(FILE *fp, int rc)
 	    "[--seed n]\n"
 	    "\t[--slow-images bytes] [--threads n] [--token token] "
 	    "[--token-file file]\n"
-	    "\t[--truncate-rate p] [--url-ttl seconds]\n", fp);
+	    "\t[--today yyyy-mm-dd] [--truncate-rate p] "
+	    "[--url-ttl seconds]\n", fp);
 	exit(rc);
 }
 
@@ -125,6 +126,13 @@ set_log(const char *path)
 }
 
 static void
+set_today(const char *s)
+{
+	if ((opt.today = dalle_lifecycle_day(s)) < 0)
+		bad_arg("--today %s: want a date YYYY-MM-DD", s);
+}
+
+static void
 add_blocked(const char *word)
 {
 	if (*word != '\0')
@@ -183,6 +191,7 @@ static const struct optdef opts[] = {
 	{ "slow-images", 0, A_INT, &opt.slow_images, COUNT(1, 1000000000) },
 	{ "threads", 0, A_INT, &opt.threads, COUNT(1, 64) },
 	{ "token", 0, A_LIST, &opt.tokens, .fn = NULL },
+	{ "today", 0, A_FN, NULL, .fn = set_today },
 	{ "token-file", 0, A_FILE, &opt.tokens, .fn = NULL },
 	{ "truncate-rate", 0, A_REAL, &opt.truncate_rate, RANGE(0, 1) },
 	{ "url-ttl", 0, A_INT, &opt.url_ttl, COUNT(1, 315360000) },
@@ -283,6 +292,7 @@ parse_options(int argc, char *argv[])
 		"gpt-image-1-mini=gpt-image-1-mini",
 		"gpt-image-1.5=gpt-image-1.5", NULL
 	};
+	const struct dalle_model *m;
 	struct option lo[NOPTS + 1];
 	char shorts[2 * NOPTS + 1], *s, *p = shorts;
 	size_t i;
@@ -294,8 +304,16 @@ parse_options(int argc, char *argv[])
 	opt.image_scale = 1;
 	opt.threads = 2;
 	opt.cache_bytes = (size_t)64 << 20;
+	opt.today = -1;
 	for (i = 0; defaults[i] != NULL; i++)
 		add_deployment(defaults[i]);
+	/* Then every model of the table by its own name (a name given
+	 * twice names one model). */
+	for (i = 0; (m = dalle_model_at(i)) != NULL; i++) {
+		s = dalle_xasprintf("%s=%s", m->name, m->name);
+		add_deployment(s);
+		free(s);
+	}
 	for (i = 0; i < NOPTS; i++) {
 		lo[i].name = opts[i].name;
 		lo[i].has_arg = opts[i].arg == A_HELP ? no_argument :

@@ -214,7 +214,11 @@ op_submit(struct req *rq)
 	    quota_take(rq, version, 0, &ret) ||
 	    reply_parse_body(rq, &body, &ret))
 		return ret;
-	if (dalle_model_check(m, body, &e) != 0) {
+	if (models_retired(rq, m, DALLE_PROVIDER_AZURE, &ret)) {
+		jv_free(body);
+		return ret;
+	}
+	if (dalle_model_check(m, body, DALLE_PROVIDER_AZURE, &e) != 0) {
 		jv_free(body);
 		return reply_invalid(rq, &e);
 	}

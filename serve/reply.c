@@ -123,6 +123,9 @@ static const struct {
 	[E_TASK_FILTERED] = { 200, NULL, { 0 },
 	    { "contentFilter", "Your task failed as a result of our safety "
 	    "system.", NULL }, { 0 }, 0 },
+	[E_SHUT_DOWN] = { 404, "model",
+	    { "model_not_found", "The model '%.200s' was shut down on %s and "
+	    "is no longer available.%s", IRE }, { 0 }, { 0 }, 0 },
 };
 
 /* Error e as the request's route words it. */

@@ -13,7 +13,8 @@
 
 const char *const route_names[R_N] = {
 	"submit", "operation_get", "operation_delete", "azure_generate",
-	"azure_v1_generate", "openai_generate", "image", "stats", "other"
+	"azure_v1_generate", "openai_generate", "image", "stats", "models",
+	"other"
 };
 
 const char *
@@ -82,7 +83,7 @@ auth_ok(struct req *rq)
 		if (*tok == '\0')
 			tok = NULL;
 	}
-	if (rq->route == R_OPENAI) {
+	if (rq->route == R_OPENAI || rq->route == R_MODELS) {
 		if (tok == NULL)
 			return 0;
 		return any || in_list(&opt.keys, tok) ||
@@ -161,6 +162,9 @@ classify(const char *method, const char *url)
 		return R_OPENAI;
 	if (strncmp(url, "/private/images/", 16) == 0 && get)
 		return R_IMAGE;
+	if ((strcmp(url, "/v1/models") == 0 || (strncmp(url, "/v1/models/",
+	    11) == 0 && url[11] != '\0')) && get)
+		return R_MODELS;
 	return R_OTHER;
 }
 
@@ -188,6 +192,9 @@ dispatch(struct req *rq)
 		return generate_reply(rq, NULL, FL_OPENAI);
 	case R_IMAGE:
 		return blob_reply(rq, rq->path + 16);
+	case R_MODELS:
+		return models_reply(rq, rq->path[10] == '/' ?
+		    rq->path + 11 : NULL);
 	default:
 		return reply_error(rq, E_NOT_FOUND, rq->method, rq->path);
 	}

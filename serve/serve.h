@@ -21,6 +21,7 @@
 #include "heap.h"
 #include "base64.h"
 #include "model.h"
+#include "lifecycle.h"
 #include "url.h"
 #include "record.h"
 
@@ -29,7 +30,7 @@
 
 enum route {
 	R_SUBMIT, R_OP_GET, R_OP_DELETE, R_AZURE, R_AZURE_V1, R_OPENAI,
-	R_IMAGE, R_STATS, R_OTHER, R_N
+	R_IMAGE, R_STATS, R_MODELS, R_OTHER, R_N
 };
 extern const char *const route_names[R_N];
 
@@ -60,6 +61,7 @@ struct serve_opt {
 	size_t cache_bytes, image_bytes;
 	long seed;
 	int seeded;
+	long today;               /* --today in days since 1970, or -1 */
 	FILE *log;
 };
 extern struct serve_opt opt;
@@ -103,7 +105,8 @@ enum serve_err {
 	E_NOT_FOUND, E_NO_BLOB, E_SIGNATURE, E_UNAUTHORIZED, E_RATE,
 	E_BUSY, E_INTERNAL, E_RENDER, E_BAD_JSON, E_TOO_BIG,
 	E_NO_DEPLOYMENT, E_DALLE2_VERSION, E_NO_MODEL_PARAM, E_NO_MODEL,
-	E_WEBP, E_CONTENT_POLICY, E_CONFLICT, E_TASK_FILTERED, E_N
+	E_WEBP, E_CONTENT_POLICY, E_CONFLICT, E_TASK_FILTERED, E_SHUT_DOWN,
+	E_N
 };
 
 /*
@@ -238,6 +241,13 @@ void size_parse(const char *s, int *w, int *h);
 const char *str_or(jv body, const char *key, const char *dflt);
 enum MHD_Result generate_reply(struct req *rq, const char *deployment,
     enum flavour fl);
+
+/* models.c: the model table served, and its shutdown dates enforced. */
+/* 1 when m is shut down on provider p as of --today: answered 404. */
+int models_retired(struct req *rq, const struct dalle_model *m,
+    enum dalle_provider p, enum MHD_Result *ret);
+/* GET /v1/models (id NULL) or /v1/models/{id}. */
+enum MHD_Result models_reply(struct req *rq, const char *id);
 
 /* operation.c: the DALL-E 2 async API. */
 enum MHD_Result op_submit(struct req *rq);

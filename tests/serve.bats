@@ -374,7 +374,7 @@ interrupted() {
 	run cmp -s g.png g2.png
 	assert_failure
 	assert_equal "$(jqb -c '[.background, .output_format, .quality, .size]')" '["opaque","png","low","1536x1024"]'
-	assert_equal "$(jqb -c '.usage | keys')" '["input_tokens","input_tokens_details","output_tokens","total_tokens"]'
+	assert_equal "$(jqb -c '.usage | keys')" '["input_tokens","input_tokens_details","output_tokens","output_tokens_details","total_tokens"]'
 	assert_equal "$(jqb '.usage.total_tokens == .usage.input_tokens + .usage.output_tokens')" true
 	assert_equal "$(jqb '.usage.input_tokens == .usage.input_tokens_details.text_tokens + .usage.input_tokens_details.image_tokens')" true
 	[ "$(jqb .usage.output_tokens)" -gt 0 ]
@@ -468,7 +468,7 @@ interrupted() {
 	post_json "${SERVE_URL}v1/images/generations" '{"model":"dall-e-9","prompt":"x"}' -H 'Authorization: Bearer sk-1'
 	assert_equal "$CODE" 404
 	assert_equal "$(jqb .error.code)" model_not_found
-	call GET "${SERVE_URL}v1/models" -H 'Authorization: Bearer sk-1'
+	call GET "${SERVE_URL}v1/nothing" -H 'Authorization: Bearer sk-1'
 	assert_equal "$CODE" 404
 	assert_equal "$(jqb -c '.error | keys')" '["code","message","param","type"]'
 }

@@ -43,7 +43,8 @@ logged() {
 	AZURE_OPENAI_ENDPOINT=http://example.invalid/ run --separate-stderr dalle-submit --dry-run 'x'
 	assert_equal "$status" 78
 	[[ "$stderr" == *"plain http only to loopback"* ]]
-	AZURE_OPENAI_ENDPOINT=http://example.invalid/ run --separate-stderr dalle-submit --allow-http --dry-run 'x'
+	# A live endpoint: the dates apply, so a model that still runs there.
+	AZURE_OPENAI_ENDPOINT=http://example.invalid/ run --separate-stderr dalle-submit --allow-http --dry-run --deployment gpt-image-2 'x'
 	assert_success
 }
 
