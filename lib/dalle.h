@@ -33,5 +33,7 @@
 #include "rate.h"
 #include "http.h"
 #include "loop.h"
+#include "form.h"
+#include "edit.h"
 
 #endif
