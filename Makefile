@@ -43,7 +43,8 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
 	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \
 	lib/event.h lib/edit.h lib/form.h
-SERVEOBJ = serve/blob.o serve/cache.o serve/generate.o serve/keyed.o \
+SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
+	serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
 	serve/reply.o serve/route.o serve/stats.o serve/timer.o
 MAN1 = man/dalle-submit.1 man/dalle-poll.1 man/dalle-fetch.1 \
@@ -63,6 +64,7 @@ $(SERVEOBJ): $(HDR) serve/serve.h
 	$(CC) $(DALLE_CPPFLAGS) $(SERVE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $(@:.o=.c)
 serve/blob.o: serve/blob.c
 serve/cache.o: serve/cache.c
+serve/edit.o: serve/edit.c
 serve/generate.o: serve/generate.c
 serve/keyed.o: serve/keyed.c
 serve/main.o: serve/main.c

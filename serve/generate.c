@@ -165,13 +165,6 @@ image_tokens(const char *quality, int w, int h)
 	return w == h ? base : base * 3 / 2;
 }
 
-/* What a generation asks for, read from its body (which holds the
- * strings). */
-struct ask {
-	const char *prompt, *size, *fmt, *rf, *quality, *style;
-	int n, w, h, comp, transparent, gpt;
-};
-
 static void
 ask_read(struct ask *a, const struct dalle_model *m, jv body)
 {
@@ -192,6 +185,7 @@ ask_read(struct ask *a, const struct dalle_model *m, jv body)
 	    strcmp(str_or(body, "background", "auto"), "transparent") == 0;
 	a->comp = dalle_record_long(body, "output_compression", &v) == 0 ?
 	    (int)v : 100;
+	a->in_image_tokens = 0;
 }
 
 /* gpt-image's extra fields: background, format, quality, size, usage. */
@@ -212,19 +206,21 @@ gpt_fields(jv res, const struct ask *a)
 	res = jv_object_set(res, jv_string("size"), jv_string(
 	    strcmp(a->size, "auto") == 0 ? "1024x1024" : a->size));
 	return jv_object_set(res, jv_string("usage"), JV_OBJECT(
-	    jv_string("input_tokens"), jv_number(texttok),
+	    jv_string("input_tokens"), jv_number(texttok +
+	    a->in_image_tokens),
 	    jv_string("input_tokens_details"), JV_OBJECT(
-	    jv_string("image_tokens"), jv_number(0),
+	    jv_string("image_tokens"), jv_number(a->in_image_tokens),
 	    jv_string("text_tokens"), jv_number(texttok)),
 	    jv_string("output_tokens"), jv_number(outtok),
-	    jv_string("total_tokens"), jv_number(texttok + outtok)));
+	    jv_string("total_tokens"), jv_number(texttok +
+	    a->in_image_tokens + outtok)));
 }
 
 /* Image i as {"url"}, or as {"b64_json":""} with *c the picture that
  * reply_images puts there; jv_invalid() when unrenderable. */
 static jv
 image_item(const struct ask *a, int i, const char *base, const char *id,
-    int64_t now, struct cent **c)
+    int64_t now, struct cent **c, struct edit_src *src)
 {
 	char *s;
 	jv item;
@@ -235,17 +231,17 @@ image_item(const struct ask *a, int i, const char *base, const char *id,
 		free(s);
 		return item;
 	}
-	*c = cache_get(a->prompt, i, a->w, a->h, a->fmt, a->comp,
-	    a->transparent);
+	*c = src != NULL ? edit_render(src, a, i) : cache_get(a->prompt, i,
+	    a->w, a->h, a->fmt, a->comp, a->transparent);
 	if (*c == NULL)
 		return jv_invalid();
 	return JV_OBJECT(jv_string("b64_json"), jv_string(""));
 }
 
 /* The answer to a checked body.  Consumes body. */
-static enum MHD_Result
+enum MHD_Result
 generate(struct req *rq, const struct dalle_model *m, jv body,
-    enum flavour fl)
+    enum flavour fl, struct edit_src *src)
 {
 	struct ask a;
 	struct cent **img;
@@ -256,6 +252,8 @@ generate(struct req *rq, const struct dalle_model *m, jv body,
 	int i, nimg = 0;
 
 	ask_read(&a, m, body);
+	if (src != NULL)
+		edit_ask(src, &a);
 	base = base_url(rq);
 	uuid_new(id);
 	if (strcmp(a.rf, "url") == 0)
@@ -263,7 +261,7 @@ generate(struct req *rq, const struct dalle_model *m, jv body,
 	img = dalle_xcalloc(a.n > 0 ? (size_t)a.n : 1, sizeof(*img));
 	data = jv_array();
 	for (i = 0; i < a.n; i++) {
-		item = image_item(&a, i, base, id, now, &img[nimg]);
+		item = image_item(&a, i, base, id, now, &img[nimg], src);
 		if (img[nimg] != NULL)
 			nimg++;
 		if (!jv_is_valid(item)) {
@@ -321,7 +319,7 @@ deployment_model(const char *name)
 
 /* Checks before the body: the version, the key, the deployment.  1 when
  * answered; *m gets the deployment's model on the Azure route. */
-static int
+int
 precheck(struct req *rq, const char *deployment, enum flavour fl,
     const struct dalle_model **m, enum MHD_Result *ret)
 {
@@ -353,7 +351,7 @@ precheck(struct req *rq, const char *deployment, enum flavour fl,
 }
 
 /* The model a v1 or OpenAI body names; NULL when answered. */
-static const struct dalle_model *
+const struct dalle_model *
 body_model(struct req *rq, jv body, enum flavour fl, enum MHD_Result *ret)
 {
 	const struct dalle_model *m = NULL;
@@ -375,7 +373,7 @@ body_model(struct req *rq, jv body, enum flavour fl, enum MHD_Result *ret)
 }
 
 /* Checks of a body against the model: 1 when answered 400. */
-static int
+int
 body_refused(struct req *rq, const struct dalle_model *m, jv body,
     enum MHD_Result *ret)
 {
@@ -410,5 +408,5 @@ generate_reply(struct req *rq, const char *deployment, enum flavour fl)
 		jv_free(body);
 		return ret;
 	}
-	return generate(rq, m, body, fl);
+	return generate(rq, m, body, fl, NULL);
 }
