@@ -15,6 +15,8 @@ complete -c dalle-submit -l output-format -x -a 'png jpeg webp' -d 'Image file f
 complete -c dalle-submit -l output-compression -x -d 'jpeg or webp compression, 0-100'
 complete -c dalle-submit -l background -x -a 'transparent opaque auto' -d 'Image background'
 complete -c dalle-submit -l user -x -d 'End-user identifier'
+complete -c dalle-submit -l image -r -F -d 'Image to edit (up to 16)'
+complete -c dalle-submit -l mask -r -F -d 'PNG whose transparent pixels are repainted'
 complete -c dalle-submit -l dry-run -d 'Write the requests instead of sending them'
 complete -c dalle-submit -l no-validate -d 'Do not check requests against the model rules'
 complete -c dalle-submit -l api -x -a 'azure-async azure azure-v1 openai' -d 'API to use'

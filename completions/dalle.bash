@@ -23,6 +23,7 @@ _dalle() {
 		    -n --n -s --size --deployment --quality --style
 		    --response-format --output-format --output-compression
 		    --background --user --dry-run --no-validate --keep-order
+		    --image --mask
 		    --rate --rate-file --api --endpoint
 		    --base-url --api-version --api-key-file --token-command
 		    --allow-http --cacert --retries --request-timeout'
@@ -38,6 +39,10 @@ _dalle() {
 		--response-format) vals='url b64_json' ;;
 		--output-format) vals='png jpeg webp' ;;
 		--background) vals='transparent opaque auto' ;;
+		--image | --mask)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0 ;;
 		-j | --jobs | -n | --n | --deployment | --output-compression | \
 		    --user | --endpoint | --base-url | --api-version | \
 		    --retries | --request-timeout | --rate)

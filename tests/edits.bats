@@ -299,3 +299,19 @@ image_of() {
 	    "${SERVE_URL}openai/deployments/gpt-image-1/images/edits?api-version=2025-04-01-preview"
 	[[ "$(jq -r .error.message <<<"$output")" == *"does not decode WebP"* ]]
 }
+
+@test "a URL input goes in the JSON form; on a multipart route it is refused before the request" {
+	use_az
+	before=$(edits_logged)
+	run --separate-stderr dalle-submit --deployment gpt-image-1 --image https://example.com/a.png 'x'
+	assert_equal "$status" 65
+	[ "$(jq -r .error.kind <<<"$output")" = input ]
+	[[ "$(jq -r .error.message <<<"$output")" == *"not URLs: download it first"* ]]
+	[ "$(edits_logged)" = "$before" ]
+	unset AZURE_OPENAI_ENDPOINT
+	use_oai
+	run --separate-stderr dalle-submit --dry-run -m gpt-image-1 --image https://example.com/a.png 'x'
+	assert_success
+	[ "$(jq -r '.request.body.images[0].image_url' <<<"$output")" = https://example.com/a.png ]
+	[ "$(jq -c '.inputs' <<<"$output")" = '[{"role":"image","url":"https://example.com/a.png"}]' ]
+}
