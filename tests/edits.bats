@@ -315,3 +315,15 @@ image_of() {
 	[ "$(jq -r '.request.body.images[0].image_url' <<<"$output")" = https://example.com/a.png ]
 	[ "$(jq -c '.inputs' <<<"$output")" = '[{"role":"image","url":"https://example.com/a.png"}]' ]
 }
+
+@test "a retried multipart edit sends the whole form again, its files read afresh" {
+	serve_start --api-key "$KEY" --fail-rate 0.5 --seed 3
+	export AZURE_OPENAI_ENDPOINT="$SERVE_URL"
+	run --separate-stderr dalle-submit --retries 20 --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'x'
+	assert_success
+	[ "$(jq -r .request.attempts <<<"$output")" -gt 1 ]
+	[ "$(grep -c azure_edit "$SERVE_DIR/serve.log")" = "$(jq -r .request.attempts <<<"$output")" ]
+	[ "$(jq -r '.fault' "$SERVE_DIR/serve.log" | grep -c fail)" -ge 1 ]
+	[ "$(jq -r .body_bytes "$SERVE_DIR/serve.log" | sort -u | wc -l)" = 1 ]
+	[ "$(jq -r '.parts[1].bytes' "$SERVE_DIR/serve.log" | sort -u)" = "$(stat -c %s "$IMG/a.png")" ]
+}
