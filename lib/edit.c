@@ -287,12 +287,8 @@ dalle_edit_inputs(const struct dalle_edit *e)
 			    jv_string("url"), jv_string(in->url)));
 			continue;
 		}
-		o = jv_object_set(o, jv_string("path"), jv_string(in->path));
-		o = jv_object_set(o, jv_string("sha256"),
-		    jv_string(in->sha256));
-		o = jv_object_set(o, jv_string("type"), jv_string(in->type));
-		o = jv_object_set(o, jv_string("bytes"),
-		    jv_number((double)in->size));
+		o = dalle_form_file_json(o, in->path, in->sha256, in->type,
+		    in->size);
 		o = jv_object_set(o, jv_string("width"), jv_number(in->w));
 		o = jv_object_set(o, jv_string("height"), jv_number(in->h));
 		a = jv_array_append(a, o);

@@ -105,6 +105,16 @@ fail:
 }
 
 jv
+dalle_form_file_json(jv o, const char *path, const char *sha256,
+    const char *type, long long size)
+{
+	o = jv_object_set(o, jv_string("path"), jv_string(path));
+	o = jv_object_set(o, jv_string("sha256"), jv_string(sha256));
+	o = jv_object_set(o, jv_string("type"), jv_string(type));
+	return jv_object_set(o, jv_string("bytes"), jv_number((double)size));
+}
+
+jv
 dalle_form_describe(const struct dalle_form *f)
 {
 	const struct dalle_form_part *p;
@@ -122,12 +132,8 @@ dalle_form_describe(const struct dalle_form *f)
 		}
 		o = jv_object_set(o, jv_string("filename"),
 		    jv_string(p->filename));
-		o = jv_object_set(o, jv_string("type"), jv_string(p->type));
-		o = jv_object_set(o, jv_string("size"),
-		    jv_number((double)p->size));
-		o = jv_object_set(o, jv_string("sha256"), jv_string(p->sha256));
-		o = jv_object_set(o, jv_string("path"), jv_string(p->path));
-		parts = jv_array_append(parts, o);
+		parts = jv_array_append(parts, dalle_form_file_json(o, p->path,
+		    p->sha256, p->type, p->size));
 	}
 	return jv_object_set(jv_object(), jv_string("parts"), parts);
 }

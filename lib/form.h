@@ -39,8 +39,11 @@ void dalle_form_add_file(struct dalle_form *f, const char *name,
  * on failure.  The caller frees it with curl_mime_free after the
  * transfer. */
 curl_mime *dalle_form_mime(const struct dalle_form *f, CURL *e);
+/* o (consumed) with a file's "path", "sha256", "type" and "bytes". */
+jv dalle_form_file_json(jv o, const char *path, const char *sha256,
+    const char *type, long long size);
 /* What --dry-run shows: {"parts": [{"name", "value"} or {"name",
- * "filename", "type", "size", "sha256", "path"}]}; never file bytes. */
+ * "filename", "path", "sha256", "type", "bytes"}]}; never file bytes. */
 jv dalle_form_describe(const struct dalle_form *f);
 
 #endif

@@ -9,7 +9,6 @@
  */
 #include <math.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,22 +361,12 @@ decode_png(const unsigned char *p, size_t n, struct pic *out)
 	return 0;
 }
 
-static void
-fail_msg(struct dalle_model_err *e, const char *param, const char *code,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void
-fail_msg(struct dalle_model_err *e, const char *param, const char *code,
-    const char *fmt, ...)
-{
-	va_list ap;
-
-	e->param = param;
-	e->code = code;
-	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof(e->message), fmt, ap);
-	va_end(ap);
-}
+/* *e as the service words a refusal: param, code and a printf message. */
+#define REFUSE(e, p, c, ...) do { \
+	(e)->param = (p); \
+	(e)->code = (c); \
+	snprintf((e)->message, sizeof((e)->message), __VA_ARGS__); \
+} while (0)
 
 /* Decode input k (0-based; the mask when mask) of n bytes: 0, or -1
  * with *e the service's 400. */
@@ -390,19 +379,19 @@ decode(const unsigned char *p, size_t n, int k, int mask, struct pic *out,
 	const char *fmt = dalle_image_probe(p, n, &w, &h);
 
 	if (mask && (fmt == NULL || strcmp(fmt, "png") != 0)) {
-		fail_msg(e, param, "invalid_image_format", "Invalid mask "
+		REFUSE(e, param, "invalid_image_format", "Invalid mask "
 		    "image format: the mask must be a PNG image with an alpha "
 		    "channel.");
 		return -1;
 	}
 	if (n >= (mask ? EDIT_MAX_MASK : EDIT_MAX_FILE)) {
-		fail_msg(e, param, "image_too_large", "Image too large: "
+		REFUSE(e, param, "image_too_large", "Image too large: "
 		    "%s must be under %d MB.", mask ? "the mask" : "each image",
 		    mask ? 4 : 50);
 		return -1;
 	}
 	if (fmt != NULL && strcmp(fmt, "webp") == 0) {
-		fail_msg(e, param, "unsupported_image_format", "dalle-serve "
+		REFUSE(e, param, "unsupported_image_format", "dalle-serve "
 		    "does not decode WebP images: send PNG or JPEG.");
 		return -1;
 	}
@@ -410,10 +399,10 @@ decode(const unsigned char *p, size_t n, int k, int mask, struct pic *out,
 	    strcmp(fmt, "jpeg") != 0) || (strcmp(fmt, "png") == 0 ?
 	    decode_png(p, n, out) : decode_jpeg(p, n, out)) == -1) {
 		if (mask)
-			fail_msg(e, param, "invalid_image", "Invalid mask "
+			REFUSE(e, param, "invalid_image", "Invalid mask "
 			    "image file, please check your image file.");
 		else
-			fail_msg(e, param, "invalid_image", "Invalid image "
+			REFUSE(e, param, "invalid_image", "Invalid image "
 			    "file or mode for image %d, please check your image "
 			    "file.", k + 1);
 		return -1;
@@ -446,7 +435,7 @@ src_add(struct edit_src *src, const unsigned char *p, size_t n, int mask,
 	struct pic *out = mask ? &src->mask : &src->in[src->nin];
 
 	if (!mask && src->nin == EDIT_MAX_IMAGES) {
-		fail_msg(e, "image", "invalid_value", "Too many images: at "
+		REFUSE(e, "image", "invalid_value", "Too many images: at "
 		    "most %d.", EDIT_MAX_IMAGES);
 		return -1;
 	}
@@ -471,24 +460,24 @@ src_add_json(struct edit_src *src, jv o, int mask, struct dalle_model_err *e)
 
 	if (u == NULL) {
 		if (dalle_record_str(o, "file_id") != NULL)
-			fail_msg(e, param, "invalid_value", "dalle-serve has "
+			REFUSE(e, param, "invalid_value", "dalle-serve has "
 			    "no Files API: send the image as a data URL.");
 		else
-			fail_msg(e, param, "invalid_type", "Invalid type for "
+			REFUSE(e, param, "invalid_type", "Invalid type for "
 			    "'%s': expected an object with 'image_url' or "
 			    "'file_id'.", param);
 		return -1;
 	}
 	if (strncmp(u, "data:", 5) != 0 || (comma = strchr(u, ',')) == NULL ||
 	    strstr(u, ";base64,") != comma - 7) {
-		fail_msg(e, param, "invalid_image_url", "dalle-serve does not "
+		REFUSE(e, param, "invalid_image_url", "dalle-serve does not "
 		    "download image URLs (it has no network): send the image "
 		    "as a data URL (data:image/png;base64,...).");
 		return -1;
 	}
 	bytes = dalle_base64_decode(comma + 1, strlen(comma + 1), &n);
 	if (bytes == NULL) {
-		fail_msg(e, param, "invalid_image_url", "Invalid base64 "
+		REFUSE(e, param, "invalid_image_url", "Invalid base64 "
 		    "image data in the data URL.");
 		return -1;
 	}
@@ -507,7 +496,7 @@ src_json(struct edit_src *src, jv body, struct dalle_model_err *e)
 	if (jv_get_kind(imgs) != JV_KIND_ARRAY ||
 	    (n = jv_array_length(jv_copy(imgs))) == 0) {
 		jv_free(imgs);
-		fail_msg(e, "images", "missing_required_parameter", "Missing "
+		REFUSE(e, "images", "missing_required_parameter", "Missing "
 		    "required parameter: 'images'.");
 		return -1;
 	}
@@ -542,7 +531,7 @@ src_form(struct edit_src *src, const struct edit_in *ed,
 			return -1;
 	}
 	if (src->nin == 0) {
-		fail_msg(e, "image", "missing_required_parameter", "Missing "
+		REFUSE(e, "image", "missing_required_parameter", "Missing "
 		    "required parameter: 'image'.");
 		return -1;
 	}
@@ -568,23 +557,18 @@ edit_reply(struct req *rq, const char *deployment, enum flavour fl)
 		return ret;
 	if (rq->ed != NULL && rq->ed->multipart) {
 		if (rq->ed->bad) {
-			fail_msg(&e, NULL, "invalid_multipart", "The "
+			REFUSE(&e, NULL, "invalid_multipart", "The "
 			    "multipart/form-data body could not be read.");
 			return reply_invalid(rq, &e);
 		}
 		body = form_body(rq->ed);
 	} else if (reply_parse_body(rq, &body, &ret))
 		return ret;
-	rq->delay_ms = latency_ms();
-	if (fl != FL_AZURE)
-		m = body_model(rq, body, fl, &ret);
-	if (m == NULL || body_refused(rq, m, body, &ret)) {
-		jv_free(body);
+	if (body_checked(rq, body, fl, &m, &ret))
 		return ret;
-	}
 	memset(&src, 0, sizeof(src));
 	if (m->family == DALLE_FAMILY_DALLE3) {
-		fail_msg(&e, "model", "invalid_value", "The model '%s' does "
+		REFUSE(&e, "model", "invalid_value", "The model '%s' does "
 		    "not support image edits.", m->name);
 		goto refused;
 	}
@@ -593,7 +577,7 @@ edit_reply(struct req *rq, const char *deployment, enum flavour fl)
 		goto refused;
 	if (src.mask.px != NULL && (src.mask.w != src.in[0].w ||
 	    src.mask.h != src.in[0].h)) {
-		fail_msg(&e, "mask", "invalid_image_dimensions", "Invalid mask "
+		REFUSE(&e, "mask", "invalid_image_dimensions", "Invalid mask "
 		    "image: the mask is %dx%d but the image is %dx%d. The mask "
 		    "must have the same dimensions as the first image.",
 		    src.mask.w, src.mask.h, src.in[0].w, src.in[0].h);

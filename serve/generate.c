@@ -351,7 +351,7 @@ precheck(struct req *rq, const char *deployment, enum flavour fl,
 }
 
 /* The model a v1 or OpenAI body names; NULL when answered. */
-const struct dalle_model *
+static const struct dalle_model *
 body_model(struct req *rq, jv body, enum flavour fl, enum MHD_Result *ret)
 {
 	const struct dalle_model *m = NULL;
@@ -373,7 +373,7 @@ body_model(struct req *rq, jv body, enum flavour fl, enum MHD_Result *ret)
 }
 
 /* Checks of a body against the model: 1 when answered 400. */
-int
+static int
 body_refused(struct req *rq, const struct dalle_model *m, jv body,
     enum MHD_Result *ret)
 {
@@ -390,6 +390,20 @@ body_refused(struct req *rq, const struct dalle_model *m, jv body,
 	return 1;
 }
 
+int
+body_checked(struct req *rq, jv body, enum flavour fl,
+    const struct dalle_model **m, enum MHD_Result *ret)
+{
+	rq->delay_ms = latency_ms();
+	if (fl != FL_AZURE)
+		*m = body_model(rq, body, fl, ret);
+	if (*m == NULL || body_refused(rq, *m, body, ret)) {
+		jv_free(body);
+		return 1;
+	}
+	return 0;
+}
+
 enum MHD_Result
 generate_reply(struct req *rq, const char *deployment, enum flavour fl)
 {
@@ -399,14 +413,8 @@ generate_reply(struct req *rq, const char *deployment, enum flavour fl)
 
 	if (precheck(rq, deployment, fl, &m, &ret) || fault(rq, &ret) ||
 	    quota_take(rq, query(rq, "api-version"), 1, &ret) ||
-	    reply_parse_body(rq, &body, &ret))
+	    reply_parse_body(rq, &body, &ret) ||
+	    body_checked(rq, body, fl, &m, &ret))
 		return ret;
-	rq->delay_ms = latency_ms();
-	if (fl != FL_AZURE)
-		m = body_model(rq, body, fl, &ret);
-	if (m == NULL || body_refused(rq, m, body, &ret)) {
-		jv_free(body);
-		return ret;
-	}
 	return generate(rq, m, body, fl, NULL);
 }

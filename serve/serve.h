@@ -256,16 +256,14 @@ const char *str_or(jv body, const char *key, const char *dflt);
 enum MHD_Result generate_reply(struct req *rq, const char *deployment,
     enum flavour fl);
 /* The steps that edits share with generations: the checks before the
- * body (1 when answered), the model of a v1 or OpenAI body (NULL when
- * answered), the checks of a body (1 when answered), and the answer to a
- * checked body (consumed), its images painted, or made by edit.c from
- * src when src is not NULL. */
+ * body (1 when answered); after it, the latency, the model of a v1 or
+ * OpenAI body (into *m) and the checks of the body against it (1 when
+ * answered, body freed); and the answer to a checked body (consumed),
+ * its images painted, or made by edit.c from src when src is not NULL. */
 int precheck(struct req *rq, const char *deployment, enum flavour fl,
     const struct dalle_model **m, enum MHD_Result *ret);
-const struct dalle_model *body_model(struct req *rq, jv body,
-    enum flavour fl, enum MHD_Result *ret);
-int body_refused(struct req *rq, const struct dalle_model *m, jv body,
-    enum MHD_Result *ret);
+int body_checked(struct req *rq, jv body, enum flavour fl,
+    const struct dalle_model **m, enum MHD_Result *ret);
 enum MHD_Result generate(struct req *rq, const struct dalle_model *m,
     jv body, enum flavour fl, struct edit_src *src);
 

@@ -266,7 +266,7 @@ image_of() {
 	assert_success
 	[[ "$(jq -r .request.url <<<"$output")" == *"/openai/deployments/gpt-image-1/images/edits?api-version="* ]]
 	[ "$(jq -c '[.request.body.parts[] | .name]' <<<"$output")" = '["prompt","image","mask"]' ]
-	[ "$(jq -r '.request.body.parts[1].size' <<<"$output")" = "$(stat -c %s "$IMG/a.png")" ]
+	[ "$(jq -r '.request.body.parts[1].bytes' <<<"$output")" = "$(stat -c %s "$IMG/a.png")" ]
 	[ "$(jq -r '.request.body.parts[1].sha256' <<<"$output")" = "$(sha256sum "$IMG/a.png" | cut -d' ' -f1)" ]
 	[ "$(jq -r '.request.body.parts[1].type' <<<"$output")" = image/png ]
 	[ "${#output}" -lt 4000 ]
