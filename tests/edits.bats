@@ -327,3 +327,17 @@ image_of() {
 	[ "$(jq -r .body_bytes "$SERVE_DIR/serve.log" | sort -u | wc -l)" = 1 ]
 	[ "$(jq -r '.parts[1].bytes' "$SERVE_DIR/serve.log" | sort -u)" = "$(stat -c %s "$IMG/a.png")" ]
 }
+
+@test "a WebP's pixel size is read from its header; Azure is not sent one" {
+	# A lossless (VP8L) header of a 64x16 picture.
+	printf 'RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x3f\xc0\x03\x00' >t.webp
+	use_oai
+	run --separate-stderr dalle-submit --dry-run -m gpt-image-1 --image t.webp 'x'
+	assert_success
+	[ "$(jq -c '.inputs[0] | [.type, .width, .height]' <<<"$output")" = '["image/webp",64,16]' ]
+	unset OPENAI_BASE_URL OPENAI_API_KEY
+	use_az
+	run --separate-stderr dalle-submit --dry-run --deployment gpt-image-1 --image t.webp 'x'
+	assert_equal "$status" 65
+	[[ "$(jq -r .error.message <<<"$output")" == *"Azure takes PNG or JPEG images, not WebP"* ]]
+}
