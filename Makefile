@@ -29,7 +29,7 @@ JPEG_LIBS = -ljpeg
 CRYPTO_CFLAGS != $(PKG_CONFIG) --cflags libcrypto 2>/dev/null || true
 CRYPTO_LIBS != $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto
 DALLE_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE \
-	-DVERSION=\"$(VERSION)\" -Ilib $(CURL_CFLAGS) $(JQ_CFLAGS)
+	-DVERSION=\"$(VERSION)\" -Ilib $(CURL_CFLAGS) $(JQ_CFLAGS) $(CRYPTO_CFLAGS)
 # dalle-serve alone paints images, signs URLs and serves HTTP: only
 # serve/*.c are compiled with these libraries' flags.
 SERVE_CPPFLAGS = $(MHD_CFLAGS) $(PNG_CFLAGS) $(CRYPTO_CFLAGS)
@@ -37,14 +37,15 @@ SERVE_LIBS = $(MHD_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(CRYPTO_LIBS) -lpthread
 
 BIN = dalle-submit dalle-poll dalle-fetch dalle-serve
 LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
-	lib/heap.o lib/http.o lib/image.o lib/json.o lib/lines.o lib/loop.o \
-	lib/model.o lib/rate.o lib/record.o lib/retry.o lib/url.o lib/util.o \
-	lib/lifecycle.o lib/modellist.o
+	lib/edit.o lib/form.o lib/heap.o lib/http.o lib/image.o lib/json.o \
+	lib/lines.o lib/loop.o lib/model.o lib/rate.o lib/record.o lib/retry.o \
+	lib/url.o lib/util.o lib/lifecycle.o lib/modellist.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
 	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \
-	lib/event.h lib/lifecycle.h lib/modellist.h
-SERVEOBJ = serve/blob.o serve/cache.o serve/generate.o serve/keyed.o \
+	lib/event.h lib/lifecycle.h lib/modellist.h lib/edit.h lib/form.h
+SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
+	serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
 	serve/reply.o serve/route.o serve/stats.o serve/timer.o \
 	serve/models.o
@@ -67,6 +68,7 @@ $(SERVEOBJ): $(HDR) serve/serve.h
 	$(CC) $(DALLE_CPPFLAGS) $(SERVE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $(@:.o=.c)
 serve/blob.o: serve/blob.c
 serve/cache.o: serve/cache.c
+serve/edit.o: serve/edit.c
 serve/generate.o: serve/generate.c
 serve/keyed.o: serve/keyed.c
 serve/main.o: serve/main.c
@@ -84,7 +86,7 @@ libdalle.a: $(LIBOBJ)
 	ar rcs $@ $(LIBOBJ)
 
 dalle-submit: cmd/dalle-submit.o libdalle.a
-	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-submit.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-submit.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) $(CRYPTO_LIBS) -lm
 dalle-poll: cmd/dalle-poll.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-poll.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
 dalle-fetch: cmd/dalle-fetch.o libdalle.a

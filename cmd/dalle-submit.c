@@ -18,7 +18,7 @@ enum {
 	OPT_OUTPUT_FORMAT, OPT_OUTPUT_COMPRESSION, OPT_BACKGROUND, OPT_USER,
 	OPT_DRY_RUN, OPT_NO_VALIDATE, OPT_RATE, OPT_RATE_FILE,
 	OPT_COMPLEXITY, OPT_MODERATION, OPT_SAFETY_ID, OPT_TODAY,
-	OPT_LIST_MODELS
+	OPT_LIST_MODELS, OPT_IMAGE, OPT_MASK
 };
 
 /*
@@ -56,6 +56,8 @@ static const struct option other_opts[] = {
 	{ "rate-file", required_argument, NULL, OPT_RATE_FILE },
 	{ "today", required_argument, NULL, OPT_TODAY },
 	{ "list-models", no_argument, NULL, OPT_LIST_MODELS },
+	{ "image", required_argument, NULL, OPT_IMAGE },
+	{ "mask", required_argument, NULL, OPT_MASK },
 };
 #define NOTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -84,6 +86,9 @@ static double rate_per_min;     /* --rate; 0: learn the pace from 429s */
 static const char *rate_file;
 static long today = -1;         /* --today, else the clock's */
 static int today_given;
+static char *images[DALLE_EDIT_MAX_IMAGES]; /* --image, for every prompt */
+static size_t nimages;
+static char *mask;              /* --mask */
 
 static void
 usage(FILE *fp, int rc)
@@ -97,6 +102,7 @@ usage(FILE *fp, int rc)
 	    "\t[--complexity c] [--moderation m] [--safety-identifier id]\n"
 	    "\t[--today yyyy-mm-dd] [--list-models]\n"
 	    "\t[--user id] [--dry-run] [--no-validate] [--keep-order]\n"
+	    "\t[--image file] [--mask file]\n"
 	    "\t[--rate n/min] [--rate-file file] [--api name] "
 	    "[--endpoint url]\n"
 	    "\t[--base-url url] [--api-version v] [--api-key-file file]\n"
@@ -246,11 +252,14 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	const char *dep, *model, *name, *check;
 	const struct dalle_model *m;
 	struct dalle_model_err me;
+	struct dalle_form *form = NULL;
+	struct dalle_edit ed;
 	struct dalle_xfer *x;
 	struct req *r;
 	enum dalle_api api;
 	struct dalle_buf s = { 0 };
 	char *url, hash[17];
+	int json = 0;
 	jv body, request, e;
 
 	dep = dalle_record_str(rec, "deployment");
@@ -294,19 +303,54 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	}
 	jv_free(e);
 
-	/* Serialised once: for the hash and as the body sent. */
+	/* An edit: its input files read and checked before any request. */
+	if (dalle_edit_gather(&ed, rec, images, nimages, mask, &e) == -1 ||
+	    (ed.n > 0 && dalle_edit_check(&ed, api, check,
+	    json = dalle_edit_json_form(api, check), rec, &body, &e) == -1)) {
+		dalle_edit_free(&ed);
+		jv_free(body);
+		free(url);
+		return fail(lp, lp->cur, rec, big, e);
+	}
+	if (ed.n > 0) {
+		free(url);
+		url = dalle_api_url(&conf, api, name, "images/edits");
+	}
+	/* Serialised once: for the hash and as the body sent.  The hash
+	 * covers an edit's inputs by their sha256. */
 	dalle_json_put_big(&s, body, big);
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
-	    dalle_hash(s.p, s.len, dalle_hash(url, strlen(url), 0)));
+	    dalle_hash(s.p, s.len, dalle_edit_hash(&ed,
+	    dalle_hash(url, strlen(url), 0))));
 	hash[12] = '\0';
 	request = jv_object_set(jv_object(), jv_string("api"),
 	    jv_string(dalle_api_name(api)));
 	request = jv_object_set(request, jv_string("url"), jv_string(url));
 	request = jv_object_set(request, jv_string("hash"), jv_string(hash));
+	if (ed.n > 0) {
+		request = jv_object_set(request, jv_string("encoding"),
+		    jv_string(json ? "json" : "multipart"));
+		rec = jv_object_set(rec, jv_string("inputs"),
+		    dalle_edit_inputs(&ed));
+		if (json) {
+			body = dalle_edit_json(body, &ed, dry_run, &e);
+			if (!jv_is_valid(body)) {
+				dalle_edit_free(&ed);
+				free(url);
+				dalle_buf_free(&s);
+				return fail(lp, lp->cur, rec, big, e);
+			}
+			dalle_buf_reset(&s);
+			dalle_json_put_big(&s, body, big);
+		} else
+			form = dalle_edit_form(body, &ed);
+	}
+	dalle_edit_free(&ed);
 
 	if (dry_run) {
-		jv h = jv_array_append(jv_array(),
-		    jv_string("Content-Type: application/json"));
+		jv h = jv_array_append(jv_array(), jv_string(form ?
+		    "Content-Type: multipart/form-data; boundary=[curl's]" :
+		    "Content-Type: application/json"));
 
 		h = jv_array_append(h, jv_string(api == DALLE_API_OPENAI ||
 		    conf.token ? "Authorization: Bearer [redacted]" :
@@ -314,6 +358,12 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		request = jv_object_set(request, jv_string("method"),
 		    jv_string("POST"));
 		request = jv_object_set(request, jv_string("headers"), h);
+		/* A form as its parts: names, files, sizes, never bytes. */
+		if (form) {
+			jv_free(body);
+			body = dalle_form_describe(form);
+			dalle_form_free(form);
+		}
 		request = jv_object_set(request, jv_string("body"), body);
 		dalle_loop_write(lp, lp->cur, jv_object_set(rec,
 		    jv_string("request"), request), big);
@@ -323,7 +373,11 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	}
 	x = dalle_http_xfer_new("POST", url);
 	free(url);
-	dalle_http_xfer_body(x, &s);
+	if (form) {
+		dalle_http_xfer_form(x, form);
+		dalle_buf_free(&s);
+	} else
+		dalle_http_xfer_body(x, &s);
 	jv_free(body);
 	x->headers = dalle_api_auth(&conf, api, x->headers);
 	r = dalle_xmalloc(sizeof(*r));
@@ -555,6 +609,15 @@ main(int argc, char *argv[])
 			break;
 		case OPT_LIST_MODELS:
 			list_models = 1;
+			break;
+		case OPT_IMAGE:
+			if (nimages == DALLE_EDIT_MAX_IMAGES)
+				errx(DALLE_EX_USAGE, "--image: at most %d "
+				    "images", DALLE_EDIT_MAX_IMAGES);
+			images[nimages++] = optarg;
+			break;
+		case OPT_MASK:
+			mask = optarg;
 			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);

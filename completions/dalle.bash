@@ -23,7 +23,7 @@ _dalle() {
 		    -n --n -s --size --deployment --quality --style
 		    --response-format --output-format --output-compression
 		    --background --complexity --moderation --safety-identifier
-		    --today --list-models
+		    --today --list-models --image --mask
 		    --user --dry-run --no-validate --keep-order
 		    --rate --rate-file --api --endpoint
 		    --base-url --api-version --api-key-file --token-command
@@ -43,6 +43,10 @@ _dalle() {
 		--response-format) vals='url b64_json' ;;
 		--output-format) vals='png jpeg webp' ;;
 		--background) vals='transparent opaque auto' ;;
+		--image | --mask)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0 ;;
 		-j | --jobs | -n | --n | --deployment | --output-compression | \
 		    --user | --endpoint | --base-url | --api-version | \
 		    --retries | --request-timeout | --rate | \

@@ -35,5 +35,7 @@
 #include "http.h"
 #include "loop.h"
 #include "modellist.h"
+#include "form.h"
+#include "edit.h"
 
 #endif

@@ -34,6 +34,8 @@ struct xfer {
 	const char *method;       /* "GET", "POST", "DELETE" */
 	char *body;               /* request body or NULL */
 	size_t bodylen;
+	struct dalle_form *form;  /* or a multipart body, or NULL */
+	curl_mime *mime;          /* form's, for the attempt in flight */
 	int https;                /* may wait to multiplex (CURLOPT_PIPEWAIT) */
 	char errbuf[CURL_ERROR_SIZE];
 	int write_errno;          /* why writing to out failed, or 0 */
@@ -174,6 +176,13 @@ dalle_http_xfer_body(struct dalle_xfer *x, struct dalle_buf *json)
 	    "Content-Type: application/json");
 }
 
+void
+dalle_http_xfer_form(struct dalle_xfer *x, struct dalle_form *form)
+{
+	dalle_form_free(PRIV(x)->form);
+	PRIV(x)->form = form;
+}
+
 static void
 reset_results(struct dalle_xfer *x)
 {
@@ -205,6 +214,8 @@ dalle_http_xfer_free(struct dalle_xfer *x)
 	curl_slist_free_all(x->headers);
 	free(x->url);
 	free(PRIV(x)->body);
+	curl_mime_free(PRIV(x)->mime);
+	dalle_form_free(PRIV(x)->form);
 	free(PRIV(x));
 }
 
@@ -364,7 +375,12 @@ attach(struct dalle_http *h, struct xfer *p)
 		SETOPT(CURLOPT_MAXREDIRS, 5L);
 		SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	}
-	if (strcmp(p->method, "POST") == 0) {
+	if (p->form) {
+		/* Built afresh for every attempt: its files are read anew. */
+		if ((p->mime = dalle_form_mime(p->form, e)) == NULL)
+			errx(DALLE_EX_OSERR, "curl_mime: out of memory");
+		SETOPT(CURLOPT_MIMEPOST, p->mime);
+	} else if (strcmp(p->method, "POST") == 0) {
 		SETOPT(CURLOPT_POST, 1L);
 		SETOPT(CURLOPT_POSTFIELDS, p->body ? p->body : "");
 		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->bodylen);
@@ -416,6 +432,8 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 		free(sr);
 	}
 	curl_multi_remove_handle(h->multi, e);
+	curl_mime_free(p->mime);
+	p->mime = NULL;
 	if (h->npool == h->cappool) {
 		h->cappool = h->cappool ? h->cappool * 2 : 16;
 		h->pool = dalle_xrealloc(h->pool, h->cappool * sizeof(*h->pool));

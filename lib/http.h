@@ -48,6 +48,9 @@ struct dalle_xfer *dalle_http_xfer_new(const char *method, const char *url);
 /* Set a JSON body, already serialised, and the Content-Type header; the
  * transfer takes json's memory and leaves it empty. */
 void dalle_http_xfer_body(struct dalle_xfer *x, struct dalle_buf *json);
+/* Send form (consumed) as a multipart/form-data POST body instead. */
+struct dalle_form;
+void dalle_http_xfer_form(struct dalle_xfer *x, struct dalle_form *form);
 void dalle_http_xfer_free(struct dalle_xfer *x);
 /* Queue x to start as soon as a slot is free, or not before due_ms. */
 void dalle_http_start(struct dalle_http *h, struct dalle_xfer *x);

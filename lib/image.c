@@ -17,6 +17,36 @@ be32(const unsigned char *p)
 	    (unsigned long)p[2] << 8 | p[3];
 }
 
+static unsigned long
+le24(const unsigned char *p)
+{
+	return (unsigned long)p[0] | (unsigned long)p[1] << 8 |
+	    (unsigned long)p[2] << 16;
+}
+
+/* The size in a WebP's first chunk: lossy (VP8), lossless (VP8L) or
+ * extended (VP8X). */
+static void
+webp_size(const unsigned char *p, size_t n, int *w, int *h)
+{
+	unsigned long b;
+
+	if (n >= 30 && memcmp(p + 12, "VP8 ", 4) == 0 &&
+	    memcmp(p + 23, "\x9d\x01\x2a", 3) == 0) {
+		*w = (int)((p[26] | p[27] << 8) & 0x3fff);
+		*h = (int)((p[28] | p[29] << 8) & 0x3fff);
+	} else if (n >= 25 && memcmp(p + 12, "VP8L", 4) == 0 &&
+	    p[20] == 0x2f) {
+		b = (unsigned long)p[21] | (unsigned long)p[22] << 8 |
+		    (unsigned long)p[23] << 16 | (unsigned long)p[24] << 24;
+		*w = (int)(b & 0x3fff) + 1;
+		*h = (int)(b >> 14 & 0x3fff) + 1;
+	} else if (n >= 30 && memcmp(p + 12, "VP8X", 4) == 0) {
+		*w = (int)le24(p + 24) + 1;
+		*h = (int)le24(p + 27) + 1;
+	}
+}
+
 const char *
 dalle_image_probe(const void *buf, size_t n, int *w, int *h)
 {
@@ -58,8 +88,10 @@ dalle_image_probe(const void *buf, size_t n, int *w, int *h)
 		return "jpeg";
 	}
 	if (n >= 12 && memcmp(p, "RIFF", 4) == 0 &&
-	    memcmp(p + 8, "WEBP", 4) == 0)
+	    memcmp(p + 8, "WEBP", 4) == 0) {
+		webp_size(p, n, w, h);
 		return "webp";
+	}
 	if (n >= 10 && memcmp(p, "GIF8", 4) == 0) {
 		*w = p[6] | p[7] << 8;
 		*h = p[8] | p[9] << 8;

@@ -186,14 +186,6 @@ image_tokens(const struct dalle_model *m, const char *quality, int w, int h)
 	return w == h ? base : base * 3 / 2;
 }
 
-/* What a generation asks for, read from its body (which holds the
- * strings). */
-struct ask {
-	const char *prompt, *size, *fmt, *rf, *quality, *style;
-	int n, w, h, comp, transparent, gpt;
-	const struct dalle_model *m;
-};
-
 static void
 ask_read(struct ask *a, const struct dalle_model *m, jv body)
 {
@@ -216,6 +208,7 @@ ask_read(struct ask *a, const struct dalle_model *m, jv body)
 	    strcmp(str_or(body, "background", "auto"), "transparent") == 0;
 	a->comp = dalle_record_long(body, "output_compression", &v) == 0 ?
 	    (int)v : 100;
+	a->in_image_tokens = 0;
 }
 
 /* gpt-image's extra fields: background, format, quality, size, usage. */
@@ -236,22 +229,24 @@ gpt_fields(jv res, const struct ask *a)
 	res = jv_object_set(res, jv_string("size"), jv_string(
 	    strcmp(a->size, "auto") == 0 ? "1024x1024" : a->size));
 	return jv_object_set(res, jv_string("usage"), JV_OBJECT(
-	    jv_string("input_tokens"), jv_number(texttok),
+	    jv_string("input_tokens"), jv_number(texttok +
+	    a->in_image_tokens),
 	    jv_string("input_tokens_details"), JV_OBJECT(
-	    jv_string("image_tokens"), jv_number(0),
+	    jv_string("image_tokens"), jv_number(a->in_image_tokens),
 	    jv_string("text_tokens"), jv_number(texttok)),
 	    jv_string("output_tokens"), jv_number(outtok),
 	    jv_string("output_tokens_details"), JV_OBJECT(
 	    jv_string("image_tokens"), jv_number(outtok),
 	    jv_string("text_tokens"), jv_number(0)),
-	    jv_string("total_tokens"), jv_number(texttok + outtok)));
+	    jv_string("total_tokens"), jv_number(texttok +
+	    a->in_image_tokens + outtok)));
 }
 
 /* Image i as {"url"}, or as {"b64_json":""} with *c the picture that
  * reply_images puts there; jv_invalid() when unrenderable. */
 static jv
 image_item(const struct ask *a, int i, const char *base, const char *id,
-    int64_t now, struct cent **c)
+    int64_t now, struct cent **c, struct edit_src *src)
 {
 	char *s;
 	jv item;
@@ -262,17 +257,17 @@ image_item(const struct ask *a, int i, const char *base, const char *id,
 		free(s);
 		return item;
 	}
-	*c = cache_get(a->prompt, i, a->w, a->h, a->fmt, a->comp,
-	    a->transparent);
+	*c = src != NULL ? edit_render(src, a, i) : cache_get(a->prompt, i,
+	    a->w, a->h, a->fmt, a->comp, a->transparent);
 	if (*c == NULL)
 		return jv_invalid();
 	return JV_OBJECT(jv_string("b64_json"), jv_string(""));
 }
 
 /* The answer to a checked body.  Consumes body. */
-static enum MHD_Result
+enum MHD_Result
 generate(struct req *rq, const struct dalle_model *m, jv body,
-    enum flavour fl)
+    enum flavour fl, struct edit_src *src)
 {
 	struct ask a;
 	struct cent **img;
@@ -283,6 +278,8 @@ generate(struct req *rq, const struct dalle_model *m, jv body,
 	int i, nimg = 0;
 
 	ask_read(&a, m, body);
+	if (src != NULL)
+		edit_ask(src, &a);
 	base = base_url(rq);
 	uuid_new(id);
 	if (strcmp(a.rf, "url") == 0)
@@ -290,7 +287,7 @@ generate(struct req *rq, const struct dalle_model *m, jv body,
 	img = dalle_xcalloc(a.n > 0 ? (size_t)a.n : 1, sizeof(*img));
 	data = jv_array();
 	for (i = 0; i < a.n; i++) {
-		item = image_item(&a, i, base, id, now, &img[nimg]);
+		item = image_item(&a, i, base, id, now, &img[nimg], src);
 		if (img[nimg] != NULL)
 			nimg++;
 		if (!jv_is_valid(item)) {
@@ -348,7 +345,7 @@ deployment_model(const char *name)
 
 /* Checks before the body: the version, the key, the deployment.  1 when
  * answered; *m gets the deployment's model on the Azure route. */
-static int
+int
 precheck(struct req *rq, const char *deployment, enum flavour fl,
     const struct dalle_model **m, enum MHD_Result *ret)
 {
@@ -423,6 +420,20 @@ body_refused(struct req *rq, const struct dalle_model *m, jv body,
 	return 1;
 }
 
+int
+body_checked(struct req *rq, jv body, enum flavour fl,
+    const struct dalle_model **m, enum MHD_Result *ret)
+{
+	rq->delay_ms = latency_ms();
+	if (fl != FL_AZURE)
+		*m = body_model(rq, body, fl, ret);
+	if (*m == NULL || body_refused(rq, *m, body, fl, ret)) {
+		jv_free(body);
+		return 1;
+	}
+	return 0;
+}
+
 enum MHD_Result
 generate_reply(struct req *rq, const char *deployment, enum flavour fl)
 {
@@ -432,14 +443,8 @@ generate_reply(struct req *rq, const char *deployment, enum flavour fl)
 
 	if (precheck(rq, deployment, fl, &m, &ret) || fault(rq, &ret) ||
 	    quota_take(rq, query(rq, "api-version"), 1, &ret) ||
-	    reply_parse_body(rq, &body, &ret))
+	    reply_parse_body(rq, &body, &ret) ||
+	    body_checked(rq, body, fl, &m, &ret))
 		return ret;
-	rq->delay_ms = latency_ms();
-	if (fl != FL_AZURE)
-		m = body_model(rq, body, fl, &ret);
-	if (m == NULL || body_refused(rq, m, body, fl, &ret)) {
-		jv_free(body);
-		return ret;
-	}
-	return generate(rq, m, body, fl);
+	return generate(rq, m, body, fl, NULL);
 }

@@ -185,10 +185,16 @@ dispatch(struct req *rq)
 	case R_AZURE:
 		n = strcspn(rq->path + 20, "/");
 		snprintf(dep, sizeof(dep), "%.*s", (int)n, rq->path + 20);
+		if (rq->edit)
+			return edit_reply(rq, dep, FL_AZURE);
 		return generate_reply(rq, dep, FL_AZURE);
 	case R_AZURE_V1:
+		if (rq->edit)
+			return edit_reply(rq, NULL, FL_AZURE_V1);
 		return generate_reply(rq, NULL, FL_AZURE_V1);
 	case R_OPENAI:
+		if (rq->edit)
+			return edit_reply(rq, NULL, FL_OPENAI);
 		return generate_reply(rq, NULL, FL_OPENAI);
 	case R_IMAGE:
 		return blob_reply(rq, rq->path + 16);
@@ -212,6 +218,10 @@ req_new(struct MHD_Connection *conn, const char *url, const char *method)
 	snprintf(rq->method, sizeof(rq->method), "%s", method);
 	rq->path = dalle_xstrdup(url);
 	rq->route = classify(method, url);
+	if (rq->route == R_OTHER && edit_route(method, url) != R_OTHER) {
+		rq->route = edit_route(method, url);
+		rq->edit = 1;
+	}
 	rq->logrec = jv_invalid();
 	rq->rl_remaining = -1;
 	if (opt.log != NULL) {
@@ -243,6 +253,12 @@ route_request(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)version;
 	if (rq == NULL) {
 		*con_cls = req_new(conn, url, method);
+		return MHD_YES;
+	}
+	if (*upload_size > 0 && rq->edit) {
+		if (!rq->too_big && edit_upload(rq, upload, *upload_size) == -1)
+			rq->too_big = 1;
+		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
@@ -282,14 +298,16 @@ log_request(struct req *rq)
 	    jv_string("path"), jv_string(rq->path));
 	rec = jv_object_set(rec, jv_string("query"),
 	    jv_object_get(jv_copy(rq->logrec), jv_string("query")));
-	rec = jv_object_set(rec, jv_string("route"),
-	    jv_string(route_names[rq->route]));
+	rec = jv_object_set(rec, jv_string("route"), jv_string(rq->edit ?
+	    edit_route_name(rq->route) : route_names[rq->route]));
 	rec = jv_object_set(rec, jv_string("status"), jv_number(rq->status));
 	rec = jv_object_set(rec, jv_string("headers"),
 	    jv_object_get(jv_copy(rq->logrec), jv_string("headers")));
 	rec = jv_object_set(rec, jv_string("body_bytes"),
 	    jv_number((double)rq->body.len));
-	if (rq->body.len > 0 && rq->body.len <= 65536) {
+	if (rq->edit)
+		rec = edit_log(rq, rec);
+	else if (rq->body.len > 0 && rq->body.len <= 65536) {
 		b = jv_parse_sized(rq->body.p, (int)rq->body.len);
 		if (jv_is_valid(b))
 			rec = jv_object_set(rec, jv_string("body"), b);
@@ -336,6 +354,7 @@ route_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (opt.log != NULL && jv_is_valid(rq->logrec))
 		log_request(rq);
 	jv_free(rq->logrec);
+	edit_free(rq);
 	dalle_buf_free(&rq->body);
 	free(rq->path);
 	free(rq);

@@ -73,6 +73,7 @@ struct serve_stats {
 	uint64_t rate_limited, concurrency_limited, auth_failed, filtered;
 	uint64_t fault_fail, fault_drop, fault_truncate, fault_slow;
 	uint64_t submits, polls, deletes, downloads, generations, images;
+	uint64_t edits;           /* of the generations, edits */
 	uint64_t cache_hits, cache_misses;
 	long connections, active, suspended, suspended_peak, sync_inflight;
 };
@@ -98,6 +99,8 @@ struct req {
 	const char *fault;
 	long rl_remaining;        /* x-ratelimit-remaining-requests, or -1 */
 	jv logrec;                /* headers and query, when logging */
+	int edit;                 /* an /images/edits request (edit.c) */
+	struct edit_in *ed;       /* its parts as they arrive */
 };
 
 /* The service's errors, worded in reply.c's one table. */
@@ -158,6 +161,12 @@ void cache_usage(size_t *bytes, size_t *entries);
 unsigned char *paint_image(const char *prompt, int w, int h,
     const char *format, int quality, int transparent, size_t bytes,
     size_t *len);
+/* The same landscape as RGB rows (malloc'd), or NULL. */
+unsigned char *paint_pixels(const char *prompt, int w, int h);
+/* Rows of ch (3 or 4; JPEG: 3) channels as "png" or "jpeg" (malloc'd,
+ * *len set); NULL on failure. */
+unsigned char *paint_encode(const unsigned char *img, int w, int h, int ch,
+    const char *format, int quality, size_t *len);
 
 /* timer.c: suspended connections, resumed when due. */
 void timer_start(void);
@@ -233,6 +242,15 @@ void route_connection(void *cls, struct MHD_Connection *conn,
     void **socket_ctx, enum MHD_ConnectionNotificationCode toe);
 
 /* generate.c */
+/* What a generation or an edit asks for, read from its body (which holds
+ * the strings). */
+struct ask {
+	const char *prompt, *size, *fmt, *rf, *quality, *style;
+	int n, w, h, comp, transparent, gpt;
+	long in_image_tokens;     /* an edit's input images */
+	const struct dalle_model *m;
+};
+struct edit_src;
 long version_date(const char *v);
 int version_async(const char *v);
 const char *blocked_term(const char *prompt);
@@ -241,6 +259,37 @@ void size_parse(const char *s, int *w, int *h);
 const char *str_or(jv body, const char *key, const char *dflt);
 enum MHD_Result generate_reply(struct req *rq, const char *deployment,
     enum flavour fl);
+/* The steps that edits share with generations: the checks before the
+ * body (1 when answered); after it, the latency, the model of a v1 or
+ * OpenAI body (into *m) and the checks of the body against it (1 when
+ * answered, body freed); and the answer to a checked body (consumed),
+ * its images painted, or made by edit.c from src when src is not NULL. */
+int precheck(struct req *rq, const char *deployment, enum flavour fl,
+    const struct dalle_model **m, enum MHD_Result *ret);
+int body_checked(struct req *rq, jv body, enum flavour fl,
+    const struct dalle_model **m, enum MHD_Result *ret);
+enum MHD_Result generate(struct req *rq, const struct dalle_model *m,
+    jv body, enum flavour fl, struct edit_src *src);
+
+/* edit.c: /images/edits on every route, multipart or JSON. */
+/* The route of an edit's method and path, or R_OTHER. */
+enum route edit_route(const char *method, const char *url);
+/* Take n more bytes of an edit's body: 0, or -1 when it is too big. */
+int edit_upload(struct req *rq, const char *p, size_t n);
+enum MHD_Result edit_reply(struct req *rq, const char *deployment,
+    enum flavour fl);
+/* The log's name of an edit's route, and its body as the log shows it:
+ * fields and the parts' names, types and sizes, never file bytes. */
+const char *edit_route_name(enum route r);
+jv edit_log(struct req *rq, jv rec);
+void edit_free(struct req *rq);
+/* The picture for image idx of an edit: its inputs made over by the
+ * prompt; a reference as cache_get gives one, or NULL. */
+struct cent *edit_render(struct edit_src *src, const struct ask *a,
+    int idx);
+/* An edit's answer: base64 images, its input's size for "auto", and its
+ * input images' tokens. */
+void edit_ask(struct edit_src *src, struct ask *a);
 
 /* models.c: the model table served, and its shutdown dates enforced. */
 /* 1 when m is shut down on provider p as of --today: answered 404. */

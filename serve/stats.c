@@ -81,6 +81,7 @@ static const struct counter work[] = {
 	{ "polls", &st.polls },
 	{ "deletes", &st.deletes },
 	{ "generations", &st.generations },
+	{ "edits", &st.edits },
 	{ "images_generated", &st.images },
 	{ "image_downloads", &st.downloads },
 };

@@ -133,6 +133,18 @@ $(usage_shorts "$p")" "$(bash_complete "$p" -)")
 	done
 }
 
+@test "bash, zsh, fish: --image and --mask complete file names" {
+	: >apic.png
+	run -0 bash_complete dalle-submit --image ap
+	assert_output apic.png
+	run -0 bash_complete dalle-submit --mask ap
+	assert_output apic.png
+	grep -q -- "--image=.*:_files'" "$ROOT/completions/_dalle"
+	grep -q -- "--mask=.*:_files'" "$ROOT/completions/_dalle"
+	grep -q -- '-l image -r -F ' "$ROOT/completions/dalle-submit.fish"
+	grep -q -- '-l mask -r -F ' "$ROOT/completions/dalle-submit.fish"
+}
+
 @test "bash: _dalle is registered for every program" {
 	# shellcheck source=../completions/dalle.bash
 	source "$ROOT/completions/dalle.bash"
