@@ -47,7 +47,7 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 SERVEOBJ = serve/blob.o serve/cache.o serve/generate.o serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
 	serve/reply.o serve/route.o serve/stats.o serve/timer.o \
-	serve/models.o
+	serve/models.o serve/stream.o
 MAN1 = man/dalle-submit.1 man/dalle-poll.1 man/dalle-fetch.1 \
 	man/dalle-serve.1
 MAN7 = man/dalle.7
@@ -78,6 +78,7 @@ serve/route.o: serve/route.c
 serve/stats.o: serve/stats.c
 serve/timer.o: serve/timer.c
 serve/models.o: serve/models.c
+serve/stream.o: serve/stream.c
 
 libdalle.a: $(LIBOBJ)
 	rm -f $@

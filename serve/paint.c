@@ -401,3 +401,12 @@ paint_image(const char *prompt, int w, int h, const char *format,
 	free(img);
 	return out;
 }
+
+unsigned char *
+paint_encode(const unsigned char *img, int w, int h, int ch,
+    const char *format, int quality, size_t *len)
+{
+	if (strcmp(format, "jpeg") == 0 || strcmp(format, "jpg") == 0)
+		return ch == 3 ? encode_jpeg(img, w, h, quality, len) : NULL;
+	return encode_png(img, w, h, ch, 0, len);
+}

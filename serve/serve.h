@@ -98,6 +98,8 @@ struct req {
 	const char *fault;
 	long rl_remaining;        /* x-ratelimit-remaining-requests, or -1 */
 	jv logrec;                /* headers and query, when logging */
+	int streamed;             /* answered as server-sent events */
+	long events;              /* events sent whole so far */
 };
 
 /* The service's errors, worded in reply.c's one table. */
@@ -158,6 +160,22 @@ void cache_usage(size_t *bytes, size_t *entries);
 unsigned char *paint_image(const char *prompt, int w, int h,
     const char *format, int quality, int transparent, size_t bytes,
     size_t *len);
+/* Pixels img (w x h, ch channels of 8 bits) as "png" or "jpeg" (ch 3 only),
+ * malloc'd, *len set; NULL on failure. */
+unsigned char *paint_encode(const unsigned char *img, int w, int h, int ch,
+    const char *format, int quality, size_t *len);
+
+/* stream.c: a generation or an edit answered as server-sent events.  res
+ * is the body the unstreamed answer would have (as for reply_images: its
+ * first n "b64_json" strings left empty for img[0..n-1]); the events are
+ * prefix.partial_image ("image_generation", "image_edit"), partials of
+ * them, coarse versions of img[0], then prefix.completed for each image,
+ * spread over rq->delay_ms.  Consumes res; borrows img. */
+enum MHD_Result stream_reply(struct req *rq, const char *prefix, jv res,
+    struct cent *const *img, int n, int partials);
+/* The partial images a body asks to stream, or -1 when it does not ask
+ * for "stream": true.  Borrows body. */
+int stream_partials(jv body);
 
 /* timer.c: suspended connections, resumed when due. */
 void timer_start(void);
