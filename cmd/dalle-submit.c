@@ -18,7 +18,8 @@ enum {
 	OPT_OUTPUT_FORMAT, OPT_OUTPUT_COMPRESSION, OPT_BACKGROUND, OPT_USER,
 	OPT_DRY_RUN, OPT_NO_VALIDATE, OPT_RATE, OPT_RATE_FILE,
 	OPT_COMPLEXITY, OPT_MODERATION, OPT_SAFETY_ID, OPT_TODAY,
-	OPT_LIST_MODELS
+	OPT_LIST_MODELS,
+	OPT_PARTIAL_IMAGES, OPT_PARTIAL_DIR
 };
 
 /*
@@ -44,6 +45,7 @@ static const struct field_opt {
 	{ "complexity", OPT_COMPLEXITY, "complexity", 0, 0 },
 	{ "moderation", OPT_MODERATION, "moderation", 0, 0 },
 	{ "safety-identifier", OPT_SAFETY_ID, "safety_identifier", 0, 0 },
+	{ "partial-images", OPT_PARTIAL_IMAGES, "partial_images", 0, 3 },
 };
 #define NFIELD_OPTS (sizeof(field_opts) / sizeof(field_opts[0]))
 
@@ -56,6 +58,7 @@ static const struct option other_opts[] = {
 	{ "rate-file", required_argument, NULL, OPT_RATE_FILE },
 	{ "today", required_argument, NULL, OPT_TODAY },
 	{ "list-models", no_argument, NULL, OPT_LIST_MODELS },
+	{ "partial-dir", required_argument, NULL, OPT_PARTIAL_DIR },
 };
 #define NOTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -66,7 +69,7 @@ static const char *const api_fields[] = {
 	"prompt", "n", "size", "quality", "style", "response_format",
 	"output_format", "output_compression", "background", "user",
 	"moderation", "complexity", "safety_identifier", "input_fidelity",
-	NULL
+	"partial_images", NULL
 };
 /* The fields that choose the route. */
 static const char *const route_fields[] = { "deployment", "model", NULL };
@@ -75,6 +78,7 @@ struct req {
 	jv rec;
 	struct dalle_big big;     /* rec's big strings, then the answer's */
 	struct dalle_loop_id id;
+	struct dalle_stream *stream;  /* a streamed answer's parse, or NULL */
 };
 
 static struct dalle_conf conf;
@@ -84,6 +88,7 @@ static double rate_per_min;     /* --rate; 0: learn the pace from 429s */
 static const char *rate_file;
 static long today = -1;         /* --today, else the clock's */
 static int today_given;
+static const char *partial_dir;  /* --partial-dir */
 
 static void
 usage(FILE *fp, int rc)
@@ -96,7 +101,8 @@ usage(FILE *fp, int rc)
 	    "[--background b]\n"
 	    "\t[--complexity c] [--moderation m] [--safety-identifier id]\n"
 	    "\t[--today yyyy-mm-dd] [--list-models]\n"
-	    "\t[--user id] [--dry-run] [--no-validate] [--keep-order]\n"
+	    "\t[--user id] [--partial-images 0-3] [--partial-dir dir]\n"
+	    "\t[--dry-run] [--no-validate] [--keep-order]\n"
 	    "\t[--rate n/min] [--rate-file file] [--api name] "
 	    "[--endpoint url]\n"
 	    "\t[--base-url url] [--api-version v] [--api-key-file file]\n"
@@ -161,6 +167,11 @@ make_body(jv rec, enum dalle_api api, const char *name)
 	}
 	if ((api == DALLE_API_OPENAI || api == DALLE_API_AZURE_V1) && name)
 		body = jv_object_set(body, jv_string("model"), jv_string(name));
+	/* Partial images come only in a streamed answer. */
+	v = dalle_record_get(body, "partial_images");
+	if (jv_get_kind(v) != JV_KIND_NULL)
+		body = jv_object_set(body, jv_string("stream"), jv_true());
+	jv_free(v);
 	return body;
 }
 
@@ -239,6 +250,15 @@ note_unknown(const char *name)
 	last = dalle_xstrdup(name);
 }
 
+/* A piece of a streamed answer. */
+static int
+on_chunk(struct dalle_xfer *x, const char *p, size_t n)
+{
+	struct req *r = x->udata;
+
+	return dalle_stream_feed(r->stream, x->attempts, p, n);
+}
+
 /* -1 when a request was started, with big in it, else the status. */
 static int
 send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
@@ -251,7 +271,8 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	enum dalle_api api;
 	struct dalle_buf s = { 0 };
 	char *url, hash[17];
-	jv body, request, e;
+	int streamed;
+	jv body, request, e, v;
 
 	dep = dalle_record_str(rec, "deployment");
 	if (dep == NULL)
@@ -269,6 +290,9 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		    DALLE_KIND_CONFIG, "--api azure needs a deployment"));
 	body = make_body(rec, api, name);
 	url = dalle_api_url(&conf, api, name, "images/generations");
+	v = dalle_record_get(body, "stream");
+	streamed = jv_get_kind(v) == JV_KIND_TRUE;
+	jv_free(v);
 
 	/* Check against the model's rules before a request is spent. */
 	check = model ? model : dep;
@@ -332,6 +356,15 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	r->big = *big;
 	dalle_big_keep(&r->big, r->rec);
 	r->id = lp->cur;
+	r->stream = NULL;
+	if (streamed) {
+		char *stem = partial_dir ? dalle_xasprintf("%s/%ld-%s",
+		    partial_dir, r->id.lineno, hash) : NULL;
+
+		r->stream = dalle_stream_new(&r->big, stem);
+		free(stem);
+		x->chunk = on_chunk;
+	}
 	x->udata = r;
 	x->paced = 1;
 	dalle_http_start(lp->http, x);
@@ -418,6 +451,12 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	req = dalle_record_get(rec, "request");
 	req = jv_object_set(req, jv_string("attempts"), jv_number(x->attempts));
 	rec = jv_object_set(rec, jv_string("request"), req);
+	if (r->stream && dalle_stream_error(r->stream, "submit", x->status,
+	    x->attempts, &v)) {
+		rc = fail(lp, id, rec, &r->big, v);
+		rec = jv_null();
+		goto out;
+	}
 	if (x->result != CURLE_OK || x->status < 200 || x->status > 299) {
 		rc = fail(lp, id, rec, &r->big, dalle_http_xfer_error(x,
 		    "submit"));
@@ -425,11 +464,13 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		goto out;
 	}
 	/* The images' base64 stays in x->resp, and goes out from there. */
-	body = dalle_big_parse(&r->big, x->resp.p ? x->resp.p : "",
+	body = r->stream ? dalle_stream_body(r->stream) :
+	    dalle_big_parse(&r->big, x->resp.p ? x->resp.p : "",
 	    x->resp.len);
 	if (jv_get_kind(body) != JV_KIND_OBJECT) {
 		rc = fail(lp, id, rec, &r->big, dalle_record_error("submit",
-		    DALLE_KIND_PROTOCOL, x->status, NULL,
+		    DALLE_KIND_PROTOCOL, x->status, NULL, r->stream ?
+		    "the event stream ended without a completed event" :
 		    "the answer is not a JSON object", 0, x->attempts));
 		rec = jv_null();
 		goto out;
@@ -479,6 +520,8 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		else
 			jv_free(v);
 		rec = keep_strings(rec, body);
+		if (r->stream)
+			rec = dalle_stream_record(r->stream, rec);
 	}
 	dalle_loop_write(lp, id, rec, &r->big);
 	rec = jv_null();
@@ -486,6 +529,7 @@ out:
 	jv_free(rec);
 	jv_free(body);
 	dalle_big_free(&r->big);
+	dalle_stream_free(r->stream);
 	free(r);
 	dalle_http_xfer_free(x);
 	return rc;
@@ -556,6 +600,9 @@ main(int argc, char *argv[])
 		case OPT_LIST_MODELS:
 			list_models = 1;
 			break;
+		case OPT_PARTIAL_DIR:
+			partial_dir = optarg;
+			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);
 		}
@@ -573,6 +620,8 @@ main(int argc, char *argv[])
 	if (argc == 0 && isatty(STDIN_FILENO))
 		usage(stderr, DALLE_EX_USAGE);
 	dalle_conf_finish(&conf, !dry_run);
+	if (partial_dir)
+		dalle_temp_init();
 
 	if (conf.jobs == 0)
 		conf.jobs = 8;

@@ -35,5 +35,7 @@
 #include "http.h"
 #include "loop.h"
 #include "modellist.h"
+#include "sse.h"
+#include "stream.h"
 
 #endif

@@ -233,10 +233,10 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		s->next++;
 		s->rq->events++;
 	}
+	/* A cut stream ends as if whole: libmicrohttpd 0.9.75 leaves a
+	 * chunked answer hanging after MHD_CONTENT_READER_END_WITH_ERROR. */
 	if (pos >= s->limit)
-		return s->limit < s->text.len ?
-		    MHD_CONTENT_READER_END_WITH_ERROR :
-		    MHD_CONTENT_READER_END_OF_STREAM;
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	start = s->next > 0 ? s->ev[s->next - 1].end : 0;
 	/* At an event's first byte before its time: park until then. */
 	if (pos == start && dalle_now_ms() < s->ev[s->next].due &&
@@ -288,7 +288,7 @@ stream_reply(struct req *rq, const char *prefix, jv res,
 	}
 	free(type);
 	type = dalle_xasprintf("%s.completed", prefix);
-	/* A cut stream ends before the final image, as a real one would. */
+	/* A cut stream ends before the final image. */
 	s->limit = s->text.len;
 	for (i = 0; i < n; i++) {
 		f = jv_object_set(common_fields(res), jv_string("usage"),
