@@ -164,6 +164,10 @@ unsigned char *paint_image(const char *prompt, int w, int h,
  * malloc'd, *len set; NULL on failure. */
 unsigned char *paint_encode(const unsigned char *img, int w, int h, int ch,
     const char *format, int quality, size_t *len);
+/* The pixels of a PNG or JPEG (malloc'd; w x h, ch 3 or 4 channels), or
+ * NULL when the bytes are neither. */
+unsigned char *paint_decode(const unsigned char *p, size_t n, int *w, int *h,
+    int *ch);
 
 /* stream.c: a generation or an edit answered as server-sent events.  res
  * is the body the unstreamed answer would have (as for reply_images: its

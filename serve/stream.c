@@ -7,13 +7,9 @@
  * latency; the connection is suspended in between, holding no thread.
  */
 #include <err.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jpeglib.h>
-#include <png.h>
 
 #include <openssl/evp.h>
 
@@ -31,80 +27,8 @@ struct stream {
 	struct dalle_buf text;    /* every event, in order */
 	struct event *ev;
 	size_t nev, next;
-	size_t limit;             /* stop (and cut the connection) here */
+	size_t limit;             /* end the stream here */
 };
-
-struct jerr {
-	struct jpeg_error_mgr mgr;
-	jmp_buf jb;
-};
-
-static void
-jpeg_fail(j_common_ptr cinfo)
-{
-	longjmp(((struct jerr *)cinfo->err)->jb, 1);
-}
-
-/* The pixels of a JPEG, 3 channels; NULL if it is none. */
-static unsigned char *
-jpeg_pixels(const unsigned char *p, size_t n, int *w, int *h)
-{
-	struct jpeg_decompress_struct d;
-	struct jerr e;
-	unsigned char *volatile img = NULL;
-	JSAMPROW row;
-
-	d.err = jpeg_std_error(&e.mgr);
-	e.mgr.error_exit = jpeg_fail;
-	if (setjmp(e.jb)) {
-		jpeg_destroy_decompress(&d);
-		free(img);
-		return NULL;
-	}
-	jpeg_create_decompress(&d);
-	jpeg_mem_src(&d, p, (unsigned long)n);
-	jpeg_read_header(&d, TRUE);
-	d.out_color_space = JCS_RGB;
-	jpeg_start_decompress(&d);
-	*w = (int)d.output_width;
-	*h = (int)d.output_height;
-	img = dalle_xmalloc((size_t)*w * *h * 3);
-	while (d.output_scanline < d.output_height) {
-		row = img + (size_t)d.output_scanline * *w * 3;
-		jpeg_read_scanlines(&d, &row, 1);
-	}
-	jpeg_finish_decompress(&d);
-	jpeg_destroy_decompress(&d);
-	return img;
-}
-
-/* The pixels of a PNG or JPEG, 3 or 4 channels; NULL if neither. */
-static unsigned char *
-pixels(const unsigned char *p, size_t n, int *w, int *h, int *ch)
-{
-	png_image im;
-	unsigned char *img;
-
-	if (n > 3 && p[0] == 0xff && p[1] == 0xd8) {
-		*ch = 3;
-		return jpeg_pixels(p, n, w, h);
-	}
-	memset(&im, 0, sizeof(im));
-	im.version = PNG_IMAGE_VERSION;
-	if (!png_image_begin_read_from_memory(&im, p, n))
-		return NULL;
-	*ch = im.format & PNG_FORMAT_FLAG_ALPHA ? 4 : 3;
-	im.format = *ch == 4 ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
-	img = dalle_xmalloc(PNG_IMAGE_SIZE(im));
-	if (!png_image_finish_read(&im, NULL, img, 0, NULL)) {
-		png_image_free(&im);
-		free(img);
-		return NULL;
-	}
-	*w = (int)im.width;
-	*h = (int)im.height;
-	return img;
-}
 
 /* Every b x b block of img made the mean of its pixels. */
 static void
@@ -143,7 +67,7 @@ partial(const struct cent *c, int i, const char *fmt, size_t *len)
 	unsigned char *img, *out;
 	int w, h, ch, b;
 
-	if ((img = pixels(c->data, c->len, &w, &h, &ch)) == NULL)
+	if ((img = paint_decode(c->data, c->len, &w, &h, &ch)) == NULL)
 		return NULL;
 	b = (w < h ? w : h) / (16 << i);
 	coarsen(img, w, h, ch, b < 2 ? 2 : b);
