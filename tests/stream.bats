@@ -80,6 +80,18 @@ logged() {
 	cmp a.png b.png
 }
 
+@test "gpt-image-2 streams its free sizes" {
+	run --separate-stderr dalle-submit -m gpt-image-2 -s 1280x720 \
+	    --partial-images 1 --partial-dir pd 'a harbour at noon'
+	assert_success
+	assert_equal "$(jq -r .size <<<"$output")" 1280x720
+	assert_equal "$(png_size "$(jq -r '.partials[0]' <<<"$output")")" 1280x720
+	jq -r '.data[0].b64_json' <<<"$output" | base64 -d >final.png
+	assert_equal "$(png_size final.png)" 1280x720
+	assert_equal "$(logged 'select(.body.prompt == "a harbour at noon") | [.body.model, .events]')" \
+	    '["gpt-image-2",2]'
+}
+
 @test "a record's partial_images field streams that record alone" {
 	printf '%s\n' '{"prompt":"a red kite","partial_images":1,"mine":7}' \
 	    'a blue kite' >in
