@@ -25,6 +25,9 @@ start(struct dalle_stream *s, int attempt)
 	s->attempt = attempt;
 	jv_free(s->body);
 	s->body = jv_null();
+	/* A retry saves its partials again, under the same names. */
+	jv_free(s->partials);
+	s->partials = jv_array();
 }
 
 struct dalle_stream *
@@ -35,7 +38,7 @@ dalle_stream_new(struct dalle_big *big, const char *stem)
 	s->big = big;
 	s->stem = stem ? dalle_xstrdup(stem) : NULL;
 	s->body = jv_null();
-	s->partials = jv_array();
+	s->partials = jv_null();
 	s->error = jv_null();
 	start(s, 0);
 	return s;

@@ -162,16 +162,20 @@ logged() {
 
 # A server that sends its events one byte a chunk, CRLF line ends, a
 # comment, an unknown event, id and retry fields, and the completed
-# event's data on two lines; /err/ sends an error event instead.
+# event's data on two lines; /err/ sends an error event instead, and
+# /cut/ breaks its first answer off after the partial.
 start_odd_server() {
 	command -v node >/dev/null || skip "node is needed for a server that splits events"
 	node -e '
 	    const http = require("node:http");
 	    const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+	    let cuts = 0;
 	    const s = http.createServer((q, r) => {
 	        q.resume();
 	        q.on("end", () => {
 	            let t;
+	            // /cut/: the first answer breaks off after its partial.
+	            const cut = q.url.startsWith("/cut/") && cuts++ === 0;
 	            if (q.url.startsWith("/err/"))
 	                t = ": hello\r\n\r\nevent: error\r\ndata: {\"type\":\"error\",\"error\":{\"type\":\"image_generation_user_error\",\"code\":\"moderation_blocked\",\"message\":\"blocked by the safety system\"}}\r\n\r\n";
 	            else
@@ -187,7 +191,10 @@ start_odd_server() {
 	            r.writeHead(200, {"content-type": "text/event-stream"});
 	            const b = Buffer.from(t);
 	            let i = 0;
+	            const stop = cut ? t.indexOf("event: something.else") : b.length;
 	            const next = () => {
+	                if (i >= stop && cut)
+	                    return r.socket.destroy();
 	                if (i >= b.length)
 	                    return r.end();
 	                r.write(b.subarray(i, i + 1));
@@ -234,4 +241,18 @@ start_odd_server() {
 	assert_equal "$(jq -r .error.kind <<<"$output")" content_filter
 	assert_equal "$(jq -r .error.code <<<"$output")" moderation_blocked
 	assert_equal "$(jq -r .error.message <<<"$output")" 'blocked by the safety system'
+}
+
+@test "a stream broken off is retried; the record lists the retry's partials once" {
+	start_odd_server
+	export OPENAI_BASE_URL="http://127.0.0.1:$ODD_PORT/cut/v1"
+	run --separate-stderr dalle-submit -m gpt-image-1 --retries 1 \
+	    --partial-images 1 --partial-dir pd 'a dot'
+	kill "$ODD_PID"
+	assert_success
+	assert_equal "$(jq -r .request.attempts <<<"$output")" 2
+	assert_equal "$(jq -c .partials <<<"$output")" \
+	    "[\"pd/1-$(jq -r .request.hash <<<"$output").partial0.png\"]"
+	assert_equal "$(jq -r .size <<<"$output")" 1x1
+	assert_equal "$(find pd -type f | wc -l)" 1
 }
