@@ -18,7 +18,8 @@ enum {
 	OPT_OUTPUT_FORMAT, OPT_OUTPUT_COMPRESSION, OPT_BACKGROUND, OPT_USER,
 	OPT_DRY_RUN, OPT_NO_VALIDATE, OPT_RATE, OPT_RATE_FILE,
 	OPT_COMPLEXITY, OPT_MODERATION, OPT_SAFETY_ID, OPT_TODAY,
-	OPT_LIST_MODELS, OPT_IMAGE, OPT_MASK
+	OPT_LIST_MODELS, OPT_IMAGE, OPT_MASK, OPT_PARTIAL_IMAGES,
+	OPT_PARTIAL_DIR
 };
 
 /*
@@ -44,6 +45,7 @@ static const struct field_opt {
 	{ "complexity", OPT_COMPLEXITY, "complexity", 0, 0 },
 	{ "moderation", OPT_MODERATION, "moderation", 0, 0 },
 	{ "safety-identifier", OPT_SAFETY_ID, "safety_identifier", 0, 0 },
+	{ "partial-images", OPT_PARTIAL_IMAGES, "partial_images", 0, 3 },
 };
 #define NFIELD_OPTS (sizeof(field_opts) / sizeof(field_opts[0]))
 
@@ -58,6 +60,7 @@ static const struct option other_opts[] = {
 	{ "list-models", no_argument, NULL, OPT_LIST_MODELS },
 	{ "image", required_argument, NULL, OPT_IMAGE },
 	{ "mask", required_argument, NULL, OPT_MASK },
+	{ "partial-dir", required_argument, NULL, OPT_PARTIAL_DIR },
 };
 #define NOTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -68,7 +71,7 @@ static const char *const api_fields[] = {
 	"prompt", "n", "size", "quality", "style", "response_format",
 	"output_format", "output_compression", "background", "user",
 	"moderation", "complexity", "safety_identifier", "input_fidelity",
-	NULL
+	"partial_images", NULL
 };
 /* The fields that choose the route. */
 static const char *const route_fields[] = { "deployment", "model", NULL };
@@ -77,6 +80,7 @@ struct req {
 	jv rec;
 	struct dalle_big big;     /* rec's big strings, then the answer's */
 	struct dalle_loop_id id;
+	struct dalle_stream *stream;  /* a streamed answer's parse, or NULL */
 };
 
 static struct dalle_conf conf;
@@ -89,6 +93,7 @@ static int today_given;
 static char *images[DALLE_EDIT_MAX_IMAGES]; /* --image, for every prompt */
 static size_t nimages;
 static char *mask;              /* --mask */
+static const char *partial_dir;  /* --partial-dir */
 
 static void
 usage(FILE *fp, int rc)
@@ -101,7 +106,8 @@ usage(FILE *fp, int rc)
 	    "[--background b]\n"
 	    "\t[--complexity c] [--moderation m] [--safety-identifier id]\n"
 	    "\t[--today yyyy-mm-dd] [--list-models]\n"
-	    "\t[--user id] [--dry-run] [--no-validate] [--keep-order]\n"
+	    "\t[--user id] [--partial-images 0-3] [--partial-dir dir]\n"
+	    "\t[--dry-run] [--no-validate] [--keep-order]\n"
 	    "\t[--image file] [--mask file]\n"
 	    "\t[--rate n/min] [--rate-file file] [--api name] "
 	    "[--endpoint url]\n"
@@ -167,6 +173,11 @@ make_body(jv rec, enum dalle_api api, const char *name)
 	}
 	if ((api == DALLE_API_OPENAI || api == DALLE_API_AZURE_V1) && name)
 		body = jv_object_set(body, jv_string("model"), jv_string(name));
+	/* Partial images come only in a streamed answer. */
+	v = dalle_record_get(body, "partial_images");
+	if (jv_get_kind(v) != JV_KIND_NULL)
+		body = jv_object_set(body, jv_string("stream"), jv_true());
+	jv_free(v);
 	return body;
 }
 
@@ -245,6 +256,15 @@ note_unknown(const char *name)
 	last = dalle_xstrdup(name);
 }
 
+/* A piece of a streamed answer. */
+static int
+on_chunk(struct dalle_xfer *x, const char *p, size_t n)
+{
+	struct req *r = x->udata;
+
+	return dalle_stream_feed(r->stream, x->attempts, p, n);
+}
+
 /* -1 when a request was started, with big in it, else the status. */
 static int
 send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
@@ -259,8 +279,8 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	enum dalle_api api;
 	struct dalle_buf s = { 0 };
 	char *url, hash[17];
-	int json = 0;
-	jv body, request, e;
+	int json = 0, streamed;
+	jv body, request, e, v;
 
 	dep = dalle_record_str(rec, "deployment");
 	if (dep == NULL)
@@ -278,6 +298,9 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		    DALLE_KIND_CONFIG, "--api azure needs a deployment"));
 	body = make_body(rec, api, name);
 	url = dalle_api_url(&conf, api, name, "images/generations");
+	v = dalle_record_get(body, "stream");
+	streamed = jv_get_kind(v) == JV_KIND_TRUE;
+	jv_free(v);
 
 	/* Check against the model's rules before a request is spent. */
 	check = model ? model : dep;
@@ -386,6 +409,15 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	r->big = *big;
 	dalle_big_keep(&r->big, r->rec);
 	r->id = lp->cur;
+	r->stream = NULL;
+	if (streamed) {
+		char *stem = partial_dir ? dalle_xasprintf("%s/%ld-%s",
+		    partial_dir, r->id.lineno, hash) : NULL;
+
+		r->stream = dalle_stream_new(&r->big, stem);
+		free(stem);
+		x->chunk = on_chunk;
+	}
 	x->udata = r;
 	x->paced = 1;
 	dalle_http_start(lp->http, x);
@@ -472,6 +504,12 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	req = dalle_record_get(rec, "request");
 	req = jv_object_set(req, jv_string("attempts"), jv_number(x->attempts));
 	rec = jv_object_set(rec, jv_string("request"), req);
+	if (r->stream && dalle_stream_error(r->stream, "submit", x->status,
+	    x->attempts, &v)) {
+		rc = fail(lp, id, rec, &r->big, v);
+		rec = jv_null();
+		goto out;
+	}
 	if (x->result != CURLE_OK || x->status < 200 || x->status > 299) {
 		rc = fail(lp, id, rec, &r->big, dalle_http_xfer_error(x,
 		    "submit"));
@@ -479,11 +517,13 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		goto out;
 	}
 	/* The images' base64 stays in x->resp, and goes out from there. */
-	body = dalle_big_parse(&r->big, x->resp.p ? x->resp.p : "",
+	body = r->stream ? dalle_stream_body(r->stream) :
+	    dalle_big_parse(&r->big, x->resp.p ? x->resp.p : "",
 	    x->resp.len);
 	if (jv_get_kind(body) != JV_KIND_OBJECT) {
 		rc = fail(lp, id, rec, &r->big, dalle_record_error("submit",
-		    DALLE_KIND_PROTOCOL, x->status, NULL,
+		    DALLE_KIND_PROTOCOL, x->status, NULL, r->stream ?
+		    "the event stream ended without a completed event" :
 		    "the answer is not a JSON object", 0, x->attempts));
 		rec = jv_null();
 		goto out;
@@ -533,6 +573,8 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		else
 			jv_free(v);
 		rec = keep_strings(rec, body);
+		if (r->stream)
+			rec = dalle_stream_record(r->stream, rec);
 	}
 	dalle_loop_write(lp, id, rec, &r->big);
 	rec = jv_null();
@@ -540,6 +582,7 @@ out:
 	jv_free(rec);
 	jv_free(body);
 	dalle_big_free(&r->big);
+	dalle_stream_free(r->stream);
 	free(r);
 	dalle_http_xfer_free(x);
 	return rc;
@@ -619,6 +662,9 @@ main(int argc, char *argv[])
 		case OPT_MASK:
 			mask = optarg;
 			break;
+		case OPT_PARTIAL_DIR:
+			partial_dir = optarg;
+			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);
 		}
@@ -636,6 +682,8 @@ main(int argc, char *argv[])
 	if (argc == 0 && isatty(STDIN_FILENO))
 		usage(stderr, DALLE_EX_USAGE);
 	dalle_conf_finish(&conf, !dry_run);
+	if (partial_dir)
+		dalle_temp_init();
 
 	if (conf.jobs == 0)
 		conf.jobs = 8;

@@ -22,6 +22,8 @@ complete -c dalle-submit -l list-models -d 'Print the model table as JSON lines 
 complete -c dalle-submit -l user -x -d 'End-user identifier'
 complete -c dalle-submit -l image -r -F -d 'Image to edit (up to 16)'
 complete -c dalle-submit -l mask -r -F -d 'PNG whose transparent pixels are repainted'
+complete -c dalle-submit -l partial-images -x -a '0 1 2 3' -d 'Stream, with this many partial images'
+complete -c dalle-submit -l partial-dir -x -a '(__fish_complete_directories)' -d 'Save partial images in a directory'
 complete -c dalle-submit -l dry-run -d 'Write the requests instead of sending them'
 complete -c dalle-submit -l no-validate -d 'Do not check requests against the model rules'
 complete -c dalle-submit -l api -x -a 'azure-async azure azure-v1 openai' -d 'API to use'

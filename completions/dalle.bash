@@ -24,7 +24,8 @@ _dalle() {
 		    --response-format --output-format --output-compression
 		    --background --complexity --moderation --safety-identifier
 		    --today --list-models --image --mask
-		    --user --dry-run --no-validate --keep-order
+		    --user --partial-images --partial-dir
+		    --dry-run --no-validate --keep-order
 		    --rate --rate-file --api --endpoint
 		    --base-url --api-version --api-key-file --token-command
 		    --allow-http --cacert --retries --request-timeout'
@@ -46,6 +47,11 @@ _dalle() {
 		--image | --mask)
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0 ;;
+		--partial-images) vals='0 1 2 3' ;;
+		--partial-dir)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
 			return 0 ;;
 		-j | --jobs | -n | --n | --deployment | --output-compression | \
 		    --user | --endpoint | --base-url | --api-version | \

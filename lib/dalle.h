@@ -37,5 +37,7 @@
 #include "modellist.h"
 #include "form.h"
 #include "edit.h"
+#include "sse.h"
+#include "stream.h"
 
 #endif

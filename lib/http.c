@@ -251,6 +251,7 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	struct dalle_xfer *x = arg;
 	size_t len = size * n;
 	curl_off_t cl;
+	long code;
 
 	if (x->out) {
 		if (fwrite(p, 1, len, x->out) != len) {
@@ -259,6 +260,9 @@ on_body(char *p, size_t size, size_t n, void *arg)
 		}
 		return len;
 	}
+	if (x->chunk && curl_easy_getinfo(PRIV(x)->e, CURLINFO_RESPONSE_CODE,
+	    &code) == CURLE_OK && code >= 200 && code < 300)
+		return x->chunk(x, p, len) == 0 ? len : 0;
 	if (x->resp.len + len > DEFAULT_MAXBODY)
 		return 0;       /* too large: CURLE_WRITE_ERROR */
 	/* The whole body in one allocation when its length is known: an

@@ -23,6 +23,10 @@ struct dalle_xfer {
 	int follow;               /* follow https redirects (image downloads) */
 	int paced;                /* each attempt waits for the engine's rate */
 	void *udata;              /* the caller's */
+	/* When set, a 2xx body goes here piece by piece as it arrives
+	 * instead of into resp: 0 to go on, -1 to end the transfer (as
+	 * CURLE_WRITE_ERROR). */
+	int (*chunk)(struct dalle_xfer *x, const char *p, size_t n);
 
 	/* Results, valid once dalle_http_done returned the transfer. */
 	CURLcode result;

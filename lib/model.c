@@ -408,7 +408,7 @@ dalle_model_check(const struct dalle_model *m, jv body,
     enum dalle_provider p, struct dalle_model_err *e)
 {
 	jv v;
-	int bad;
+	int bad, gpt;
 
 	e->param = NULL;
 	e->code = NULL;
@@ -460,6 +460,26 @@ dalle_model_check(const struct dalle_model *m, jv body,
 		return -1;
 	if (check_string(body, "user", e) != 0 ||
 	    check_string(body, "safety_identifier", e) != 0)
+		return -1;
+	/* Streaming is the GPT image models' alone. */
+	gpt = m->family != DALLE_FAMILY_DALLE2 &&
+	    m->family != DALLE_FAMILY_DALLE3;
+	if (check_int(body, "partial_images", gpt, 0, 3, e) != 0)
+		return -1;
+	v = jv_object_get(jv_copy(body), jv_string("stream"));
+	bad = jv_is_valid(v) && jv_get_kind(v) != JV_KIND_NULL;
+	if (bad && !gpt)
+		bad = fail(e, "stream", "unknown_parameter",
+		    "Unknown parameter: 'stream'.");
+	else if (bad && jv_get_kind(v) != JV_KIND_TRUE &&
+	    jv_get_kind(v) != JV_KIND_FALSE)
+		bad = fail(e, "stream", "invalid_type", "Invalid type for "
+		    "'stream': expected a boolean, but got %s instead.",
+		    type_name(v));
+	else
+		bad = 0;
+	jv_free(v);
+	if (bad)
 		return -1;
 	/* A transparent background needs a format with alpha. */
 	if (m->backgrounds != NULL) {

@@ -274,6 +274,13 @@ form_body(const struct edit_in *ed)
 					v = jv_number(d);
 				}
 			}
+		/* A form's booleans are words. */
+		if (strcmp(p->name, "stream") == 0 && p->data.p &&
+		    (strcmp(p->data.p, "true") == 0 ||
+		    strcmp(p->data.p, "false") == 0)) {
+			jv_free(v);
+			v = jv_bool(p->data.p[0] == 't');
+		}
 		body = jv_object_set(body, jv_string(p->name), v);
 	}
 	return body;

@@ -275,11 +275,12 @@ generate(struct req *rq, const struct dalle_model *m, jv body,
 	jv res, data, item;
 	char id[37], *base, *rp;
 	int64_t now = dalle_time();
-	int i, nimg = 0;
+	int i, nimg = 0, partials;
 
 	ask_read(&a, m, body);
 	if (src != NULL)
 		edit_ask(src, &a);
+	partials = stream_partials(body);
 	base = base_url(rq);
 	uuid_new(id);
 	if (strcmp(a.rf, "url") == 0)
@@ -320,7 +321,11 @@ generate(struct req *rq, const struct dalle_model *m, jv body,
 out:
 	free(base);
 	jv_free(body);
-	if (jv_is_valid(res))
+	if (jv_is_valid(res) && partials >= 0)
+		ret = stream_reply(rq, src ? "image_edit" : "image_generation",
+		    res, img, nimg,
+		    partials);
+	else if (jv_is_valid(res))
 		ret = reply_images(rq, res, img, nimg);
 	else {
 		jv_free(res);

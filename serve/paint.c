@@ -420,3 +420,66 @@ paint_encode(const unsigned char *img, int w, int h, int ch,
 		return encode_png(img, w, h, ch, 0, len);
 	return NULL;
 }
+
+/* The pixels of a JPEG, 3 channels; NULL if it is none. */
+static unsigned char *
+decode_jpeg(const unsigned char *p, size_t n, int *w, int *h)
+{
+	struct jpeg_decompress_struct d;
+	struct jerr e;
+	unsigned char *volatile img = NULL;
+	volatile int ok = 0;
+	JSAMPROW row;
+
+	d.err = jpeg_std_error(&e.mgr);
+	e.mgr.error_exit = jpeg_fail;
+	jpeg_create_decompress(&d);
+	if (setjmp(e.jb) == 0) {
+		jpeg_mem_src(&d, p, (unsigned long)n);
+		jpeg_read_header(&d, TRUE);
+		d.out_color_space = JCS_RGB;
+		jpeg_start_decompress(&d);
+		*w = (int)d.output_width;
+		*h = (int)d.output_height;
+		img = dalle_xmalloc((size_t)*w * *h * 3);
+		while (d.output_scanline < d.output_height) {
+			row = img + (size_t)d.output_scanline * *w * 3;
+			jpeg_read_scanlines(&d, &row, 1);
+		}
+		jpeg_finish_decompress(&d);
+		ok = 1;
+	}
+	jpeg_destroy_decompress(&d);
+	if (!ok) {
+		free(img);
+		return NULL;
+	}
+	return img;
+}
+
+unsigned char *
+paint_decode(const unsigned char *p, size_t n, int *w, int *h, int *ch)
+{
+	png_image im;
+	unsigned char *img;
+
+	if (n > 3 && p[0] == 0xff && p[1] == 0xd8) {
+		*ch = 3;
+		return decode_jpeg(p, n, w, h);
+	}
+	memset(&im, 0, sizeof(im));
+	im.version = PNG_IMAGE_VERSION;
+	if (!png_image_begin_read_from_memory(&im, p, n))
+		return NULL;
+	*ch = im.format & PNG_FORMAT_FLAG_ALPHA ? 4 : 3;
+	im.format = *ch == 4 ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
+	img = dalle_xmalloc(PNG_IMAGE_SIZE(im));
+	if (!png_image_finish_read(&im, NULL, img, 0, NULL)) {
+		png_image_free(&im);
+		free(img);
+		return NULL;
+	}
+	*w = (int)im.width;
+	*h = (int)im.height;
+	return img;
+}

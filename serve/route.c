@@ -318,6 +318,9 @@ log_request(struct req *rq)
 	    jv_number((double)rq->resp_bytes));
 	rec = jv_object_set(rec, jv_string("ms"),
 	    jv_number((double)(dalle_now_ms() - rq->start_ms)));
+	if (rq->streamed)
+		rec = jv_object_set(rec, jv_string("events"),
+		    jv_number((double)rq->events));
 	if (rq->fault != NULL)
 		rec = jv_object_set(rec, jv_string("fault"),
 		    jv_string(rq->fault));

@@ -101,6 +101,8 @@ struct req {
 	jv logrec;                /* headers and query, when logging */
 	int edit;                 /* an /images/edits request (edit.c) */
 	struct edit_in *ed;       /* its parts as they arrive */
+	int streamed;             /* answered as server-sent events */
+	long events;              /* events sent whole so far */
 };
 
 /* The service's errors, worded in reply.c's one table. */
@@ -167,6 +169,22 @@ unsigned char *paint_pixels(const char *prompt, int w, int h);
  * *len set); NULL on failure. */
 unsigned char *paint_encode(const unsigned char *img, int w, int h, int ch,
     const char *format, int quality, size_t *len);
+/* The pixels of a PNG or JPEG (malloc'd; w x h, ch 3 or 4 channels), or
+ * NULL when the bytes are neither. */
+unsigned char *paint_decode(const unsigned char *p, size_t n, int *w, int *h,
+    int *ch);
+
+/* stream.c: a generation or an edit answered as server-sent events.  res
+ * is the body the unstreamed answer would have (as for reply_images: its
+ * first n "b64_json" strings left empty for img[0..n-1]); the events are
+ * prefix.partial_image ("image_generation", "image_edit"), partials of
+ * them, coarse versions of img[0], then prefix.completed for each image,
+ * spread over rq->delay_ms.  Consumes res; borrows img. */
+enum MHD_Result stream_reply(struct req *rq, const char *prefix, jv res,
+    struct cent *const *img, int n, int partials);
+/* The partial images a body asks to stream, or -1 when it does not ask
+ * for "stream": true.  Borrows body. */
+int stream_partials(jv body);
 
 /* timer.c: suspended connections, resumed when due. */
 void timer_start(void);

@@ -341,3 +341,29 @@ image_of() {
 	assert_equal "$status" 65
 	[[ "$(jq -r .error.message <<<"$output")" == *"Azure takes PNG or JPEG images, not WebP"* ]]
 }
+
+@test "an edit streams its partial images in either encoding; the final image is the unstreamed edit's" {
+	local enc
+	for enc in az oai; do
+		unset AZURE_OPENAI_ENDPOINT OPENAI_BASE_URL OPENAI_API_KEY
+		"use_$enc"
+		run --separate-stderr dalle-submit -m gpt-image-1 --deployment gpt-image-1 \
+		    --image "$IMG/a.png" --mask "$IMG/mask.png" \
+		    --partial-images 2 --partial-dir "pd-$enc" 'a green door'
+		assert_success
+		echo "$output" >"rec-$enc"
+		assert_equal "$(jq -r .status "rec-$enc")" succeeded
+		assert_equal "$(jq -r '.partials | length' "rec-$enc")" 2
+		assert_equal "$(find "pd-$enc" -type f -name '*.partial*.png' | wc -l)" 2
+		assert_equal "$(last_logged | jq -c '[.path, .events]')" \
+		    "[\"$(jq -r '.request.url | sub("^http://[^/]*"; "") | sub("\\?.*"; "")' "rec-$enc")\",3]"
+		image_of "$output" "streamed-$enc.png"
+		run --separate-stderr dalle-submit -m gpt-image-1 --deployment gpt-image-1 \
+		    --image "$IMG/a.png" --mask "$IMG/mask.png" 'a green door'
+		assert_success
+		image_of "$output" "plain-$enc.png"
+		cmp "streamed-$enc.png" "plain-$enc.png"
+	done
+	assert_equal "$(jq -r .request.encoding rec-az)" multipart
+	assert_equal "$(jq -r .request.encoding rec-oai)" json
+}
