@@ -3,7 +3,7 @@
 # markdown tables (for README.md), the machine, and the targets of issues #4
 # and #10.  Each stage runs under bench/.rusage, so its CPU and peak RSS are
 # its own.  Two parts: the small-image rows (--image-scale 16) and the
-# real-size row (gpt-image-1.5, b64_json images of about 2.6 MB, against the
+# real-size row (gpt-image-2, b64_json images of about 2.6 MB, against the
 # openai npm package on the same server).
 # Knobs (environment):
 #   BENCH_N (1000)       prompts of the small-image rows
@@ -102,7 +102,7 @@ RPM=600
 # paints incompressible PNGs of about RBYTES at 1024x1024.
 RC=16
 RBYTES=1950000
-RDEPLOY=gpt-image-1.5
+RDEPLOY=gpt-image-2
 case $N$C$RN in *[!0-9]*) echo "bench: BENCH_N, BENCH_C and BENCH_RN must be whole numbers" >&2; exit 64 ;; esac
 case $L in '' | *[!0-9.]*) echo "bench: BENCH_L must be a number of seconds" >&2; exit 64 ;; esac
 if [ "$N" -lt 1 ] || [ "$C" -lt 1 ] || [ "$RN" -lt 1 ]; then
@@ -463,7 +463,7 @@ if [ "$do_small" = 1 ]; then
 	read -r _ _ _ lines_wall <"$out/lines.ru"
 fi
 
-# --- 6. Real size: gpt-image-1.5 answers with b64_json images of ~2.6 MB ---
+# --- 6. Real size: gpt-image-2 answers with b64_json images of ~2.6 MB ---
 # ours: prompts | dalle-submit | dalle-poll | dalle-fetch, each stage under
 # rusage and a timeout; then the openai npm package on the same server and
 # the same prompts; then byte identity of every file.

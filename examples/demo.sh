@@ -1,7 +1,9 @@
 #!/bin/sh
-# make demo: start dalle-serve on loopback, run the pipeline through the
-# asynchronous API of the original exercise and through the synchronous
-# ones, print the image paths, stop the server.  Nothing leaves the machine.
+# make demo: start dalle-serve on loopback, run the pipeline as people run
+# it today (gpt-image-2: a generation at a free size, then an edit with a
+# mask, on Azure and on OpenAI), then the original exercise's DALL-E 2 and
+# DALL-E 3 flows; print the image paths, stop the server.  Nothing leaves
+# the machine.
 set -eu
 cd "$(dirname "$0")/.."
 PATH="$PWD:$PATH"
@@ -32,7 +34,39 @@ unset AZURE_OPENAI_DEPLOYMENT AZURE_OAI_DEPLOYMENT OPENAI_API_KEY \
 export AZURE_OPENAI_ENDPOINT="$url" AZURE_OPENAI_API_KEY=demo-key
 
 echo
-echo "DALL-E 2, asynchronous (the exercise's flow): submit, poll, fetch"
+echo "gpt-image-2 on Azure: a free size, base64 results, token usage"
+printf '%s\n' '{"prompt":"A red fox in snow","name":"fox"}' \
+    '{"prompt":"A paper boat on a pond","name":"boat","output_format":"jpeg"}' |
+    dalle-submit --deployment gpt-image-2 -s 1536x864 --quality low |
+    dalle-fetch -d "$out/gpt-image-2" -o '{name}.{ext}' --paths
+
+echo
+echo "An edit with a mask, gpt-image-2 on Azure (a multipart form):"
+echo "the mask's transparent pixels are repainted, the rest is the fox"
+dalle-submit --deployment gpt-image-2 -s 1536x864 --background transparent \
+    'A stencil with a wide hole for the sky' |
+    dalle-fetch -d "$out/edit" -o mask.png --paths
+dalle-submit --deployment gpt-image-2 --image "$out/gpt-image-2/fox.png" \
+    --mask "$out/edit/mask.png" 'The same fox under the northern lights' |
+    dalle-fetch -d "$out/edit" -o fox-aurora.png --paths
+
+echo
+echo "OpenAI: gpt-image-2, then an edit of its image with the same mask (JSON, data URLs)"
+(
+	unset AZURE_OPENAI_ENDPOINT AZURE_OPENAI_API_KEY
+	export OPENAI_BASE_URL="${url}v1" OPENAI_API_KEY=demo-key
+	dalle-submit -m gpt-image-2 -s 1536x864 'A teapot on the moon' |
+	    dalle-fetch -d "$out/openai" -o teapot.png --paths
+	dalle-submit -m gpt-image-2 --image "$out/openai/teapot.png" \
+	    --mask "$out/edit/mask.png" 'The teapot under a sky full of stars' |
+	    dalle-fetch -d "$out/openai" -o teapot-stars.png --paths
+)
+
+echo
+echo "The original exercise (DALL-E 2 and DALL-E 3, retired on the live"
+echo "services, served here as the exercise describes them)"
+echo
+echo "DALL-E 2, asynchronous: submit, poll, fetch"
 printf '%s\n' 'A giraffe flying a kite' 'An elephant on a skateboard' |
     dalle-submit -s 512x512 | dalle-poll | dalle-fetch -d "$out/dall-e-2" --paths
 
@@ -40,19 +74,3 @@ echo
 echo "DALL-E 3, synchronous, deployment dalle3 (URL results)"
 dalle-submit --deployment dalle3 --quality hd 'A lighthouse in a storm' |
     dalle-poll | dalle-fetch -d "$out/dall-e-3" --paths
-
-echo
-echo "gpt-image-1, synchronous (base64 results, token usage)"
-printf '%s\n' '{"prompt":"A red fox in snow","name":"fox"}' \
-    '{"prompt":"A paper boat","name":"boat","output_format":"jpeg"}' |
-    dalle-submit --deployment gpt-image-1 --quality low |
-    dalle-fetch -d "$out/gpt-image-1" --paths
-
-echo
-echo "OpenAI API (Bearer key, model in the body)"
-(
-	unset AZURE_OPENAI_ENDPOINT AZURE_OPENAI_API_KEY
-	export OPENAI_BASE_URL="${url}v1" OPENAI_API_KEY=demo-key
-	dalle-submit --model dall-e-3 'A teapot on the moon' |
-	    dalle-fetch -d "$out/openai" --paths
-)

@@ -6,5 +6,5 @@ set -eu
 cd "$(dirname "$0")"
 out=${1:-out/xargs}
 tr '\n' '\0' <prompts.txt |
-    xargs -0 -P4 -n1 dalle-submit |
+    xargs -0 -P4 -n1 dalle-submit --deployment gpt-image-2 --quality low |
     dalle-poll | dalle-fetch -d "$out" -o '{hash}.{ext}' --paths

@@ -19,10 +19,21 @@ setup() {
 	DEMO_OUT=$BATS_TEST_TMPDIR/demo run --separate-stderr "$ROOT/examples/demo.sh"
 	assert_success
 	paths=$(grep "^$BATS_TEST_TMPDIR/demo/" <<<"$output")
-	[ "$(wc -l <<<"$paths")" -eq 6 ]
-	for d in dall-e-2 dall-e-3 gpt-image-1 openai; do
+	[ "$(wc -l <<<"$paths")" -eq 9 ]
+	for d in gpt-image-2 edit openai dall-e-2 dall-e-3; do
 		grep -q "/demo/$d/" <<<"$paths"
 	done
+	# Today's models lead; the exercise's flows come after them.
+	[ "$(grep -n -m 1 gpt-image-2 <<<"$output" | cut -d: -f1)" -lt "$(grep -n -m 1 dall-e-2 <<<"$output" | cut -d: -f1)" ]
+	# The edits are of the free size asked for, and made from their
+	# inputs: neither is the picture it edited.
+	d=$BATS_TEST_TMPDIR/demo
+	[ "$(png_size "$d/edit/fox-aurora.png")" = 1536x864 ]
+	[ "$(png_size "$d/openai/teapot-stars.png")" = 1536x864 ]
+	run cmp -s "$d/edit/fox-aurora.png" "$d/gpt-image-2/fox.png"
+	assert_failure
+	run cmp -s "$d/openai/teapot-stars.png" "$d/openai/teapot.png"
+	assert_failure
 	while read -r p; do
 		case $p in
 		*.png) png_size "$p" >/dev/null ;;
@@ -57,7 +68,7 @@ setup() {
 	run --separate-stderr make -C ex -j3
 	assert_success
 	for t in giraffe elephant lighthouse; do
-		[ "$(png_size "ex/out/make/$t.png")" = 512x512 ]
+		[ "$(png_size "ex/out/make/$t.png")" = 1024x1024 ]
 	done
 	before=$(wc -l <"$SERVE_DIR/serve.log")
 	run --separate-stderr make -C ex
