@@ -736,7 +736,7 @@ if [ "$do_real" = 1 ]; then
 
 ### Real size (make bench, issue 10)
 
-| N=$RN, gpt-image-1.5, b64_json | CPU ms/image | target | peak RSS MB | target | exit status |
+| N=$RN, $RDEPLOY, b64_json | CPU ms/image | target | peak RSS MB | target | exit status |
 |---|---:|---|---:|---|---|
 $(cat "$out/realrows")
 
