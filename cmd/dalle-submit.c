@@ -279,7 +279,7 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	enum dalle_api api;
 	struct dalle_buf s = { 0 };
 	char *url, hash[17];
-	int json = 0, streamed;
+	int json, streamed;
 	jv body, request, e, v;
 
 	dep = dalle_record_str(rec, "deployment");
@@ -327,9 +327,10 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	jv_free(e);
 
 	/* An edit: its input files read and checked before any request. */
+	json = dalle_edit_json_form(api, check);
 	if (dalle_edit_gather(&ed, rec, images, nimages, mask, &e) == -1 ||
-	    (ed.n > 0 && dalle_edit_check(&ed, api, check,
-	    json = dalle_edit_json_form(api, check), rec, &body, &e) == -1)) {
+	    (ed.n > 0 && dalle_edit_check(&ed, api, check, json, rec, &body,
+	    &e) == -1)) {
 		dalle_edit_free(&ed);
 		jv_free(body);
 		free(url);
@@ -361,6 +362,7 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 				dalle_edit_free(&ed);
 				free(url);
 				dalle_buf_free(&s);
+				jv_free(request);
 				return fail(lp, lp->cur, rec, big, e);
 			}
 			dalle_buf_reset(&s);

@@ -161,8 +161,9 @@ dalle_modellist_print(const struct dalle_conf *c, FILE *out)
 	size_t i;
 	int rc = 0, n, k;
 
-	if (c->openai_key != NULL &&
-	    dalle_api_choose(c, NULL, NULL) == DALLE_API_OPENAI)
+	/* OpenAI's own dates, whenever a key for OpenAI is at hand (an
+	 * Azure endpoint beside it changes nothing: it lists no dates). */
+	if (c->openai_key != NULL)
 		rc = ask_service(c, &data);
 	/* The service's dates by model id. */
 	n = jv_is_valid(data) ? jv_array_length(jv_copy(data)) : 0;

@@ -28,6 +28,7 @@ start(struct dalle_stream *s, int attempt)
 	/* A retry saves its partials again, under the same names. */
 	jv_free(s->partials);
 	s->partials = jv_array();
+	memset(s->seen, 0, sizeof(s->seen));
 }
 
 struct dalle_stream *
@@ -137,7 +138,13 @@ partial(struct dalle_stream *s, const struct dalle_big *big, jv ev)
 		fmt = fmt ? "jpg" : "png";
 	else if (strcmp(fmt, "png") != 0 && strcmp(fmt, "webp") != 0)
 		fmt = "bin";
-	path = dalle_xasprintf("%s.partial%ld.%s", s->stem, idx, fmt);
+	/* Several images (n > 1) may each send a partial of an index: the
+	 * second and later get -2, -3... rather than overwrite the first. */
+	if (s->seen[idx]++ == 0)
+		path = dalle_xasprintf("%s.partial%ld.%s", s->stem, idx, fmt);
+	else
+		path = dalle_xasprintf("%s.partial%ld-%d.%s", s->stem, idx,
+		    s->seen[idx], fmt);
 	rc = save(path, img, n);
 	free(img);
 	if (rc == -1) {

@@ -22,6 +22,7 @@ struct dalle_stream {
 	int attempt;              /* of the transfer being parsed */
 	jv body;                  /* the unstreamed answer's equal so far */
 	jv partials;              /* the paths saved, in order */
+	unsigned char seen[100];  /* partials saved so far, by index */
 	jv error;                 /* an error event's object, or null */
 	char *why;                /* our own failure (kind why_kind) */
 	const char *why_kind;

@@ -696,7 +696,10 @@ edit_render(struct edit_src *src, const struct ask *a, int idx)
 		}
 	free(base);
 	free(scene);
-	o = paint_encode(img, a->w, a->h, ch, a->fmt, a->comp, &len);
+	/* Of real size under --image-bytes, as generations are. */
+	o = paint_encode_sized(img, a->w, a->h, ch, a->fmt, a->comp,
+	    opt.image_bytes, dalle_hash(a->prompt, strlen(a->prompt),
+	    0x6a41 + (uint64_t)idx), &len);
 	free(img);
 	if (o == NULL)
 		return NULL;

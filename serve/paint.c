@@ -388,18 +388,27 @@ paint_image(const char *prompt, int w, int h, const char *format,
 		prompt = "";
 	img = paint_scene(prompt, w, h, ch);
 	seed = dalle_hash(prompt, strlen(prompt), 0x6a41);
-	if (bytes > 0 && !jpeg)
-		out = encode_grainy(img, w, h, ch, bytes, seed, len);
-	else {
-		/* JPEG takes the grain of the table's first guess. */
-		if (bytes > 0)
-			grain(img, w, h, ch, grain_level(w, h, ch, bytes),
-			    seed);
-		out = jpeg ? encode_jpeg(img, w, h, quality, len) :
-		    encode_png(img, w, h, ch, 0, len);
-	}
+	out = paint_encode_sized(img, w, h, ch, jpeg ? "jpeg" : "png",
+	    quality, bytes, seed, len);
 	free(img);
 	return out;
+}
+
+unsigned char *
+paint_encode_sized(unsigned char *img, int w, int h, int ch,
+    const char *format, int quality, size_t bytes, uint64_t seed,
+    size_t *len)
+{
+	int jpeg = strcmp(format, "jpeg") == 0 || strcmp(format, "jpg") == 0;
+
+	if (bytes == 0)
+		return paint_encode(img, w, h, ch, format, quality, len);
+	if (!jpeg)
+		return strcmp(format, "png") == 0 ?
+		    encode_grainy(img, w, h, ch, bytes, seed, len) : NULL;
+	/* JPEG takes the grain of the table's first guess. */
+	grain(img, w, h, ch, grain_level(w, h, ch, bytes), seed);
+	return paint_encode(img, w, h, ch, format, quality, len);
 }
 
 unsigned char *

@@ -169,6 +169,11 @@ unsigned char *paint_pixels(const char *prompt, int w, int h);
  * *len set); NULL on failure. */
 unsigned char *paint_encode(const unsigned char *img, int w, int h, int ch,
     const char *format, int quality, size_t *len);
+/* The same as paint_encode, of about bytes bytes (0: as they come) when
+ * the pixels take grain, seeded by seed (which changes img). */
+unsigned char *paint_encode_sized(unsigned char *img, int w, int h, int ch,
+    const char *format, int quality, size_t bytes, uint64_t seed,
+    size_t *len);
 /* The pixels of a PNG or JPEG (malloc'd; w x h, ch 3 or 4 channels), or
  * NULL when the bytes are neither. */
 unsigned char *paint_decode(const unsigned char *p, size_t n, int *w, int *h,

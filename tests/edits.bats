@@ -27,11 +27,11 @@ setup_file() {
 	echo 'not a picture' >"$IMG/text.png"
 }
 
-# paint PROMPT [options]: a gpt-image-1 picture's bytes on stdout.
+# paint PROMPT [options]: a gpt-image-2 picture's bytes on stdout.
 paint() {
 	local p=$1
 	shift
-	"$ROOT/dalle-submit" -m gpt-image-1 "$@" "$p" |
+	"$ROOT/dalle-submit" -m gpt-image-2 "$@" "$p" |
 	    jq -r '.data[0].b64_json' | base64 -d
 }
 
@@ -77,7 +77,7 @@ image_of() {
 
 @test "OpenAI, one image and a mask: the JSON body with data URLs, a PNG of the input's size" {
 	use_oai
-	run --separate-stderr dalle-submit -m gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
+	run --separate-stderr dalle-submit -m gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
 	assert_success
 	[ "$(jq -r .status <<<"$output")" = succeeded ]
 	[ "$(jq -r .request.encoding <<<"$output")" = json ]
@@ -96,7 +96,7 @@ image_of() {
 
 @test "Azure, one image and a mask: a multipart form with parts image and mask" {
 	use_az
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
 	assert_success
 	[ "$(jq -r .request.encoding <<<"$output")" = multipart ]
 	image_of "$output" az.png
@@ -111,12 +111,12 @@ image_of() {
 
 @test "the same edit in either encoding gives the same picture, and again the same" {
 	use_oai
-	run --separate-stderr dalle-submit -m gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
+	run --separate-stderr dalle-submit -m gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
 	assert_success
 	image_of "$output" json.png
 	unset OPENAI_BASE_URL OPENAI_API_KEY
 	use_az
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
 	assert_success
 	image_of "$output" form.png
 	cmp json.png form.png
@@ -124,15 +124,15 @@ image_of() {
 
 @test "an edit of another input, or without the mask, is another picture" {
 	use_az
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
 	image_of "$output" a.png
 	h1=$(jq -r .request.hash <<<"$output")
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/b.png" --mask "$IMG/mask.png" 'a red house'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/b.png" --mask "$IMG/mask.png" 'a red house'
 	image_of "$output" b.png
 	h2=$(jq -r .request.hash <<<"$output")
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" 'a red house'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" 'a red house'
 	image_of "$output" nomask.png
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/b.png" 'a red house'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/b.png" 'a red house'
 	image_of "$output" nomask-b.png
 	differ a.png b.png
 	differ a.png nomask.png
@@ -142,12 +142,12 @@ image_of() {
 
 @test "the mask's transparent pixels are repainted, its opaque ones kept" {
 	use_az
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
 	image_of "$output" masked.png
 	# a.png is opaque all over: as a mask it leaves nothing to repaint.
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/a.png" 'a red house'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/a.png" 'a red house'
 	image_of "$output" kept.png
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/a.png" 'another prompt'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/a.png" 'another prompt'
 	image_of "$output" kept2.png
 	differ masked.png kept.png
 	cmp kept.png kept2.png
@@ -155,7 +155,7 @@ image_of() {
 
 @test "three images, on OpenAI (images[]) and on Azure (image[] parts)" {
 	use_oai
-	run --separate-stderr dalle-submit -m gpt-image-1 --image "$IMG/a.png" --image "$IMG/b.png" --image "$IMG/c.png" 'a collage'
+	run --separate-stderr dalle-submit -m gpt-image-2 --image "$IMG/a.png" --image "$IMG/b.png" --image "$IMG/c.png" 'a collage'
 	assert_success
 	image_of "$output" three-oai.png
 	[ "$(png_size three-oai.png)" = 1024x1024 ]
@@ -163,28 +163,28 @@ image_of() {
 	[ "$(last_logged | jq '.body.images | length')" = 3 ]
 	unset OPENAI_BASE_URL OPENAI_API_KEY
 	use_az
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --image "$IMG/b.png" --image "$IMG/c.png" 'a collage'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --image "$IMG/b.png" --image "$IMG/c.png" 'a collage'
 	assert_success
 	image_of "$output" three-az.png
 	[ "$(last_logged | jq -c '[.parts[] | .name]')" = '["prompt","image[]","image[]","image[]"]' ]
 	cmp three-oai.png three-az.png
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --image "$IMG/c.png" --image "$IMG/b.png" 'a collage'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --image "$IMG/c.png" --image "$IMG/b.png" 'a collage'
 	image_of "$output" three-other.png
 	differ three-other.png three-az.png
 }
 
 @test "the Azure v1 route takes the form too, the deployment in its model part" {
 	use_az
-	run --separate-stderr dalle-submit --api azure-v1 -m gpt-image-1 --image "$IMG/a.png" 'a red house'
+	run --separate-stderr dalle-submit --api azure-v1 -m gpt-image-2 --image "$IMG/a.png" 'a red house'
 	assert_success
 	last_logged >log.json
 	[ "$(jq -r .path log.json)" = /openai/v1/images/edits ]
-	[ "$(jq -r .body.model log.json)" = gpt-image-1 ]
+	[ "$(jq -r .body.model log.json)" = gpt-image-2 ]
 }
 
 @test "the record's inputs: path, sha256 as sha256sum has it, type and pixel size" {
 	use_az
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" 'a red house'
 	assert_success
 	[ "$(jq -r '.inputs[0].role' <<<"$output")" = image ]
 	[ "$(jq -r '.inputs[0].path' <<<"$output")" = "$IMG/a.png" ]
@@ -200,7 +200,7 @@ image_of() {
 	printf '%s\n' "{\"prompt\":\"p1\",\"image\":[\"$IMG/b.png\",\"$IMG/c.png\"],\"id\":1}" \
 	    "{\"prompt\":\"p2\",\"image\":\"$IMG/missing.png\",\"id\":2}" \
 	    '{"prompt":"p3","id":3}' >in.jsonl
-	run --separate-stderr dalle-submit --keep-order --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" <in.jsonl
+	run --separate-stderr dalle-submit --keep-order --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" <in.jsonl
 	assert_equal "$status" 65
 	[ "${#lines[@]}" -eq 3 ]
 	[ "$(jq -c '[.inputs[] | .path]' <<<"${lines[0]}")" = "[\"$IMG/b.png\",\"$IMG/c.png\",\"$IMG/mask.png\"]" ]
@@ -213,11 +213,11 @@ image_of() {
 @test "a mask of another size, or not a PNG, is refused before the request" {
 	use_az
 	before=$(edits_logged)
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/wide.png" 'x'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/wide.png" 'x'
 	assert_equal "$status" 65
 	[ "$(jq -r .error.kind <<<"$output")" = input ]
 	[[ "$(jq -r .error.message <<<"$output")" == *"1536x1024, but the image"*"1024x1024"* ]]
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/a.jpg" 'x'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/a.jpg" 'x'
 	assert_equal "$status" 65
 	[[ "$(jq -r .error.message <<<"$output")" == *"not a PNG"* ]]
 	[ "$(edits_logged)" = "$before" ]
@@ -227,14 +227,14 @@ image_of() {
 	use_az
 	truncate -s 51M big.png
 	before=$(edits_logged)
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/nowhere.png" 'x'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/nowhere.png" 'x'
 	assert_equal "$status" 65
 	[ "$(jq -r .error.kind <<<"$output")" = input ]
 	[[ "$(jq -r .error.message <<<"$output")" == *"No such file"* ]]
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/text.png" 'x'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/text.png" 'x'
 	assert_equal "$status" 65
 	[[ "$(jq -r .error.message <<<"$output")" == *"not a PNG, JPEG or WebP image"* ]]
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image big.png 'x'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image big.png 'x'
 	assert_equal "$status" 65
 	[[ "$(jq -r .error.message <<<"$output")" == *"53477376 bytes: an image must be under 50 MB"* ]]
 	[ "$(edits_logged)" = "$before" ]
@@ -251,7 +251,7 @@ image_of() {
 
 @test "the key never reaches dalle-serve's log of a multipart request" {
 	use_az
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'x'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" 'x'
 	assert_success
 	[[ "$(last_logged)" == *multipart/form-data* ]]
 	run grep -c -- "$KEY" "$SERVE_DIR/serve.log"
@@ -262,9 +262,9 @@ image_of() {
 @test "--dry-run of an edit describes the parts, never their bytes, and sends nothing" {
 	use_az
 	before=$(edits_logged)
-	run --separate-stderr dalle-submit --dry-run --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'x'
+	run --separate-stderr dalle-submit --dry-run --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" 'x'
 	assert_success
-	[[ "$(jq -r .request.url <<<"$output")" == *"/openai/deployments/gpt-image-1/images/edits?api-version="* ]]
+	[[ "$(jq -r .request.url <<<"$output")" == *"/openai/deployments/gpt-image-2/images/edits?api-version="* ]]
 	[ "$(jq -c '[.request.body.parts[] | .name]' <<<"$output")" = '["prompt","image","mask"]' ]
 	[ "$(jq -r '.request.body.parts[1].bytes' <<<"$output")" = "$(stat -c %s "$IMG/a.png")" ]
 	[ "$(jq -r '.request.body.parts[1].sha256' <<<"$output")" = "$(sha256sum "$IMG/a.png" | cut -d' ' -f1)" ]
@@ -272,7 +272,7 @@ image_of() {
 	[ "${#output}" -lt 4000 ]
 	unset AZURE_OPENAI_ENDPOINT
 	use_oai
-	run --separate-stderr dalle-submit --dry-run -m gpt-image-1 --image "$IMG/a.png" 'x'
+	run --separate-stderr dalle-submit --dry-run -m gpt-image-2 --image "$IMG/a.png" 'x'
 	assert_success
 	[[ "$(jq -r '.request.body.images[0].image_url' <<<"$output")" == "data:image/png;base64,["*" bytes of $IMG/a.png, sha256 "* ]]
 	[ "${#output}" -lt 4000 ]
@@ -281,7 +281,7 @@ image_of() {
 
 @test "dalle-serve refuses a mask of another size with an OpenAI-style 400" {
 	run curl -s -H "api-key: $KEY" -F prompt=x -F "image=@$IMG/a.png" -F "mask=@$IMG/wide.png" \
-	    "${SERVE_URL}openai/deployments/gpt-image-1/images/edits?api-version=2025-04-01-preview"
+	    "${SERVE_URL}openai/deployments/gpt-image-2/images/edits?api-version=2025-04-01-preview"
 	assert_success
 	[ "$(jq -r .error.param <<<"$output")" = mask ]
 	[ "$(jq -r .error.type <<<"$output")" = invalid_request_error ]
@@ -291,26 +291,26 @@ image_of() {
 
 @test "dalle-serve refuses an image URL it cannot fetch, and a WebP it cannot decode" {
 	run curl -s -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
-	    -d '{"model":"gpt-image-1","prompt":"x","images":[{"image_url":"https://example.com/a.png"}]}' \
+	    -d '{"model":"gpt-image-2","prompt":"x","images":[{"image_url":"https://example.com/a.png"}]}' \
 	    "${SERVE_URL}v1/images/edits"
 	[[ "$(jq -r .error.message <<<"$output")" == *"does not download image URLs"* ]]
 	printf 'RIFF\x24\x00\x00\x00WEBPVP8L\x0a\x00\x00\x00\x2f\x00\x00\x00\x00' >w.webp
 	run curl -s -H "api-key: $KEY" -F prompt=x -F "image=@w.webp" \
-	    "${SERVE_URL}openai/deployments/gpt-image-1/images/edits?api-version=2025-04-01-preview"
+	    "${SERVE_URL}openai/deployments/gpt-image-2/images/edits?api-version=2025-04-01-preview"
 	[[ "$(jq -r .error.message <<<"$output")" == *"does not decode WebP"* ]]
 }
 
 @test "a URL input goes in the JSON form; on a multipart route it is refused before the request" {
 	use_az
 	before=$(edits_logged)
-	run --separate-stderr dalle-submit --deployment gpt-image-1 --image https://example.com/a.png 'x'
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image https://example.com/a.png 'x'
 	assert_equal "$status" 65
 	[ "$(jq -r .error.kind <<<"$output")" = input ]
 	[[ "$(jq -r .error.message <<<"$output")" == *"not URLs: download it first"* ]]
 	[ "$(edits_logged)" = "$before" ]
 	unset AZURE_OPENAI_ENDPOINT
 	use_oai
-	run --separate-stderr dalle-submit --dry-run -m gpt-image-1 --image https://example.com/a.png 'x'
+	run --separate-stderr dalle-submit --dry-run -m gpt-image-2 --image https://example.com/a.png 'x'
 	assert_success
 	[ "$(jq -r '.request.body.images[0].image_url' <<<"$output")" = https://example.com/a.png ]
 	[ "$(jq -c '.inputs' <<<"$output")" = '[{"role":"image","url":"https://example.com/a.png"}]' ]
@@ -319,7 +319,7 @@ image_of() {
 @test "a retried multipart edit sends the whole form again, its files read afresh" {
 	serve_start --api-key "$KEY" --fail-rate 0.5 --seed 3
 	export AZURE_OPENAI_ENDPOINT="$SERVE_URL"
-	run --separate-stderr dalle-submit --retries 20 --deployment gpt-image-1 --image "$IMG/a.png" --mask "$IMG/mask.png" 'x'
+	run --separate-stderr dalle-submit --retries 20 --deployment gpt-image-2 --image "$IMG/a.png" --mask "$IMG/mask.png" 'x'
 	assert_success
 	[ "$(jq -r .request.attempts <<<"$output")" -gt 1 ]
 	[ "$(grep -c azure_edit "$SERVE_DIR/serve.log")" = "$(jq -r .request.attempts <<<"$output")" ]
@@ -332,12 +332,12 @@ image_of() {
 	# A lossless (VP8L) header of a 64x16 picture.
 	printf 'RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x3f\xc0\x03\x00' >t.webp
 	use_oai
-	run --separate-stderr dalle-submit --dry-run -m gpt-image-1 --image t.webp 'x'
+	run --separate-stderr dalle-submit --dry-run -m gpt-image-2 --image t.webp 'x'
 	assert_success
 	[ "$(jq -c '.inputs[0] | [.type, .width, .height]' <<<"$output")" = '["image/webp",64,16]' ]
 	unset OPENAI_BASE_URL OPENAI_API_KEY
 	use_az
-	run --separate-stderr dalle-submit --dry-run --deployment gpt-image-1 --image t.webp 'x'
+	run --separate-stderr dalle-submit --dry-run --deployment gpt-image-2 --image t.webp 'x'
 	assert_equal "$status" 65
 	[[ "$(jq -r .error.message <<<"$output")" == *"Azure takes PNG or JPEG images, not WebP"* ]]
 }
@@ -347,7 +347,7 @@ image_of() {
 	for enc in az oai; do
 		unset AZURE_OPENAI_ENDPOINT OPENAI_BASE_URL OPENAI_API_KEY
 		"use_$enc"
-		run --separate-stderr dalle-submit -m gpt-image-1 --deployment gpt-image-1 \
+		run --separate-stderr dalle-submit -m gpt-image-2 --deployment gpt-image-2 \
 		    --image "$IMG/a.png" --mask "$IMG/mask.png" \
 		    --partial-images 2 --partial-dir "pd-$enc" 'a green door'
 		assert_success
@@ -358,7 +358,7 @@ image_of() {
 		assert_equal "$(last_logged | jq -c '[.path, .events]')" \
 		    "[\"$(jq -r '.request.url | sub("^http://[^/]*"; "") | sub("\\?.*"; "")' "rec-$enc")\",3]"
 		image_of "$output" "streamed-$enc.png"
-		run --separate-stderr dalle-submit -m gpt-image-1 --deployment gpt-image-1 \
+		run --separate-stderr dalle-submit -m gpt-image-2 --deployment gpt-image-2 \
 		    --image "$IMG/a.png" --mask "$IMG/mask.png" 'a green door'
 		assert_success
 		image_of "$output" "plain-$enc.png"
@@ -366,4 +366,42 @@ image_of() {
 	done
 	assert_equal "$(jq -r .request.encoding rec-az)" multipart
 	assert_equal "$(jq -r .request.encoding rec-oai)" json
+}
+
+@test "a gpt-image-2 edit at a free size, on OpenAI and on Azure: a PNG of exactly that size" {
+	use_az
+	run --separate-stderr dalle-submit --deployment gpt-image-2 -s 1280x720 \
+	    --image "$IMG/a.png" --mask "$IMG/mask.png" 'a harbour at night'
+	assert_success
+	image_of "$output" az.png
+	assert_equal "$(png_size az.png)" 1280x720
+	assert_equal "$(jq -r .size <<<"$output")" 1280x720
+	unset AZURE_OPENAI_ENDPOINT
+	use_oai
+	run --separate-stderr dalle-submit -m gpt-image-2 -s 2048x1152 \
+	    --image "$IMG/a.png" 'a harbour at night'
+	assert_success
+	image_of "$output" oai.png
+	assert_equal "$(png_size oai.png)" 2048x1152
+	# A size the model refuses is refused before any request.
+	before=$(edits_logged)
+	run --separate-stderr dalle-submit -m gpt-image-2 -s 1000x1000 \
+	    --image "$IMG/a.png" 'a harbour at night'
+	assert_equal "$status" 65
+	assert_equal "$(jq -r .error.code <<<"$output")" invalid_size
+	assert_equal "$(edits_logged)" "$before"
+}
+
+@test "input_fidelity: refused on a gpt-image-2 edit before the request, sent on gpt-image-1.5's" {
+	use_az
+	before=$(edits_logged)
+	printf '%s\n' '{"prompt":"x","input_fidelity":"high"}' >in
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --image "$IMG/a.png" <in
+	assert_equal "$status" 65
+	assert_equal "$(jq -r .error.param <<<"$output")" input_fidelity
+	assert_equal "$(edits_logged)" "$before"
+	run --separate-stderr dalle-submit --deployment gpt-image-1.5 --image "$IMG/a.png" <in
+	assert_success
+	assert_equal "$(edits_logged)" $((before + 1))
+	assert_equal "$(last_logged | jq -r '.body.input_fidelity // .parts.input_fidelity // empty' | head -n 1)" high
 }

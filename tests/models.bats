@@ -264,6 +264,14 @@ accepted() {
 	assert_equal "$(tail -n 1 "$SERVE_DIR/serve.log" | jq -c '[.method, .path, .status]')" '["GET","/v1/models",200]'
 }
 
+@test "--list-models asks OpenAI whenever its key is configured, an Azure endpoint beside it or not" {
+	before=$(logged)
+	AZURE_OPENAI_ENDPOINT=$SERVE_URL AZURE_OPENAI_API_KEY=k run --separate-stderr dalle-submit --list-models
+	assert_success
+	assert_equal "$(jq -sc '[.[].source] | unique' <<<"$output")" '["service"]'
+	assert_equal "$(logged)" $((before + 1))
+}
+
 @test "--list-models: a service's own date wins over the table's, its extra image models are listed" {
 	command -v node >/dev/null || skip "node is needed for a stand-in service"
 	node -e '

@@ -28,7 +28,7 @@ logged() {
 }
 
 @test "partial images are saved as they come; the final image is the unstreamed one" {
-	run --separate-stderr dalle-submit -m gpt-image-1 -s 1024x1536 \
+	run --separate-stderr dalle-submit -m gpt-image-2 -s 1024x1536 \
 	    --partial-images 2 --partial-dir pd 'a lighthouse at dusk'
 	assert_success
 	echo "$output" >rec
@@ -40,7 +40,7 @@ logged() {
 	assert_equal "$(jq -r '.data | length' rec)" 1
 	assert_equal "$(jq -r .size rec)" 1024x1536
 	assert_equal "$(jq -r .output_format rec)" png
-	assert_equal "$(jq -r '.usage.output_tokens' rec)" $((1584 + 200))
+	assert_equal "$(jq -r '.usage.output_tokens' rec)" $((2651 + 200))
 	assert_equal "$(find pd -type f | wc -l)" 2
 	assert_equal "$(png_size "pd/1-$hash.partial0.png")" 1024x1536
 	assert_equal "$(png_size "pd/1-$hash.partial1.png")" 1024x1536
@@ -51,7 +51,7 @@ logged() {
 	run ! cmp -s "pd/1-$hash.partial0.png" "pd/1-$hash.partial1.png"
 	run ! cmp -s "pd/1-$hash.partial1.png" final.png
 	# The same prompt unstreamed: the same image, byte for byte.
-	dalle-submit -m gpt-image-1 -s 1024x1536 'a lighthouse at dusk' >plain
+	dalle-submit -m gpt-image-2 -s 1024x1536 'a lighthouse at dusk' >plain
 	b64 plain >plain.png
 	cmp final.png plain.png
 	# What was sent and what was streamed back.
@@ -65,7 +65,7 @@ logged() {
 }
 
 @test "--partial-images 0 streams the final image alone" {
-	run --separate-stderr dalle-submit -m gpt-image-1 --partial-images 0 \
+	run --separate-stderr dalle-submit -m gpt-image-2 --partial-images 0 \
 	    --partial-dir pd 'a paper boat'
 	assert_success
 	echo "$output" >rec
@@ -74,7 +74,7 @@ logged() {
 	assert_equal "$(find pd -type f 2>/dev/null | wc -l)" 0
 	assert_equal "$(logged 'select(.body.prompt == "a paper boat") | [.body.stream, .body.partial_images, .events]')" \
 	    '[true,0,1]'
-	dalle-submit -m gpt-image-1 'a paper boat' >plain
+	dalle-submit -m gpt-image-2 'a paper boat' >plain
 	b64 rec >a.png
 	b64 plain >b.png
 	cmp a.png b.png
@@ -95,7 +95,7 @@ logged() {
 @test "a record's partial_images field streams that record alone" {
 	printf '%s\n' '{"prompt":"a red kite","partial_images":1,"mine":7}' \
 	    'a blue kite' >in
-	run --separate-stderr dalle-submit -m gpt-image-1 --partial-dir pd <in
+	run --separate-stderr dalle-submit -m gpt-image-2 --partial-dir pd <in
 	assert_success
 	assert_equal "$(jq -r 'select(.mine == 7) | .partials | length' <<<"$output")" 1
 	assert_equal "$(jq -r 'select(.prompt == "a blue kite") | .partials' <<<"$output")" null
@@ -105,7 +105,7 @@ logged() {
 @test "a stream cut before its completed event: an error record, no half files" {
 	serve_start --latency 0.2 --truncate-rate 1 --image-bytes 1500000
 	use_openai
-	run --separate-stderr dalle-submit -m gpt-image-1 --partial-images 2 \
+	run --separate-stderr dalle-submit -m gpt-image-2 --partial-images 2 \
 	    --partial-dir pd 'a windmill'
 	assert_equal "$status" 76
 	assert_equal "$(jq -r .error.kind <<<"$output")" protocol
@@ -122,7 +122,7 @@ logged() {
 
 @test "several prompts at -j 4: one record each, every partial named for its line" {
 	seq 1 6 | sed 's/^/a castle number /' >in
-	run --separate-stderr dalle-submit -j 4 -m gpt-image-1 \
+	run --separate-stderr dalle-submit -j 4 -m gpt-image-2 \
 	    --partial-images 1 --partial-dir pd <in
 	assert_success
 	echo "$output" >recs
@@ -148,7 +148,7 @@ logged() {
 	assert_equal "$status" 65
 	assert_equal "$(jq -r .error.code <<<"$output")" unknown_parameter
 	assert_equal "$(logged 'select(.body.prompt == "an owl")' | wc -l)" 0
-	run --separate-stderr dalle-submit -m gpt-image-1 --partial-images 4 x
+	run --separate-stderr dalle-submit -m gpt-image-2 --partial-images 4 x
 	assert_equal "$status" 64
 }
 
@@ -218,7 +218,7 @@ start_odd_server() {
 @test "events split byte by byte with CRLF, comments and two data lines" {
 	start_odd_server
 	export OPENAI_BASE_URL="http://127.0.0.1:$ODD_PORT/ok/v1"
-	run --separate-stderr dalle-submit -m gpt-image-1 --partial-images 1 \
+	run --separate-stderr dalle-submit -m gpt-image-2 --partial-images 1 \
 	    --partial-dir pd 'a dot'
 	kill "$ODD_PID"
 	assert_success
@@ -235,7 +235,7 @@ start_odd_server() {
 @test "an error event is an error record of the service's kind" {
 	start_odd_server
 	export OPENAI_BASE_URL="http://127.0.0.1:$ODD_PORT/err/v1"
-	run --separate-stderr dalle-submit -m gpt-image-1 --partial-images 1 'a dot'
+	run --separate-stderr dalle-submit -m gpt-image-2 --partial-images 1 'a dot'
 	kill "$ODD_PID"
 	assert_equal "$status" 2
 	assert_equal "$(jq -r .error.kind <<<"$output")" content_filter
@@ -246,7 +246,7 @@ start_odd_server() {
 @test "a stream broken off is retried; the record lists the retry's partials once" {
 	start_odd_server
 	export OPENAI_BASE_URL="http://127.0.0.1:$ODD_PORT/cut/v1"
-	run --separate-stderr dalle-submit -m gpt-image-1 --retries 1 \
+	run --separate-stderr dalle-submit -m gpt-image-2 --retries 1 \
 	    --partial-images 1 --partial-dir pd 'a dot'
 	kill "$ODD_PID"
 	assert_success
