@@ -50,7 +50,7 @@ SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
 	serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
 	serve/reply.o serve/route.o serve/stats.o serve/timer.o \
-	serve/models.o serve/stream.o
+	serve/models.o serve/stream.o serve/responses.o
 MAN1 = man/dalle-submit.1 man/dalle-poll.1 man/dalle-fetch.1 \
 	man/dalle-serve.1
 MAN7 = man/dalle.7
@@ -78,6 +78,7 @@ serve/operation.o: serve/operation.c
 serve/paint.o: serve/paint.c
 serve/quota.o: serve/quota.c
 serve/reply.o: serve/reply.c
+serve/responses.o: serve/responses.c
 serve/route.o: serve/route.c
 serve/stats.o: serve/stats.c
 serve/timer.o: serve/timer.c

@@ -93,7 +93,8 @@ _dalle() {
 		opts='-h --help -d --deployment -l --listen --api-key
 		    --api-key-file --blocked-term --cache-size --concurrency
 		    --drop-rate --fail-rate --image-bytes --image-scale --jitter
-		    --latency --log --public-url --rate-window --rpm --seed
+		    --latency --log --public-url --rate-window --response-ttl
+		    --rpm --seed
 		    --slow-images --threads --token --token-file --today
 		    --truncate-rate --url-ttl'
 		case $prev in
@@ -104,7 +105,8 @@ _dalle() {
 		-d | --deployment | -l | --listen | --api-key | --blocked-term | \
 		    --cache-size | --concurrency | --drop-rate | --fail-rate | \
 		    --image-bytes | --image-scale | --jitter | --latency | \
-		    --public-url | --rate-window | --rpm | --seed | \
+		    --public-url | --rate-window | --response-ttl | --rpm | \
+		    --seed | \
 		    --slow-images | --threads | --token | --truncate-rate | \
 		    --url-ttl | --today)
 			return 0 ;;
