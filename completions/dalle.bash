@@ -23,7 +23,7 @@ _dalle() {
 		    -n --n -s --size --deployment --quality --style
 		    --response-format --output-format --output-compression
 		    --background --complexity --moderation --safety-identifier
-		    --today --list-models --image --mask
+		    --today --list-models --image --mask --responses-model
 		    --user --partial-images --partial-dir
 		    --dry-run --no-validate --keep-order
 		    --rate --rate-file --api --endpoint
@@ -56,7 +56,7 @@ _dalle() {
 		-j | --jobs | -n | --n | --deployment | --output-compression | \
 		    --user | --endpoint | --base-url | --api-version | \
 		    --retries | --request-timeout | --rate | \
-		    --safety-identifier | --today)
+		    --safety-identifier | --today | --responses-model)
 			return 0 ;;
 		esac
 		;;
@@ -118,7 +118,7 @@ _dalle() {
 
 	# Values the programs share.
 	case $prev in
-	--api) vals='azure-async azure azure-v1 openai' ;;
+	--api) vals='azure-async azure azure-v1 openai responses' ;;
 	--api-key-file | --cacert)
 		compopt -o filenames 2>/dev/null
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")

@@ -97,3 +97,44 @@ get() {
 	run curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer k' "${SERVE_URL}v1/responses/$id"
 	assert_output 404
 }
+
+@test "submit --api responses: one POST, the operation and status queued" {
+	serve_start --latency 0.5
+	use_openai
+	run --separate-stderr dalle-submit --api responses --quality low 'A red fox'
+	assert_success
+	assert_equal "$(jq -r .operation.kind <<<"$output")" openai-response
+	assert_equal "$(jq -r .status <<<"$output")" queued
+	id=$(jq -r .operation.id <<<"$output")
+	assert_equal "$(jq -r .operation.url <<<"$output")" "${SERVE_URL}v1/responses/$id"
+	body=$(jq -c 'select(.route == "responses") | .body' "$SERVE_DIR/serve.log")
+	assert_equal "$(jq -r .model <<<"$body")" gpt-5
+	assert_equal "$(jq -r .background <<<"$body")" true
+	assert_equal "$(jq -r .input <<<"$body")" 'A red fox'
+	assert_equal "$(jq -c '.tools' <<<"$body")" '[{"type":"image_generation","model":"gpt-image-2","quality":"low","action":"generate"}]'
+}
+
+@test "submit --api responses: --responses-model, -m, and Azure's v1 route" {
+	serve_start
+	use_azure
+	run --separate-stderr dalle-submit --api responses --responses-model gpt-5-mini -m gpt-image-2 'A boat'
+	assert_success
+	assert_equal "$(jq -r .request.url <<<"$output")" "${SERVE_URL}openai/v1/responses"
+	[[ $(jq -r .operation.url <<<"$output") == "${SERVE_URL}openai/v1/responses/resp_"* ]]
+	assert_equal "$(jq -r 'select(.route == "responses") | .body.model' "$SERVE_DIR/serve.log")" gpt-5-mini
+	assert_equal "$(jq -r 'select(.route == "responses") | .headers["api-key"]' "$SERVE_DIR/serve.log")" '***'
+}
+
+@test "submit --api responses: bad options and n > 1 are refused before any request" {
+	serve_start
+	use_openai
+	run --separate-stderr dalle-submit --api responses -s 1000x1000 'bad size'
+	assert_equal "$status" 65
+	assert_equal "$(jq -r .error.kind <<<"$output")" invalid_request
+	run --separate-stderr dalle-submit --api responses -n 2 'two'
+	assert_equal "$status" 65
+	assert_equal "$(jq -r .error.param <<<"$output")" n
+	run --separate-stderr dalle-submit --api responses --image "$ROOT/tests/fixtures/nope.png" 'edit'
+	assert_equal "$(jq -r .error.kind <<<"$output")" config
+	assert_equal "$(grep -c . "$SERVE_DIR/serve.log")" 0
+}
