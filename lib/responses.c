@@ -137,7 +137,9 @@ dalle_responses_record(jv rec, jv body, int polls, jv *e)
 	jv call, item, v, u;
 
 	*e = jv_invalid();
-	rec = jv_object_set(rec, jv_string("status"), jv_string(status));
+	/* Completed is final as a synchronous result is: "succeeded". */
+	rec = jv_object_set(rec, jv_string("status"), jv_string(strcmp(status,
+	    "completed") == 0 ? "succeeded" : status));
 	v = dalle_record_get(body, "created_at");
 	if (jv_get_kind(v) == JV_KIND_NUMBER)
 		rec = jv_object_set(rec, jv_string("created"), v);

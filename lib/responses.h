@@ -29,8 +29,8 @@ jv dalle_responses_operation(jv body, const char *url);
 int dalle_responses_final(const char *status);
 /*
  * The final record for a response that ended (body borrowed; its big
- * strings stay where they are): rec (consumed) with status, and for
- * "completed" the image as a synchronous b64 result: data [{"b64_json",
+ * strings stay where they are): rec (consumed) with status ("succeeded"
+ * for "completed", else the service's), and for "completed" the image as a synchronous b64 result: data [{"b64_json",
  * "revised_prompt"}], usage, size, quality, output_format, background.
  * *e is jv_invalid() then, else the error object for the record.
  */

@@ -20,17 +20,21 @@ get() {
 }
 
 @test "serve: queued at once, then in_progress, then completed with the image" {
-	serve_start --latency 1.2
+	serve_start --latency 2
 	run create "${SERVE_URL}v1/responses"
 	assert_success
 	assert_equal "$(jq -r .status <<<"$output")" queued
 	assert_equal "$(jq -r .object <<<"$output")" response
 	id=$(jq -r .id <<<"$output")
 	[[ $id == resp_* ]]
-	sleep 0.5
-	assert_equal "$(get "${SERVE_URL}v1/responses/$id" | jq -r .status)" in_progress
-	sleep 1
-	get "${SERVE_URL}v1/responses/$id" >done.json
+	# Every status it passes through, in order, once each.
+	for ((i = 0; i < 100; i++)); do
+		get "${SERVE_URL}v1/responses/$id" >done.json
+		jq -r .status done.json >>seen
+		[ "$(jq -r .status done.json)" != completed ] || break
+		sleep 0.1
+	done
+	assert_equal "$(uniq seen | tr '\n' ' ')" 'queued in_progress completed '
 	assert_equal "$(jq -r .status done.json)" completed
 	assert_equal "$(jq -r '.output[0].type' done.json)" image_generation_call
 	[[ $(jq -r '.output[0].id' done.json) == ig_* ]]
@@ -137,4 +141,83 @@ get() {
 	run --separate-stderr dalle-submit --api responses --image "$ROOT/tests/fixtures/nope.png" 'edit'
 	assert_equal "$(jq -r .error.kind <<<"$output")" config
 	assert_equal "$(grep -c . "$SERVE_DIR/serve.log")" 0
+}
+
+@test "pipeline: submit --api responses | poll | fetch, the synchronous route's bytes" {
+	serve_start --latency 1
+	use_openai
+	run --separate-stderr bash -c "dalle-submit --api responses --quality low 'A red fox' 'A blue bird' | dalle-poll | dalle-fetch -d out"
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r .status | sort -u)" succeeded
+	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r '.files[0].width' | sort -u)" 1024
+	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r '.usage.output_tokens' | sort -u)" 200
+	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r '.quality' | sort -u)" low
+	fox=$(printf '%s\n' "${lines[@]}" | jq -r 'select(.prompt == "A red fox") | .files[0].path')
+	assert_equal "$(png_size "$fox")" 1024x1024
+	dalle-submit -m gpt-image-2 --quality low 'A red fox' | dalle-fetch -d sync >/dev/null
+	cmp "$fox" sync/*.png
+	# One create and a few polls per record, no more.
+	assert_equal "$(jq -s '[.[] | select(.route == "responses" and .method == "POST")] | length' "$SERVE_DIR/serve.log")" 2
+	for id in $(printf '%s\n' "${lines[@]}" | jq -r .operation.id); do
+		n=$(jq -s --arg id "$id" '[.[] | select(.method == "GET" and (.path | endswith($id)))] | length' "$SERVE_DIR/serve.log")
+		[ "$n" -ge 2 ]
+		[ "$n" -le 4 ]
+	done
+}
+
+@test "pipeline: Azure's v1 route end to end" {
+	serve_start --latency 0.3
+	use_azure
+	run --separate-stderr bash -c "dalle-submit --api responses --quality low 'A boat' | dalle-poll | dalle-fetch -d out"
+	assert_success
+	assert_equal "$(jq -r .status <<<"$output")" succeeded
+	assert_equal "$(png_size "$(jq -r '.files[0].path' <<<"$output")")" 1024x1024
+	assert_equal "$(jq -s '[.[] | select(.method == "GET") | .path | startswith("/openai/v1/responses/")] | all' "$SERVE_DIR/serve.log")" true
+}
+
+@test "poll: a failed response is an error record of its kind" {
+	serve_start --latency 0.3 --blocked-term bomb
+	use_openai
+	run --separate-stderr bash -c "dalle-submit --api responses 'A bomb' | dalle-poll"
+	assert_equal "$status" 2
+	assert_equal "$(jq -r .error.kind <<<"$output")" content_filter
+	assert_equal "$(jq -r .error.code <<<"$output")" moderation_blocked
+	assert_equal "$(jq -r .status <<<"$output")" failed
+}
+
+@test "poll --cancel: a cancelled error record, after one cancel request" {
+	serve_start --latency 3
+	use_openai
+	run --separate-stderr bash -c "dalle-submit --api responses 'Cancel me' | dalle-poll --cancel"
+	assert_equal "$status" 1
+	assert_equal "$(jq -r .error.kind <<<"$output")" failed
+	assert_equal "$(jq -r .error.code <<<"$output")" cancelled
+	assert_equal "$(jq -r .status <<<"$output")" cancelled
+	assert_equal "$(jq -s '[.[] | select(.path | endswith("/cancel"))] | length' "$SERVE_DIR/serve.log")" 1
+	# An azure-image operation cannot be cancelled: said, nothing sent.
+	use_azure
+	run --separate-stderr dalle-poll --cancel <<<'{"prompt":"p","operation":{"kind":"azure-image","id":"x","url":"'"${SERVE_URL}"'openai/operations/images/x"},"status":"notRunning"}'
+	assert_equal "$(jq -r .error.kind <<<"$output")" input
+	assert_equal "$(grep -c 'operations/images' "$SERVE_DIR/serve.log")" 0
+}
+
+@test "poll: a response collected after --response-ttl is expired" {
+	serve_start --latency 0.1 --response-ttl 1
+	use_openai
+	dalle-submit --api responses 'Too late' >rec.json
+	sleep 1.5
+	run --separate-stderr dalle-poll <rec.json
+	assert_equal "$status" 1
+	assert_equal "$(jq -r .error.kind <<<"$output")" expired
+	assert_equal "$(jq -r .error.code <<<"$output")" response_expired
+	assert_equal "$(jq -r .error.status <<<"$output")" 404
+}
+
+@test "poll: the key goes to no other origin" {
+	serve_start
+	use_openai
+	run --separate-stderr dalle-poll <<<'{"prompt":"p","operation":{"kind":"openai-response","id":"resp_x","url":"http://127.0.0.2:1/v1/responses/resp_x"},"status":"queued"}'
+	assert_equal "$status" 78
+	assert_equal "$(jq -r .error.kind <<<"$output")" config
 }
