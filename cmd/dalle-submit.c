@@ -411,7 +411,8 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		    "Content-Type: application/json"));
 
 		h = jv_array_append(h, jv_string(dalle_api_service(&conf,
-		    api) == DALLE_API_OPENAI || conf.token ? "Authorization: Bearer [redacted]" :
+		    api) == DALLE_API_OPENAI || conf.token ?
+		    "Authorization: Bearer [redacted]" :
 		    "api-key: [redacted]"));
 		request = jv_object_set(request, jv_string("method"),
 		    jv_string("POST"));
@@ -503,30 +504,6 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	return submit(lp, rec, &big);
 }
 
-/* What the service says it made, as strings whatever their value: with
- * size "auto" it may pick a size no rule names. */
-static jv
-keep_strings(jv rec, jv body)
-{
-	static const char *const keys[] = {
-		"size", "quality", "output_format", "background", NULL
-	};
-	size_t i;
-	jv v;
-
-	for (i = 0; keys[i] != NULL; i++) {
-		v = dalle_record_get(body, keys[i]);
-		if (jv_get_kind(v) == JV_KIND_NULL)
-			jv_free(v);
-		else if (jv_get_kind(v) == JV_KIND_STRING)
-			rec = jv_object_set(rec, jv_string(keys[i]), v);
-		else
-			rec = jv_object_set(rec, jv_string(keys[i]),
-			    jv_dump_string(v, 0));
-	}
-	return rec;
-}
-
 static int
 on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 {
@@ -567,19 +544,18 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	    strcmp(dalle_record_str(body, "object"), "response") == 0) {
 		/* A background response: the operation to poll. */
 		v = dalle_responses_operation(body, x->url);
-		if (!jv_is_valid(v)) {
-			jv_free(v);
+		if (jv_is_valid(v)) {
+			rec = jv_object_set(rec, jv_string("operation"), v);
+			rec = jv_object_set(rec, jv_string("status"),
+			    jv_string(dalle_record_str(body, "status") ?
+			    dalle_record_str(body, "status") : "queued"));
+		} else {
 			rc = fail(lp, id, rec, &r->big, dalle_record_error(
 			    "submit", DALLE_KIND_PROTOCOL, x->status, NULL,
 			    "a response without an id", 0, x->attempts));
-			rec = jv_null();
+			rec = v;
 			goto out;
 		}
-		rec = jv_object_set(rec, jv_string("operation"), v);
-		v = dalle_record_get(body, "status");
-		rec = jv_object_set(rec, jv_string("status"),
-		    jv_get_kind(v) == JV_KIND_STRING ? v :
-		    (jv_free(v), jv_string("queued")));
 	} else if (x->status == 202) {
 		/* Asynchronous: the operation to poll. */
 		opid = dalle_record_str(body, "id");
@@ -624,7 +600,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			rec = jv_object_set(rec, jv_string("usage"), v);
 		else
 			jv_free(v);
-		rec = keep_strings(rec, body);
+		rec = dalle_record_made(rec, body);
 		if (r->stream)
 			rec = dalle_stream_record(r->stream, rec);
 	}

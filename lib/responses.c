@@ -87,47 +87,26 @@ dalle_responses_final(const char *s)
 	    strcmp(s, "cancelled") == 0 || strcmp(s, "incomplete") == 0;
 }
 
-/* The first image_generation_call of the output, or null. */
-static jv
-image_call(jv body)
+jv
+dalle_responses_find(jv obj, const char *key, const char *type)
 {
-	jv out = dalle_record_get(body, "output"), item;
-	const char *type;
+	jv arr = dalle_record_get(obj, key), item;
+	const char *t;
 	int i, n;
 
-	n = jv_get_kind(out) == JV_KIND_ARRAY ?
-	    jv_array_length(jv_copy(out)) : 0;
+	n = jv_get_kind(arr) == JV_KIND_ARRAY ?
+	    jv_array_length(jv_copy(arr)) : 0;
 	for (i = 0; i < n; i++) {
-		item = jv_array_get(jv_copy(out), i);
-		type = dalle_record_str(item, "type");
-		if (type != NULL && strcmp(type, "image_generation_call") == 0) {
-			jv_free(out);
+		item = jv_array_get(jv_copy(arr), i);
+		t = dalle_record_str(item, "type");
+		if (t != NULL && strcmp(t, type) == 0) {
+			jv_free(arr);
 			return item;
 		}
 		jv_free(item);
 	}
-	jv_free(out);
+	jv_free(arr);
 	return jv_null();
-}
-
-/* What the service says it made, as strings. */
-static jv
-made(jv rec, jv call)
-{
-	static const char *const keys[] = {
-		"size", "quality", "output_format", "background", NULL
-	};
-	int i;
-	jv v;
-
-	for (i = 0; keys[i] != NULL; i++) {
-		v = dalle_record_get(call, keys[i]);
-		if (jv_get_kind(v) == JV_KIND_STRING)
-			rec = jv_object_set(rec, jv_string(keys[i]), v);
-		else
-			jv_free(v);
-	}
-	return rec;
 }
 
 jv
@@ -145,7 +124,7 @@ dalle_responses_record(jv rec, jv body, int polls, jv *e)
 		rec = jv_object_set(rec, jv_string("created"), v);
 	else
 		jv_free(v);
-	call = image_call(body);
+	call = dalle_responses_find(body, "output", "image_generation_call");
 	if (strcmp(status, "completed") == 0 &&
 	    dalle_record_str(call, "result") != NULL) {
 		item = JV_OBJECT(jv_string("b64_json"),
@@ -168,7 +147,7 @@ dalle_responses_record(jv rec, jv body, int polls, jv *e)
 			rec = jv_object_set(rec, jv_string("usage"), u);
 		else
 			jv_free(u);
-		rec = made(rec, call);
+		rec = dalle_record_made(rec, call);
 		jv_free(call);
 		return rec;
 	}

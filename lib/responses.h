@@ -35,6 +35,9 @@ int dalle_responses_final(const char *status);
  * *e is jv_invalid() then, else the error object for the record.
  */
 jv dalle_responses_record(jv rec, jv body, int polls, jv *e);
+/* The first item of obj's array key whose "type" is type, or null.
+ * Borrows obj. */
+jv dalle_responses_find(jv obj, const char *key, const char *type);
 /* The error for a response the service no longer has. */
 jv dalle_responses_expired(int polls);
 /* The URL that cancels the response polled at url (malloc'd). */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "serve.h"
+#include "responses.h"
 
 #define RESP_BUCKETS 16384
 #define MAX_RESPS 1000000
@@ -117,32 +118,6 @@ bad(struct req *rq, const char *param, const char *msg)
 	    jv_string("message"), jv_string(msg),
 	    jv_string("param"), param ? jv_string(param) : jv_null(),
 	    jv_string("type"), jv_string("invalid_request_error"))));
-}
-
-/* The image_generation tool of a body, or null.  Borrows body. */
-static jv
-image_tool(jv body)
-{
-	jv tools = dalle_record_get(body, "tools"), t;
-	const char *type;
-	int i, n;
-
-	if (jv_get_kind(tools) != JV_KIND_ARRAY) {
-		jv_free(tools);
-		return jv_null();
-	}
-	n = jv_array_length(jv_copy(tools));
-	for (i = 0; i < n; i++) {
-		t = jv_array_get(jv_copy(tools), i);
-		type = dalle_record_str(t, "type");
-		if (type != NULL && strcmp(type, "image_generation") == 0) {
-			jv_free(tools);
-			return t;
-		}
-		jv_free(t);
-	}
-	jv_free(tools);
-	return jv_null();
 }
 
 /* The generation body the tool asks for: the prompt and its options. */
@@ -316,7 +291,7 @@ resp_create(struct req *rq, enum flavour fl)
 	model = dalle_record_str(body, "model");
 	prompt = dalle_record_str(body, "input");
 	v = dalle_record_get(body, "background");
-	tool = image_tool(body);
+	tool = dalle_responses_find(body, "tools", "image_generation");
 	action = str_or(tool, "action", "auto");
 	if (model == NULL)
 		ret = reply_error(rq, E_NO_MODEL_PARAM);
