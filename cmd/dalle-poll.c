@@ -14,7 +14,7 @@
 
 #include "dalle.h"
 
-enum { OPT_INTERVAL = DALLE_OPT_FIRST_FREE, OPT_POLL_RATE };
+enum { OPT_INTERVAL = DALLE_OPT_FIRST_FREE, OPT_POLL_RATE, OPT_CANCEL };
 
 static const struct option longopts[] = {
 	DALLE_AZURE_LONGOPTS,
@@ -22,6 +22,7 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ "poll-rate", required_argument, NULL, OPT_POLL_RATE },
+	{ "cancel", no_argument, NULL, OPT_CANCEL },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -33,19 +34,22 @@ struct op {
 	struct dalle_loop_id id;
 	int64_t deadline;
 	int polls;
+	int response;             /* kind openai-response */
+	enum dalle_api api;       /* whose credentials it is polled with */
 };
 
 static struct dalle_conf conf;
 static long timeout_ms = 600000;
 static long interval_ms = 1000;
 static double polls_per_min = 100 * 60;
+static int cancel;              /* --cancel */
 
 static void
 usage(FILE *fp, int rc)
 {
 	fputs("usage: dalle-poll [-hqv] [-j jobs] [-t timeout] "
 	    "[--interval seconds]\n"
-	    "\t[--poll-rate n/s] [--keep-order]\n"
+	    "\t[--poll-rate n/s] [--keep-order] [--cancel]\n"
 	    "\t[--endpoint url] [--api-version v] [--api-key-file file]\n"
 	    "\t[--token-command cmd] [--allow-http] [--cacert file]\n"
 	    "\t[--retries n] [--request-timeout s] [operation ...]\n", fp);
@@ -66,7 +70,7 @@ schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay,
 {
 	struct dalle_xfer *x = dalle_http_xfer_new("GET", url);
 
-	x->headers = dalle_api_auth(&conf, DALLE_API_AZURE_ASYNC, NULL);
+	x->headers = dalle_api_auth(&conf, o->api, NULL);
 	x->udata = o;
 	x->paced = paced;
 	dalle_http_start_at(lp->http, x, dalle_now_ms() + delay);
@@ -84,6 +88,83 @@ reject(struct dalle_loop *lp, jv rec, const struct dalle_big *big, jv op,
 	    dalle_record_errorf("poll", kind, "%s", why), big);
 	free(why);
 	return rc;
+}
+
+/* A new operation to wait for, its record kept as raw (rawlen bytes)
+ * or, when raw is NULL, as rec's text; polled with api's credentials. */
+static struct op *
+op_new(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
+    enum dalle_api api)
+{
+	struct op *o = dalle_xcalloc(1, sizeof(*o));
+
+	if (raw)
+		o->raw = strndup(raw, rawlen);
+	else {
+		struct dalle_buf d = { 0 };
+
+		dalle_json_put(&d, rec);
+		o->raw = d.p;
+	}
+	if (o->raw == NULL)
+		err(DALLE_EX_OSERR, "strndup");
+	o->id = lp->cur;
+	o->deadline = dalle_now_ms() + timeout_ms;
+	o->api = api;
+	return o;
+}
+
+/*
+ * A background response (kind openai-response): polled with the Azure
+ * key on the configured endpoint, else with the OpenAI key on its base
+ * URL, and never elsewhere; with --cancel, cancelled first.
+ */
+static int
+response_start(struct dalle_loop *lp, jv rec, const char *raw,
+    size_t rawlen, const struct dalle_big *big, jv op, const char *url)
+{
+	const char *base = conf.base_url ? conf.base_url :
+	    "https://api.openai.com/v1";
+	struct dalle_xfer *x;
+	struct dalle_url u;
+	enum dalle_api api;
+	struct op *o;
+	char *why, *curl;
+
+	if (conf.endpoint != NULL && dalle_url_same_origin(url, conf.endpoint))
+		api = DALLE_API_AZURE_V1;
+	else if (conf.endpoint == NULL && dalle_url_same_origin(url, base))
+		api = DALLE_API_OPENAI;
+	else {
+		dalle_url_parse(url, &u);
+		why = dalle_xasprintf("%s: not the configured endpoint or "
+		    "base URL (%s); the key is not sent there",
+		    u.origin ? u.origin : url, conf.endpoint ? conf.endpoint :
+		    base);
+		dalle_url_free(&u);
+		return reject(lp, rec, big, op, DALLE_KIND_CONFIG, why);
+	}
+	if (api == DALLE_API_OPENAI ? conf.openai_key == NULL :
+	    conf.key == NULL && conf.token == NULL)
+		return reject(lp, rec, big, op, DALLE_KIND_CONFIG,
+		    dalle_xstrdup(api == DALLE_API_OPENAI ? "no key: set "
+		    "OPENAI_API_KEY" : "no key: set AZURE_OPENAI_API_KEY or "
+		    "AZURE_OPENAI_AD_TOKEN"));
+	o = op_new(lp, rec, raw, rawlen, api);
+	o->response = 1;
+	if (cancel) {
+		curl = dalle_responses_cancel_url(url);
+		x = dalle_http_xfer_new("POST", curl);
+		free(curl);
+		x->headers = dalle_api_auth(&conf, api, NULL);
+		x->udata = o;
+		x->paced = 1;
+		dalle_http_start(lp->http, x);
+	} else
+		schedule(lp, o, url, 0, 1);
+	jv_free(op);
+	jv_free(rec);
+	return 0;
 }
 
 /* raw: the input line as it came (rawlen bytes), or NULL; big: its big
@@ -117,7 +198,8 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 		return 0;
 	}
 	if (dalle_record_str(op, "kind") && strcmp(dalle_record_str(op, "kind"),
-	    "azure-image") != 0)
+	    "azure-image") != 0 && strcmp(dalle_record_str(op, "kind"),
+	    DALLE_OP_RESPONSE) != 0)
 		return reject(lp, rec, big, op, DALLE_KIND_INPUT,
 		    dalle_xasprintf("operation kind \"%s\" is not one this "
 		    "dalle-poll knows", dalle_record_str(op, "kind")));
@@ -126,6 +208,9 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 		    dalle_xstrdup("operation has no \"url\""));
 	/* The key goes only to the endpoint it belongs to: the same
 	 * scheme, host and port, as libcurl reads them. */
+	if (dalle_record_str(op, "kind") && strcmp(dalle_record_str(op,
+	    "kind"), DALLE_OP_RESPONSE) == 0)
+		return response_start(lp, rec, raw, rawlen, big, op, url);
 	if (conf.endpoint == NULL ||
 	    !dalle_url_same_origin(url, conf.endpoint)) {
 		dalle_url_parse(url, &u);       /* u.origin NULL on failure */
@@ -139,19 +224,11 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 		return reject(lp, rec, big, op, DALLE_KIND_CONFIG,
 		    dalle_xstrdup("no key: set AZURE_OPENAI_API_KEY or "
 		    "AZURE_OPENAI_AD_TOKEN"));
-	o = dalle_xcalloc(1, sizeof(*o));
-	if (raw)
-		o->raw = strndup(raw, rawlen);
-	else {
-		struct dalle_buf d = { 0 };
-
-		dalle_json_put(&d, rec);
-		o->raw = d.p;
-	}
-	if (o->raw == NULL)
-		err(DALLE_EX_OSERR, "strndup");
-	o->id = lp->cur;
-	o->deadline = dalle_now_ms() + timeout_ms;
+	if (cancel)
+		return reject(lp, rec, big, op, DALLE_KIND_INPUT,
+		    dalle_xstrdup("--cancel: an azure-image operation cannot "
+		    "be cancelled"));
+	o = op_new(lp, rec, raw, rawlen, DALLE_API_AZURE_ASYNC);
 	/* No poll before the time the service gave dalle-submit. */
 	delay = 0;
 	if (dalle_record_long(op, "poll_at", &at) == 0 && at > dalle_wall_ms())
@@ -241,6 +318,92 @@ set_number(jv *rec, jv body, const char *key)
 		jv_free(v);
 }
 
+static void
+op_free(struct op *o)
+{
+	dalle_big_free(&o->big);
+	free(o->raw);
+	free(o);
+}
+
+/*
+ * A background response's poll (or cancel) answered: polled again soon
+ * while queued or in progress (the service keeps a result only about 10
+ * minutes), else its final record; a response the service no longer has
+ * is "expired".  The image's base64 is written from the answer's bytes.
+ */
+static int
+response_done(struct dalle_loop *lp, struct dalle_xfer *x, struct op *o)
+{
+	struct dalle_big tmp = { 0 };
+	const char *status;
+	char *url;
+	jv body, rec, e;
+	int64_t now;
+	long delay;
+	int rc;
+
+	o->polls++;
+	if (x->result != CURLE_OK || x->status != 200) {
+		e = x->status == 404 ? dalle_responses_expired(o->polls) :
+		    dalle_http_xfer_error(x, "poll");
+		rc = dalle_loop_fail(lp, o->id, op_rec(o, NULL), e, &o->big);
+		goto done;
+	}
+	body = dalle_big_parse(&tmp, x->resp.p ? x->resp.p : "", x->resp.len);
+	status = dalle_record_str(body, "status");
+	if (status != NULL && !dalle_responses_final(status)) {
+		now = dalle_now_ms();
+		jv_free(body);
+		dalle_big_free(&tmp);
+		if (now >= o->deadline) {
+			rc = dalle_loop_fail(lp, o->id, op_rec(o, NULL),
+			    dalle_record_error("poll", DALLE_KIND_TIMEOUT, 0,
+			    NULL, "still not finished when the timeout came",
+			    1, o->polls), &o->big);
+			goto done;
+		}
+		delay = x->hint.retry_after_ms >= 0 ? x->hint.retry_after_ms :
+		    (interval_ms < 2000 ? interval_ms : 2000) / 2;
+		if (delay > o->deadline - now)
+			delay = (long)(o->deadline - now);
+		/* After a cancel, the response itself is polled. */
+		url = strcmp(x->url + strlen(x->url) - 7, "/cancel") == 0 ?
+		    dalle_xasprintf("%.*s", (int)strlen(x->url) - 7, x->url) :
+		    dalle_xstrdup(x->url);
+		schedule(lp, o, url, delay, 1);
+		free(url);
+		dalle_http_xfer_free(x);
+		return 0;
+	}
+	jv_free(body);
+	dalle_big_free(&tmp);
+	rec = op_rec(o, NULL);
+	/* Parsed again into the record's table: its spans are x->resp's. */
+	body = dalle_big_parse(&o->big, x->resp.p ? x->resp.p : "",
+	    x->resp.len);
+	if (dalle_record_str(body, "status") == NULL) {
+		rc = dalle_loop_fail(lp, o->id, rec, dalle_record_error("poll",
+		    DALLE_KIND_PROTOCOL, x->status, NULL, "no \"status\" in "
+		    "the response", 0, x->attempts), &o->big);
+		jv_free(body);
+		goto done;
+	}
+	rec = dalle_responses_record(rec, body, o->polls, &e);
+	jv_free(body);
+	if (jv_is_valid(e))
+		rc = dalle_loop_fail(lp, o->id, rec, e, &o->big);
+	else {
+		jv_free(e);
+		dalle_loop_write(lp, o->id, rec, &o->big);
+		rc = 0;
+	}
+done:
+	op_free(o);
+	dalle_http_xfer_free(x);
+	return rc;
+}
+
 static int
 on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 {
@@ -251,6 +414,8 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	long delay;
 	int rc = 0;
 
+	if (o->response)
+		return response_done(lp, x, o);
 	o->polls++;
 	if (x->result != CURLE_OK || x->status != 200) {
 		e = dalle_http_xfer_error(x, "poll");
@@ -352,6 +517,9 @@ main(int argc, char *argv[])
 				errx(DALLE_EX_USAGE, "--interval: %s: not a "
 				    "number of seconds from 1 to 3600", optarg);
 			interval_ms = (long)num * 1000;
+			break;
+		case OPT_CANCEL:
+			cancel = 1;
 			break;
 		case OPT_POLL_RATE:
 			if (dalle_rate_parse(optarg, &polls_per_min) == -1 ||

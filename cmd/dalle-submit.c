@@ -19,7 +19,7 @@ enum {
 	OPT_DRY_RUN, OPT_NO_VALIDATE, OPT_RATE, OPT_RATE_FILE,
 	OPT_COMPLEXITY, OPT_MODERATION, OPT_SAFETY_ID, OPT_TODAY,
 	OPT_LIST_MODELS, OPT_IMAGE, OPT_MASK, OPT_PARTIAL_IMAGES,
-	OPT_PARTIAL_DIR
+	OPT_PARTIAL_DIR, OPT_RESPONSES_MODEL
 };
 
 /*
@@ -61,6 +61,7 @@ static const struct option other_opts[] = {
 	{ "image", required_argument, NULL, OPT_IMAGE },
 	{ "mask", required_argument, NULL, OPT_MASK },
 	{ "partial-dir", required_argument, NULL, OPT_PARTIAL_DIR },
+	{ "responses-model", required_argument, NULL, OPT_RESPONSES_MODEL },
 };
 #define NOTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -94,6 +95,7 @@ static char *images[DALLE_EDIT_MAX_IMAGES]; /* --image, for every prompt */
 static size_t nimages;
 static char *mask;              /* --mask */
 static const char *partial_dir;  /* --partial-dir */
+static const char *responses_model = DALLE_RESPONSES_MODEL;
 
 static void
 usage(FILE *fp, int rc)
@@ -108,7 +110,7 @@ usage(FILE *fp, int rc)
 	    "\t[--today yyyy-mm-dd] [--list-models]\n"
 	    "\t[--user id] [--partial-images 0-3] [--partial-dir dir]\n"
 	    "\t[--dry-run] [--no-validate] [--keep-order]\n"
-	    "\t[--image file] [--mask file]\n"
+	    "\t[--image file] [--mask file] [--responses-model model]\n"
 	    "\t[--rate n/min] [--rate-file file] [--api name] "
 	    "[--endpoint url]\n"
 	    "\t[--base-url url] [--api-version v] [--api-key-file file]\n"
@@ -171,7 +173,8 @@ make_body(jv rec, enum dalle_api api, const char *name)
 		else
 			jv_free(v);
 	}
-	if ((api == DALLE_API_OPENAI || api == DALLE_API_AZURE_V1) && name)
+	if ((api == DALLE_API_OPENAI || api == DALLE_API_AZURE_V1 ||
+	    api == DALLE_API_RESPONSES) && name)
 		body = jv_object_set(body, jv_string("model"), jv_string(name));
 	/* Partial images come only in a streamed answer. */
 	v = dalle_record_get(body, "partial_images");
@@ -196,8 +199,8 @@ fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
 static enum dalle_provider
 provider(enum dalle_api api)
 {
-	return api == DALLE_API_OPENAI ? DALLE_PROVIDER_OPENAI :
-	    DALLE_PROVIDER_AZURE;
+	return dalle_api_service(&conf, api) == DALLE_API_OPENAI ?
+	    DALLE_PROVIDER_OPENAI : DALLE_PROVIDER_AZURE;
 }
 
 /*
@@ -210,7 +213,7 @@ provider(enum dalle_api api)
 static jv
 lifecycle(const struct dalle_model *m, enum dalle_api api, const char *url)
 {
-	static signed char loopback[DALLE_API_OPENAI + 1];
+	static signed char loopback[DALLE_API_RESPONSES + 1];
 	static unsigned char *warned;
 	enum dalle_provider p = provider(api);
 	enum dalle_life life;
@@ -265,6 +268,28 @@ on_chunk(struct dalle_xfer *x, const char *p, size_t n)
 	return dalle_stream_feed(r->stream, x->attempts, p, n);
 }
 
+/* --api responses: what the image tool cannot take, checked before
+ * any request (edits, n > 1); an error object or jv_invalid().  Borrows
+ * rec and body. */
+static jv
+responses_refusal(jv rec, jv body)
+{
+	struct dalle_model_err me;
+	jv v = dalle_record_get(rec, "image");
+
+	if (nimages > 0 || jv_get_kind(v) != JV_KIND_NULL) {
+		jv_free(v);
+		return dalle_record_errorf("submit", DALLE_KIND_CONFIG,
+		    "--api responses makes new images only: no edits");
+	}
+	jv_free(v);
+	if (no_validate || dalle_responses_check(body, &me) == 0)
+		return jv_invalid();
+	v = dalle_record_error("submit", DALLE_KIND_INVALID, 0, me.code,
+	    me.message, 0, 0);
+	return jv_object_set(v, jv_string("param"), jv_string(me.param));
+}
+
 /* -1 when a request was started, with big in it, else the status. */
 static int
 send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
@@ -289,6 +314,8 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	if (model == NULL)
 		model = conf.model;
 	api = dalle_api_choose(&conf, dep, model);
+	if (api == DALLE_API_RESPONSES && model == NULL && dep == NULL)
+		model = DALLE_RESPONSES_IMAGE_MODEL;
 	name = dep ? dep : model;
 	if (api == DALLE_API_AUTO)
 		return fail(lp, lp->cur, rec, big, dalle_record_errorf("submit",
@@ -297,9 +324,11 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		return fail(lp, lp->cur, rec, big, dalle_record_errorf("submit",
 		    DALLE_KIND_CONFIG, "--api azure needs a deployment"));
 	body = make_body(rec, api, name);
-	url = dalle_api_url(&conf, api, name, "images/generations");
+	url = dalle_api_url(&conf, api, name, api == DALLE_API_RESPONSES ?
+	    "responses" : "images/generations");
 	v = dalle_record_get(body, "stream");
-	streamed = jv_get_kind(v) == JV_KIND_TRUE;
+	streamed = jv_get_kind(v) == JV_KIND_TRUE &&
+	    api != DALLE_API_RESPONSES;
 	jv_free(v);
 
 	/* Check against the model's rules before a request is spent. */
@@ -319,6 +348,8 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 			e = jv_object_set(e, jv_string("param"),
 			    jv_string(me.param));
 	}
+	if (api == DALLE_API_RESPONSES && !jv_is_valid(e))
+		e = responses_refusal(rec, body);
 	if (jv_is_valid(e)) {
 		jv_free(body);
 		free(url);
@@ -340,6 +371,8 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		free(url);
 		url = dalle_api_url(&conf, api, name, "images/edits");
 	}
+	if (api == DALLE_API_RESPONSES)
+		body = dalle_responses_body(body, responses_model);
 	/* Serialised once: for the hash and as the body sent.  The hash
 	 * covers an edit's inputs by their sha256. */
 	dalle_json_put_big(&s, body, big);
@@ -377,8 +410,9 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		    "Content-Type: multipart/form-data; boundary=[curl's]" :
 		    "Content-Type: application/json"));
 
-		h = jv_array_append(h, jv_string(api == DALLE_API_OPENAI ||
-		    conf.token ? "Authorization: Bearer [redacted]" :
+		h = jv_array_append(h, jv_string(dalle_api_service(&conf,
+		    api) == DALLE_API_OPENAI || conf.token ?
+		    "Authorization: Bearer [redacted]" :
 		    "api-key: [redacted]"));
 		request = jv_object_set(request, jv_string("method"),
 		    jv_string("POST"));
@@ -470,30 +504,6 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	return submit(lp, rec, &big);
 }
 
-/* What the service says it made, as strings whatever their value: with
- * size "auto" it may pick a size no rule names. */
-static jv
-keep_strings(jv rec, jv body)
-{
-	static const char *const keys[] = {
-		"size", "quality", "output_format", "background", NULL
-	};
-	size_t i;
-	jv v;
-
-	for (i = 0; keys[i] != NULL; i++) {
-		v = dalle_record_get(body, keys[i]);
-		if (jv_get_kind(v) == JV_KIND_NULL)
-			jv_free(v);
-		else if (jv_get_kind(v) == JV_KIND_STRING)
-			rec = jv_object_set(rec, jv_string(keys[i]), v);
-		else
-			rec = jv_object_set(rec, jv_string(keys[i]),
-			    jv_dump_string(v, 0));
-	}
-	return rec;
-}
-
 static int
 on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 {
@@ -530,7 +540,23 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		rec = jv_null();
 		goto out;
 	}
-	if (x->status == 202) {
+	if (dalle_record_str(body, "object") != NULL &&
+	    strcmp(dalle_record_str(body, "object"), "response") == 0) {
+		/* A background response: the operation to poll. */
+		v = dalle_responses_operation(body, x->url);
+		if (jv_is_valid(v)) {
+			rec = jv_object_set(rec, jv_string("operation"), v);
+			rec = jv_object_set(rec, jv_string("status"),
+			    jv_string(dalle_record_str(body, "status") ?
+			    dalle_record_str(body, "status") : "queued"));
+		} else {
+			rc = fail(lp, id, rec, &r->big, dalle_record_error(
+			    "submit", DALLE_KIND_PROTOCOL, x->status, NULL,
+			    "a response without an id", 0, x->attempts));
+			rec = v;
+			goto out;
+		}
+	} else if (x->status == 202) {
 		/* Asynchronous: the operation to poll. */
 		opid = dalle_record_str(body, "id");
 		if (opid == NULL || x->location == NULL) {
@@ -574,7 +600,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			rec = jv_object_set(rec, jv_string("usage"), v);
 		else
 			jv_free(v);
-		rec = keep_strings(rec, body);
+		rec = dalle_record_made(rec, body);
 		if (r->stream)
 			rec = dalle_stream_record(r->stream, rec);
 	}
@@ -666,6 +692,9 @@ main(int argc, char *argv[])
 			break;
 		case OPT_PARTIAL_DIR:
 			partial_dir = optarg;
+			break;
+		case OPT_RESPONSES_MODEL:
+			responses_model = optarg;
 			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);

@@ -23,7 +23,7 @@ _dalle() {
 		    -n --n -s --size --deployment --quality --style
 		    --response-format --output-format --output-compression
 		    --background --complexity --moderation --safety-identifier
-		    --today --list-models --image --mask
+		    --today --list-models --image --mask --responses-model
 		    --user --partial-images --partial-dir
 		    --dry-run --no-validate --keep-order
 		    --rate --rate-file --api --endpoint
@@ -56,13 +56,14 @@ _dalle() {
 		-j | --jobs | -n | --n | --deployment | --output-compression | \
 		    --user | --endpoint | --base-url | --api-version | \
 		    --retries | --request-timeout | --rate | \
-		    --safety-identifier | --today)
+		    --safety-identifier | --today | --responses-model)
 			return 0 ;;
 		esac
 		;;
 	dalle-poll)
 		opts='-h --help -q --quiet -v --verbose -j --jobs -t --timeout
-		    --interval --poll-rate --keep-order --endpoint --api-version
+		    --interval --poll-rate --keep-order --cancel --endpoint
+		    --api-version
 		    --api-key-file --token-command --allow-http --cacert --retries
 		    --request-timeout'
 		case $prev in
@@ -93,7 +94,8 @@ _dalle() {
 		opts='-h --help -d --deployment -l --listen --api-key
 		    --api-key-file --blocked-term --cache-size --concurrency
 		    --drop-rate --fail-rate --image-bytes --image-scale --jitter
-		    --latency --log --public-url --rate-window --rpm --seed
+		    --latency --log --public-url --rate-window --response-ttl
+		    --rpm --seed
 		    --slow-images --threads --token --token-file --today
 		    --truncate-rate --url-ttl'
 		case $prev in
@@ -104,7 +106,8 @@ _dalle() {
 		-d | --deployment | -l | --listen | --api-key | --blocked-term | \
 		    --cache-size | --concurrency | --drop-rate | --fail-rate | \
 		    --image-bytes | --image-scale | --jitter | --latency | \
-		    --public-url | --rate-window | --rpm | --seed | \
+		    --public-url | --rate-window | --response-ttl | --rpm | \
+		    --seed | \
 		    --slow-images | --threads | --token | --truncate-rate | \
 		    --url-ttl | --today)
 			return 0 ;;
@@ -116,7 +119,7 @@ _dalle() {
 
 	# Values the programs share.
 	case $prev in
-	--api) vals='azure-async azure azure-v1 openai' ;;
+	--api) vals='azure-async azure azure-v1 openai responses' ;;
 	--api-key-file | --cacert)
 		compopt -o filenames 2>/dev/null
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")

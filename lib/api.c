@@ -15,6 +15,7 @@ static const char *const api_names[] = {
 	[DALLE_API_AZURE] = "azure",
 	[DALLE_API_AZURE_V1] = "azure-v1",
 	[DALLE_API_OPENAI] = "openai",
+	[DALLE_API_RESPONSES] = "responses",
 };
 
 int
@@ -53,6 +54,14 @@ dalle_api_choose(const struct dalle_conf *c, const char *deployment,
 	return DALLE_API_AUTO;
 }
 
+enum dalle_api
+dalle_api_service(const struct dalle_conf *c, enum dalle_api api)
+{
+	if (api != DALLE_API_RESPONSES)
+		return api;
+	return c->endpoint ? DALLE_API_AZURE_V1 : DALLE_API_OPENAI;
+}
+
 const char *
 dalle_api_version(const struct dalle_conf *c, enum dalle_api api)
 {
@@ -72,9 +81,11 @@ char *
 dalle_api_url(const struct dalle_conf *c, enum dalle_api api,
     const char *deployment, const char *what)
 {
-	const char *ver = dalle_api_version(c, api);
+	const char *ver;
 	char *url, *esc;
 
+	api = dalle_api_service(c, api);
+	ver = dalle_api_version(c, api);
 	switch (api) {
 	case DALLE_API_AZURE_ASYNC:
 		return dalle_xasprintf("%s/openai/%s:submit?api-version=%s",
@@ -102,7 +113,7 @@ dalle_api_auth(const struct dalle_conf *c, enum dalle_api api,
 {
 	char *s;
 
-	if (api == DALLE_API_OPENAI) {
+	if (dalle_api_service(c, api) == DALLE_API_OPENAI) {
 		s = dalle_xasprintf("Authorization: Bearer %s",
 		    c->openai_key ? c->openai_key : "");
 		h = curl_slist_append(h, s);

@@ -277,7 +277,7 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 	case DALLE_OPT_API:
 		if (dalle_api_parse(arg, &c->api) == -1)
 			errx(DALLE_EX_USAGE, "--api: %s: not one of azure-async, "
-			    "azure, azure-v1, openai", arg);
+			    "azure, azure-v1, openai, responses", arg);
 		break;
 	case DALLE_OPT_API_VERSION:
 		set(&c->api_version, arg);
@@ -424,7 +424,7 @@ dalle_conf_finish(struct dalle_conf *c, int need_service)
 		check_url(c, "base URL", c->base_url);
 	if (!need_service)
 		return;
-	api = dalle_api_choose(c, NULL, NULL);
+	api = dalle_api_service(c, dalle_api_choose(c, NULL, NULL));
 	switch (api) {
 	case DALLE_API_AUTO:
 		errx(DALLE_EX_CONFIG, "no endpoint: set AZURE_OPENAI_ENDPOINT "

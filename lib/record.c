@@ -181,3 +181,27 @@ dalle_record_is_error(jv rec)
 	jv_free(e);
 	return r;
 }
+
+/* What the service says it made, as strings whatever their value: with
+ * size "auto" it may pick a size no rule names. */
+jv
+dalle_record_made(jv rec, jv body)
+{
+	static const char *const keys[] = {
+		"size", "quality", "output_format", "background", NULL
+	};
+	size_t i;
+	jv v;
+
+	for (i = 0; keys[i] != NULL; i++) {
+		v = dalle_record_get(body, keys[i]);
+		if (jv_get_kind(v) == JV_KIND_NULL)
+			jv_free(v);
+		else if (jv_get_kind(v) == JV_KIND_STRING)
+			rec = jv_object_set(rec, jv_string(keys[i]), v);
+		else
+			rec = jv_object_set(rec, jv_string(keys[i]),
+			    jv_dump_string(v, 0));
+	}
+	return rec;
+}

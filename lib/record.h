@@ -62,6 +62,10 @@ jv dalle_record_errorf(const char *stage, const char *kind,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The exit status that belongs to an error kind (70 for NULL). */
 int dalle_record_exit(const char *kind);
+/* rec (consumed) with what the service says it made, body's "size",
+ * "quality", "output_format" and "background" (borrowed), as strings
+ * whatever their value. */
+jv dalle_record_made(jv rec, jv body);
 /* Is this record an error record?  Borrows rec. */
 int dalle_record_is_error(jv rec);
 

@@ -382,7 +382,7 @@ precheck(struct req *rq, const char *deployment, enum flavour fl,
 }
 
 /* The model a v1 or OpenAI body names; NULL when answered. */
-static const struct dalle_model *
+const struct dalle_model *
 body_model(struct req *rq, jv body, enum flavour fl, enum MHD_Result *ret)
 {
 	const struct dalle_model *m = NULL;
@@ -437,6 +437,27 @@ body_checked(struct req *rq, jv body, enum flavour fl,
 		return 1;
 	}
 	return 0;
+}
+
+jv
+generate_one(const struct dalle_model *m, jv body, struct cent **c)
+{
+	struct ask a;
+	char *rp;
+	jv res;
+
+	ask_read(&a, m, body);
+	a.n = 1;
+	*c = cache_get(a.prompt, 0, a.w, a.h, a.fmt, a.comp, a.transparent);
+	if (*c == NULL)
+		return jv_invalid();
+	rp = revised_prompt(a.prompt, a.style);
+	res = jv_object_set(jv_object(), jv_string("revised_prompt"),
+	    jv_string(rp));
+	free(rp);
+	stats_add(&st.generations, 1);
+	stats_add(&st.images, 1);
+	return gpt_fields(res, &a);
 }
 
 enum MHD_Result

@@ -40,10 +40,11 @@ usage(FILE *fp, int rc)
 	    "[--image-bytes bytes]\n"
 	    "\t[--image-scale n] [--jitter seconds] [--latency seconds] "
 	    "[--log file]\n"
-	    "\t[--public-url url] [--rate-window seconds] [--rpm n] "
-	    "[--seed n]\n"
-	    "\t[--slow-images bytes] [--threads n] [--token token] "
-	    "[--token-file file]\n"
+	    "\t[--public-url url] [--rate-window seconds] "
+	    "[--response-ttl seconds]\n"
+	    "\t[--rpm n] [--seed n]"
+	    " [--slow-images bytes] [--threads n]\n"
+	    "\t[--token token] [--token-file file]\n"
 	    "\t[--today yyyy-mm-dd] [--truncate-rate p] "
 	    "[--url-ttl seconds]\n", fp);
 	exit(rc);
@@ -185,6 +186,7 @@ static const struct optdef opts[] = {
 	{ "log", 0, A_FN, NULL, .fn = set_log },
 	{ "public-url", 0, A_FN, NULL, .fn = set_public_url },
 	{ "rate-window", 0, A_REAL, &opt.rate_window, RANGE(0.001, 60) },
+	{ "response-ttl", 0, A_INT, &opt.response_ttl, COUNT(1, 86400) },
 	{ "rpm", 0, A_INT, &opt.rpm, COUNT(1, 100000000) },
 	{ "seed", 0, A_INT, &opt.seed, COUNT(0, LONG_MAX),
 	    .flag = &opt.seeded },
@@ -301,6 +303,7 @@ parse_options(int argc, char *argv[])
 	opt.listen = "127.0.0.1:8080";
 	opt.rate_window = 1;
 	opt.url_ttl = 86400;
+	opt.response_ttl = 600;
 	opt.image_scale = 1;
 	opt.threads = 2;
 	opt.cache_bytes = (size_t)64 << 20;

@@ -213,8 +213,15 @@ resp_json(jv body, struct req *rq)
 enum MHD_Result
 reply_images(struct req *rq, jv body, struct cent *const *img, int n)
 {
-	static const char key[] = "\"b64_json\":\"";
+	return reply_b64(rq, body, "b64_json", img, n);
+}
+
+enum MHD_Result
+reply_b64(struct req *rq, jv body, const char *name, struct cent *const *img,
+    int n)
+{
 	struct MHD_Response *r;
+	char key[64];
 	const char *t, *at;
 	char *out, *o;
 	size_t len, k;
@@ -224,6 +231,7 @@ reply_images(struct req *rq, jv body, struct cent *const *img, int n)
 	/* Megabytes of base64 through a jv string would be copied,
 	 * checked as UTF-8 and escaped: they go in here instead.  Only a
 	 * key is followed by '":', so each match is one of ours. */
+	snprintf(key, sizeof(key), "\"%s\":\"", name);
 	s = jv_dump_string(body, 0);
 	t = jv_string_value(s);
 	len = strlen(t);
@@ -232,8 +240,8 @@ reply_images(struct req *rq, jv body, struct cent *const *img, int n)
 	o = out = dalle_xmalloc(len + 1);
 	for (i = 0; i < n; i++) {
 		if ((at = strstr(t, key)) == NULL)
-			errx(DALLE_EX_SOFTWARE, "reply_images: no b64_json");
-		k = (size_t)(at - t) + sizeof(key) - 1;
+			errx(DALLE_EX_SOFTWARE, "reply_b64: no %s", name);
+		k = (size_t)(at - t) + strlen(key);
 		memcpy(o, t, k);
 		o += k;
 		t += k;

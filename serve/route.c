@@ -174,6 +174,8 @@ dispatch(struct req *rq)
 	char dep[256];
 	size_t n;
 
+	if (rq->responses)
+		return resp_reply(rq);
 	switch (rq->route) {
 	case R_STATS:
 		return stats_reply(rq);
@@ -221,6 +223,10 @@ req_new(struct MHD_Connection *conn, const char *url, const char *method)
 	if (rq->route == R_OTHER && edit_route(method, url) != R_OTHER) {
 		rq->route = edit_route(method, url);
 		rq->edit = 1;
+	}
+	if (rq->route == R_OTHER && resp_route(method, url) != R_OTHER) {
+		rq->route = resp_route(method, url);
+		rq->responses = 1;
 	}
 	rq->logrec = jv_invalid();
 	rq->rl_remaining = -1;
@@ -299,7 +305,8 @@ log_request(struct req *rq)
 	rec = jv_object_set(rec, jv_string("query"),
 	    jv_object_get(jv_copy(rq->logrec), jv_string("query")));
 	rec = jv_object_set(rec, jv_string("route"), jv_string(rq->edit ?
-	    edit_route_name(rq->route) : route_names[rq->route]));
+	    edit_route_name(rq->route) : rq->responses ? "responses" :
+	    route_names[rq->route]));
 	rec = jv_object_set(rec, jv_string("status"), jv_number(rq->status));
 	rec = jv_object_set(rec, jv_string("headers"),
 	    jv_object_get(jv_copy(rq->logrec), jv_string("headers")));

@@ -59,6 +59,7 @@ struct serve_opt {
 	long concurrency, rpm, slow_images, url_ttl;
 	long image_scale, threads;
 	size_t cache_bytes, image_bytes;
+	long response_ttl;        /* seconds a background response is kept */
 	long seed;
 	int seeded;
 	long today;               /* --today in days since 1970, or -1 */
@@ -103,6 +104,7 @@ struct req {
 	struct edit_in *ed;       /* its parts as they arrive */
 	int streamed;             /* answered as server-sent events */
 	long events;              /* events sent whole so far */
+	int responses;            /* a /responses request (responses.c) */
 };
 
 /* The service's errors, worded in reply.c's one table. */
@@ -231,6 +233,9 @@ enum MHD_Result reply_json(struct req *rq, unsigned status, jv body);
  * base64 of img[0..n-1].  Consumes body; borrows img. */
 enum MHD_Result reply_images(struct req *rq, jv body,
     struct cent *const *img, int n);
+/* The same for the strings of key name (as "result"). */
+enum MHD_Result reply_b64(struct req *rq, jv body, const char *name,
+    struct cent *const *img, int n);
 /* Error e in the route's manner; the arguments fill its message. */
 enum MHD_Result reply_error(struct req *rq, enum serve_err e, ...);
 /* The same for the blob store, with an authentication detail or NULL. */
@@ -289,6 +294,13 @@ enum MHD_Result generate_reply(struct req *rq, const char *deployment,
  * its images painted, or made by edit.c from src when src is not NULL. */
 int precheck(struct req *rq, const char *deployment, enum flavour fl,
     const struct dalle_model **m, enum MHD_Result *ret);
+const struct dalle_model *body_model(struct req *rq, jv body,
+    enum flavour fl, enum MHD_Result *ret);
+/* The fields of image 0 of a checked body as a gpt-image answer gives
+ * them (background, output_format, quality, size, usage), and
+ * revised_prompt; its picture in *c, to be released.  Borrows body;
+ * jv_invalid() when the picture cannot be made. */
+jv generate_one(const struct dalle_model *m, jv body, struct cent **c);
 int body_checked(struct req *rq, jv body, enum flavour fl,
     const struct dalle_model **m, enum MHD_Result *ret);
 enum MHD_Result generate(struct req *rq, const struct dalle_model *m,
@@ -329,6 +341,12 @@ long op_active(int64_t now, int64_t *next);
 /* Live operations by state (4 counts) and in total. */
 size_t op_count(int64_t now, uint64_t nst[4]);
 extern const char *const opstate_names[4];
+
+/* responses.c: background responses, /v1/responses and
+ * /openai/v1/responses: created, polled, cancelled, expired. */
+/* The route (R_OPENAI or R_AZURE_V1) of a responses request, or R_OTHER. */
+enum route resp_route(const char *method, const char *url);
+enum MHD_Result resp_reply(struct req *rq);
 
 /* blob.c: what an image URL stands for. */
 void blob_init(void);

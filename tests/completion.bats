@@ -89,7 +89,7 @@ $(usage_shorts "$p")" "$(bash_complete "$p" -)")
 @test "bash: values of the enumerated options" {
 	run -0 bash_complete dalle-submit --api ''
 	assert_equal "$(sort <<<"$output" | tr '\n' ' ')" \
-	    'azure azure-async azure-v1 openai '
+	    'azure azure-async azure-v1 openai responses '
 	run -0 bash_complete dalle-submit --response-format ''
 	assert_equal "$(sort <<<"$output" | tr '\n' ' ')" 'b64_json url '
 	run -0 bash_complete dalle-submit --output-format ''
