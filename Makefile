@@ -47,7 +47,7 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/event.h lib/lifecycle.h lib/modellist.h lib/edit.h lib/form.h \
 	lib/sse.h lib/stream.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
-	serve/keyed.o \
+	serve/batch.o serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
 	serve/reply.o serve/route.o serve/stats.o serve/timer.o \
 	serve/models.o serve/stream.o
@@ -68,6 +68,7 @@ lib/model.o: lib/models.def
 # their own, and each its source below.
 $(SERVEOBJ): $(HDR) serve/serve.h
 	$(CC) $(DALLE_CPPFLAGS) $(SERVE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $(@:.o=.c)
+serve/batch.o: serve/batch.c
 serve/blob.o: serve/blob.c
 serve/cache.o: serve/cache.c
 serve/edit.o: serve/edit.c

@@ -91,7 +91,8 @@ _dalle() {
 		;;
 	dalle-serve)
 		opts='-h --help -d --deployment -l --listen --api-key
-		    --api-key-file --blocked-term --cache-size --concurrency
+		    --api-key-file --batch-expire --batch-fail-rate
+		    --batch-latency --blocked-term --cache-size --concurrency
 		    --drop-rate --fail-rate --image-bytes --image-scale --jitter
 		    --latency --log --public-url --rate-window --rpm --seed
 		    --slow-images --threads --token --token-file --today
@@ -102,6 +103,7 @@ _dalle() {
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 			return 0 ;;
 		-d | --deployment | -l | --listen | --api-key | --blocked-term | \
+		    --batch-expire | --batch-fail-rate | --batch-latency | \
 		    --cache-size | --concurrency | --drop-rate | --fail-rate | \
 		    --image-bytes | --image-scale | --jitter | --latency | \
 		    --public-url | --rate-window | --rpm | --seed | \
