@@ -23,7 +23,7 @@ _dalle() {
 		    -n --n -s --size --deployment --quality --style
 		    --response-format --output-format --output-compression
 		    --background --complexity --moderation --safety-identifier
-		    --today --list-models --image --mask
+		    --today --list-models --image --mask --batch --batch-size
 		    --user --partial-images --partial-dir
 		    --dry-run --no-validate --keep-order
 		    --rate --rate-file --api --endpoint
@@ -56,7 +56,7 @@ _dalle() {
 		-j | --jobs | -n | --n | --deployment | --output-compression | \
 		    --user | --endpoint | --base-url | --api-version | \
 		    --retries | --request-timeout | --rate | \
-		    --safety-identifier | --today)
+		    --safety-identifier | --today | --batch-size)
 			return 0 ;;
 		esac
 		;;

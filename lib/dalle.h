@@ -39,5 +39,6 @@
 #include "edit.h"
 #include "sse.h"
 #include "stream.h"
+#include "batch.h"
 
 #endif

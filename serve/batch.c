@@ -756,7 +756,6 @@ batches_create(struct req *rq)
 		pthread_mutex_lock(&batch_mu);
 		b->next = batches;
 		batches = b;
-		advance(b, dalle_now_ms());
 		res = batch_json(b);
 		pthread_mutex_unlock(&batch_mu);
 		ret = reply_json(rq, 200, res);

@@ -284,3 +284,92 @@ until_status() {
 	run curl -s "${SERVE_URL}_serve/stats"
 	assert_equal "$(jq -r .edits <<<"$output")" 1
 }
+
+# use_oai: dalle-submit and dalle-poll talk to this test's server.
+use_oai() {
+	export OPENAI_BASE_URL="${SERVE_URL}v1" OPENAI_API_KEY="$KEY"
+}
+
+# logged ROUTE: how many requests of that route the server logged.
+logged() {
+	jq -r .route "$SERVE_DIR/serve.log" | grep -cx "$1" || true
+}
+
+prompts() {
+	printf 'a fox\na owl\na cat\na dog\na elk\n'
+}
+
+@test "submit --batch: one upload, one batch, a record per line" {
+	serve_start --api-key "$KEY"
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 --quality low >recs
+	assert_equal "$(wc -l <recs)" 5
+	assert_equal "$(logged files_upload)" 1
+	assert_equal "$(logged batches_create)" 1
+	assert_equal "$(jq -r .operation.kind recs | sort -u)" openai-batch
+	assert_equal "$(jq -r .operation.batch recs | sort -u | wc -l)" 1
+	assert_equal "$(jq -r .status recs | sort -u)" validating
+	assert_equal "$(jq -r .prompt recs | tr '\n' ' ')" 'a fox a owl a cat a dog a elk '
+	assert_equal "$(jq -r '.operation.custom_id == .request.hash' recs | sort -u)" true
+	bid=$(jq -r .operation.batch recs | head -n 1)
+	assert_equal "$(jq -r .operation.url recs | sort -u)" "${SERVE_URL}v1/batches/$bid"
+	run api GET "/v1/batches/$bid"
+	assert_equal "$(jq -r .metadata.dalle_submit <<<"$output")" 0.1.0
+	run api GET "/v1/files/$(jq -r .input_file_id <<<"$output")/content"
+	assert_equal "$(jq -r .url <<<"$output" | sort -u)" /v1/images/generations
+	assert_equal "$(jq -r .body.model <<<"$output" | sort -u)" gpt-image-2
+	assert_equal "$(jq -r .body.quality <<<"$output" | sort -u)" low
+}
+
+@test "submit --batch: the same input batched twice makes no second batch" {
+	serve_start --api-key "$KEY" --batch-latency 60
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >first
+	prompts | dalle-submit --batch -m gpt-image-2 >second
+	assert_equal "$(logged files_upload)" 1
+	assert_equal "$(logged batches_create)" 1
+	assert_equal "$(jq -r .operation.batch second | sort -u)" "$(jq -r .operation.batch first | sort -u)"
+	assert_equal "$(jq -c .operation second)" "$(jq -c .operation first)"
+	# A new line joins a new batch of its own; repeats get their own ids.
+	{ prompts; echo 'a yak'; echo 'a fox'; } |
+	    dalle-submit --batch -m gpt-image-2 >third
+	assert_equal "$(logged batches_create)" 2
+	assert_equal "$(jq -r .operation.batch third | sort -u | wc -l)" 2
+	assert_equal "$(jq -r .operation.custom_id third | sort -u | wc -l)" 7
+}
+
+@test "submit --batch: --batch-size and models split the files" {
+	serve_start --api-key "$KEY"
+	use_oai
+	prompts | dalle-submit --batch --batch-size 2 -m gpt-image-2 >recs
+	assert_equal "$(logged files_upload)" 3
+	assert_equal "$(jq -r .operation.batch recs | sort -u | wc -l)" 3
+	printf '{"prompt":"a","model":"gpt-image-2"}\n{"prompt":"b","model":"gpt-image-1.5"}\n{"prompt":"c","model":"gpt-image-2"}\n' |
+	    dalle-submit --batch --today 2026-11-01 >recs2
+	assert_equal "$(logged batches_create)" 5
+	assert_equal "$(jq -r .operation.batch recs2 | sort -u | wc -l)" 2
+	run dalle-submit --batch --batch-size 0 x
+	assert_equal "$status" 64
+}
+
+@test "submit --batch --dry-run: the lines and the upload, nothing sent" {
+	serve_start --api-key "$KEY"
+	use_oai
+	prompts | dalle-submit --batch --dry-run -m gpt-image-2 >recs
+	assert_equal "$(wc -l <recs)" 5
+	assert_equal "$(jq -r .request.batch_line.url recs | sort -u)" /v1/images/generations
+	assert_equal "$(jq -r '.request.batch_line.custom_id == .request.hash' recs | sort -u)" true
+	assert_equal "$(jq -r .request.upload.cost recs | sort -u)" 'batch: half the synchronous price'
+	assert_equal "$(jq -r .request.upload.lines recs | sort -u)" 5
+	assert_equal "$(wc -l <"$SERVE_DIR/serve.log")" 0
+}
+
+@test "submit --batch on Azure is refused before any upload" {
+	serve_start --api-key "$KEY"
+	export AZURE_OPENAI_ENDPOINT="$SERVE_URL" AZURE_OPENAI_API_KEY="$KEY"
+	run -78 dalle-submit --batch --deployment img 'a fox'
+	assert_output --partial "no image model runs in Azure's Global Batch"
+	run -78 dalle-submit --batch --api azure-v1 -m gpt-image-2 'a fox'
+	assert_output --partial "no image model runs in Azure's Global Batch"
+	assert_equal "$(wc -l <"$SERVE_DIR/serve.log")" 0
+}

@@ -1,0 +1,204 @@
+/*
+ * batch.c: the Files and Batch API calls dalle-submit makes, one at a
+ * time, each waited for.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/stat.h>
+
+#include "dalle.h"
+#include "batch.h"
+
+jv
+dalle_batch_call(struct dalle_http *h, const struct dalle_conf *c,
+    const char *method, const char *what, struct dalle_buf *json,
+    struct dalle_form *form, jv *err)
+{
+	struct dalle_xfer *x;
+	char *url;
+	int ready;
+	jv body;
+
+	url = dalle_api_url(c, DALLE_API_OPENAI, NULL, what);
+	x = dalle_http_xfer_new(method, url);
+	free(url);
+	if (json != NULL)
+		dalle_http_xfer_body(x, json);
+	else if (form != NULL)
+		dalle_http_xfer_form(x, form);
+	x->headers = dalle_api_auth(c, DALLE_API_OPENAI, x->headers);
+	dalle_http_start(h, x);
+	while ((x = dalle_http_done(h)) == NULL)
+		if (dalle_http_wait(h, -1, 1000, &ready) == -1) {
+			*err = dalle_record_errorf("submit",
+			    DALLE_KIND_NETWORK, "curl multi failed");
+			return jv_invalid();
+		}
+	body = x->result == CURLE_OK && x->status >= 200 && x->status < 300 &&
+	    x->resp.p ? jv_parse_sized(x->resp.p, (int)x->resp.len) :
+	    jv_invalid();
+	if (jv_get_kind(body) != JV_KIND_OBJECT) {
+		jv_free(body);
+		body = jv_invalid();
+		*err = dalle_http_xfer_error(x, "submit");
+	}
+	dalle_http_xfer_free(x);
+	return body;
+}
+
+char *
+dalle_batch_upload(struct dalle_http *h, const struct dalle_conf *c,
+    const char *path, jv *err)
+{
+	struct dalle_form *f = dalle_form_new();
+	const char *id;
+	struct stat sb;
+	char *s = NULL;
+	jv o;
+
+	if (stat(path, &sb) == -1) {
+		dalle_form_free(f);
+		*err = dalle_record_errorf("submit", DALLE_KIND_IO,
+		    "%s: cannot stat", path);
+		return NULL;
+	}
+	dalle_form_add(f, "purpose", "batch");
+	dalle_form_add_file(f, "file", path, "application/jsonl",
+	    (long long)sb.st_size, "");
+	o = dalle_batch_call(h, c, "POST", "files", NULL, f, err);
+	if (jv_is_valid(o) && (id = dalle_record_str(o, "id")) != NULL)
+		s = dalle_xstrdup(id);
+	else if (jv_is_valid(o))
+		*err = dalle_record_errorf("submit", DALLE_KIND_PROTOCOL,
+		    "the uploaded file has no id");
+	jv_free(o);
+	return s;
+}
+
+jv
+dalle_batch_create(struct dalle_http *h, const struct dalle_conf *c,
+    const char *file_id, const char *endpoint, jv *err)
+{
+	struct dalle_buf b = { 0 };
+	jv body, s, o;
+
+	body = JV_OBJECT(jv_string("input_file_id"), jv_string(file_id),
+	    jv_string("endpoint"), jv_string(endpoint),
+	    jv_string("completion_window"), jv_string("24h"),
+	    jv_string("metadata"), JV_OBJECT(jv_string(DALLE_BATCH_MARK),
+	    jv_string(VERSION)));
+	s = jv_dump_string(body, 0);
+	dalle_buf_adds(&b, jv_string_value(s));
+	jv_free(s);
+	o = dalle_batch_call(h, c, "POST", "batches", &b, NULL, err);
+	if (jv_is_valid(o) && dalle_record_str(o, "id") == NULL) {
+		jv_free(o);
+		*err = dalle_record_errorf("submit", DALLE_KIND_PROTOCOL,
+		    "the new batch has no id");
+		return jv_invalid();
+	}
+	return o;
+}
+
+/* Add the custom_ids of batch b's input file to *ids. */
+static int
+add_lines(struct dalle_http *h, const struct dalle_conf *c, jv b, jv *ids,
+    jv *err)
+{
+	const char *fid = dalle_record_str(b, "input_file_id"), *cid;
+	struct dalle_xfer *x;
+	const char *p, *end, *nl;
+	char *url, *what;
+	int ready;
+	jv line, v;
+
+	if (fid == NULL)
+		return 0;
+	what = dalle_xasprintf("files/%s/content", fid);
+	url = dalle_api_url(c, DALLE_API_OPENAI, NULL, what);
+	free(what);
+	x = dalle_http_xfer_new("GET", url);
+	free(url);
+	x->headers = dalle_api_auth(c, DALLE_API_OPENAI, x->headers);
+	dalle_http_start(h, x);
+	while ((x = dalle_http_done(h)) == NULL)
+		if (dalle_http_wait(h, -1, 1000, &ready) == -1)
+			return -1;
+	if (x->result != CURLE_OK || x->status != 200) {
+		*err = dalle_http_xfer_error(x, "submit");
+		dalle_http_xfer_free(x);
+		return -1;
+	}
+	p = x->resp.p;
+	end = p ? p + x->resp.len : p;
+	for (; p != NULL && p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		line = jv_parse_sized(p, (int)(nl - p));
+		if (jv_get_kind(line) == JV_KIND_OBJECT &&
+		    (cid = dalle_record_str(line, "custom_id")) != NULL) {
+			v = JV_OBJECT(jv_string("batch"),
+			    dalle_record_get(b, "id"), jv_string("status"),
+			    dalle_record_get(b, "status"));
+			*ids = jv_object_set(*ids, jv_string(cid), v);
+		}
+		jv_free(line);
+	}
+	dalle_http_xfer_free(x);
+	return 0;
+}
+
+jv
+dalle_batch_inflight(struct dalle_http *h, const struct dalle_conf *c,
+    jv *err)
+{
+	static const char *const ended[] = { "failed", "expired",
+	    "cancelling", "cancelled", NULL };
+	const char *st, *last;
+	char *what = dalle_xstrdup("batches?limit=100");
+	jv ids = jv_object(), page, data, b, mark;
+	int i, n, k, ours, more = 1;
+
+	while (more) {
+		page = dalle_batch_call(h, c, "GET", what, NULL, NULL, err);
+		free(what);
+		what = NULL;
+		if (!jv_is_valid(page)) {
+			jv_free(ids);
+			return page;
+		}
+		data = dalle_record_get(page, "data");
+		n = jv_get_kind(data) == JV_KIND_ARRAY ?
+		    jv_array_length(jv_copy(data)) : 0;
+		for (i = 0; i < n; i++) {
+			b = jv_array_get(jv_copy(data), i);
+			st = dalle_record_str(b, "status");
+			for (k = 0; st && ended[k] && strcmp(st, ended[k]); k++)
+				;
+			mark = jv_getpath(jv_copy(b), JV_ARRAY(
+			    jv_string("metadata"), jv_string(DALLE_BATCH_MARK)));
+			ours = jv_get_kind(mark) == JV_KIND_STRING;
+			jv_free(mark);
+			if (st != NULL && ended[k] == NULL && ours &&
+			    add_lines(h, c, b, &ids, err) == -1) {
+				jv_free(b);
+				jv_free(data);
+				jv_free(page);
+				jv_free(ids);
+				return jv_invalid();
+			}
+			jv_free(b);
+		}
+		jv_free(data);
+		last = dalle_record_str(page, "last_id");
+		mark = jv_object_get(jv_copy(page), jv_string("has_more"));
+		more = jv_get_kind(mark) == JV_KIND_TRUE && last != NULL;
+		jv_free(mark);
+		if (more)
+			what = dalle_xasprintf("batches?limit=100&after=%s",
+			    last);
+		jv_free(page);
+	}
+	return ids;
+}
