@@ -725,30 +725,6 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	return submit(lp, rec, &big);
 }
 
-/* What the service says it made, as strings whatever their value: with
- * size "auto" it may pick a size no rule names. */
-static jv
-keep_strings(jv rec, jv body)
-{
-	static const char *const keys[] = {
-		"size", "quality", "output_format", "background", NULL
-	};
-	size_t i;
-	jv v;
-
-	for (i = 0; keys[i] != NULL; i++) {
-		v = dalle_record_get(body, keys[i]);
-		if (jv_get_kind(v) == JV_KIND_NULL)
-			jv_free(v);
-		else if (jv_get_kind(v) == JV_KIND_STRING)
-			rec = jv_object_set(rec, jv_string(keys[i]), v);
-		else
-			rec = jv_object_set(rec, jv_string(keys[i]),
-			    jv_dump_string(v, 0));
-	}
-	return rec;
-}
-
 static int
 on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 {
@@ -819,17 +795,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			rec = jv_null();
 			goto out;
 		}
-		rec = jv_object_set(rec, jv_string("status"),
-		    jv_string("succeeded"));
-		rec = jv_object_set(rec, jv_string("created"),
-		    dalle_record_get(body, "created"));
-		rec = jv_object_set(rec, jv_string("data"), v);
-		v = dalle_record_get(body, "usage");
-		if (jv_get_kind(v) == JV_KIND_OBJECT)
-			rec = jv_object_set(rec, jv_string("usage"), v);
-		else
-			jv_free(v);
-		rec = keep_strings(rec, body);
+		rec = dalle_batch_merge(rec, body, v);
 		if (r->stream)
 			rec = dalle_stream_record(r->stream, rec);
 	}

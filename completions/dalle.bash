@@ -62,7 +62,7 @@ _dalle() {
 		;;
 	dalle-poll)
 		opts='-h --help -q --quiet -v --verbose -j --jobs -t --timeout
-		    --interval --poll-rate --keep-order --endpoint --api-version
+		    --interval --poll-rate --keep-order --cancel --endpoint --api-version
 		    --api-key-file --token-command --allow-http --cacert --retries
 		    --request-timeout'
 		case $prev in

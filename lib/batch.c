@@ -2,6 +2,7 @@
  * batch.c: the Files and Batch API calls dalle-submit makes, one at a
  * time, each waited for.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,4 +202,139 @@ dalle_batch_inflight(struct dalle_http *h, const struct dalle_conf *c,
 		jv_free(page);
 	}
 	return ids;
+}
+
+jv
+dalle_batch_index(const char *p, size_t n, int file, jv idx)
+{
+	struct dalle_big scratch = { 0 };
+	const char *s = p, *end = p + n, *nl, *cid;
+	jv line;
+
+	for (; p != NULL && s < end; s = nl + 1) {
+		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+			nl = end;
+		line = dalle_big_parse(&scratch, s, (size_t)(nl - s));
+		if (jv_get_kind(line) == JV_KIND_OBJECT &&
+		    (cid = dalle_record_str(line, "custom_id")) != NULL)
+			idx = jv_object_set(idx, jv_string(cid), JV_ARRAY(
+			    jv_number(file), jv_number((double)(s - p)),
+			    jv_number((double)(nl - s))));
+		jv_free(line);
+		dalle_big_free(&scratch);
+		memset(&scratch, 0, sizeof(scratch));
+	}
+	return idx;
+}
+
+/* What the service says it made, as strings whatever their value: with
+ * size "auto" it may pick a size no rule names. */
+static jv
+keep_strings(jv rec, jv body)
+{
+	static const char *const keys[] = {
+		"size", "quality", "output_format", "background", NULL
+	};
+	size_t i;
+	jv v;
+
+	for (i = 0; keys[i] != NULL; i++) {
+		v = dalle_record_get(body, keys[i]);
+		if (jv_get_kind(v) == JV_KIND_NULL)
+			jv_free(v);
+		else if (jv_get_kind(v) == JV_KIND_STRING)
+			rec = jv_object_set(rec, jv_string(keys[i]), v);
+		else
+			rec = jv_object_set(rec, jv_string(keys[i]),
+			    jv_dump_string(v, 0));
+	}
+	return rec;
+}
+
+jv
+dalle_batch_merge(jv rec, jv body, jv data)
+{
+	jv v;
+
+	rec = jv_object_set(rec, jv_string("status"), jv_string("succeeded"));
+	rec = jv_object_set(rec, jv_string("created"),
+	    dalle_record_get(body, "created"));
+	rec = jv_object_set(rec, jv_string("data"), data);
+	v = dalle_record_get(body, "usage");
+	if (jv_get_kind(v) == JV_KIND_OBJECT)
+		rec = jv_object_set(rec, jv_string("usage"), v);
+	else
+		jv_free(v);
+	return keep_strings(rec, body);
+}
+
+/* A line's error: the service's answer as a synchronous request would
+ * have had it, or the batch's own code. */
+static jv
+line_error(jv line, const char *url)
+{
+	struct dalle_xfer x;
+	const char *code, *msg;
+	jv resp, e, body, s;
+	long status;
+
+	resp = dalle_record_get(line, "response");
+	if (jv_get_kind(resp) != JV_KIND_OBJECT ||
+	    dalle_record_long(resp, "status_code", &status) == -1) {
+		jv_free(resp);
+		e = dalle_record_get(line, "error");
+		code = dalle_record_str(e, "code");
+		msg = dalle_record_str(e, "message");
+		s = dalle_record_error("poll", code && strcmp(code,
+		    "batch_expired") == 0 ? DALLE_KIND_BATCH_EXPIRED : code &&
+		    strcmp(code, "batch_cancelled") == 0 ? DALLE_KIND_CANCELLED :
+		    DALLE_KIND_FAILED, 0, code, msg ? msg : "the batch did not "
+		    "run this line", 0, 0);
+		jv_free(e);
+		return s;
+	}
+	body = dalle_record_get(resp, "body");
+	s = jv_dump_string(body, 0);
+	memset(&x, 0, sizeof(x));
+	x.url = (char *)(uintptr_t)url;
+	x.result = CURLE_OK;
+	x.status = status;
+	x.hint.retry_after_ms = -1;
+	dalle_buf_adds(&x.resp, jv_string_value(s));
+	jv_free(s);
+	e = dalle_http_xfer_error(&x, "poll");
+	/* A batch line is not retried by itself: it is a record's error. */
+	e = jv_object_set(e, jv_string("retryable"), jv_false());
+	dalle_buf_free(&x.resp);
+	jv_free(resp);
+	return e;
+}
+
+jv
+dalle_batch_result(struct dalle_big *big, jv rec, const char *line,
+    size_t n, const char *url, jv *err)
+{
+	jv l, body, v, resp;
+	long status;
+
+	l = dalle_big_parse(big, line, n);
+	body = jv_getpath(jv_copy(l), JV_ARRAY(jv_string("response"),
+	    jv_string("body")));
+	v = dalle_record_get(body, "data");
+	resp = dalle_record_get(l, "response");
+	if (dalle_record_long(resp, "status_code", &status) == -1)
+		status = 0;
+	jv_free(resp);
+	if (status != 200 || jv_get_kind(v) != JV_KIND_ARRAY) {
+		jv_free(v);
+		*err = line_error(l, url);
+		jv_free(body);
+		jv_free(l);
+		jv_free(rec);
+		return jv_invalid();
+	}
+	rec = dalle_batch_merge(rec, body, v);
+	jv_free(body);
+	jv_free(l);
+	return rec;
 }

@@ -36,4 +36,25 @@ jv dalle_batch_create(struct dalle_http *h, const struct dalle_conf *c,
 jv dalle_batch_inflight(struct dalle_http *h, const struct dalle_conf *c,
     jv *err);
 
+/* Where each custom_id's line is in a batch's output or error file (p,
+ * n bytes), file 0 or 1: idx (consumed) with {custom_id: [file, offset,
+ * length]} added. */
+jv dalle_batch_index(const char *p, size_t n, int file, jv idx);
+/*
+ * rec (consumed) with the result of its line of a batch's files (n bytes
+ * at line, its big strings into big, spans of line): as a synchronous
+ * answer gives it ("status" "succeeded", "created", "data", "usage",
+ * "size", "quality", "output_format", "background"); or jv_invalid() with
+ * *err the line's own error: the record a synchronous answer with its
+ * status and body would give, or kind batch_expired or cancelled for a
+ * line the batch never ran.  url names the batch in messages.
+ */
+jv dalle_batch_result(struct dalle_big *big, jv rec, const char *line,
+    size_t n, const char *url, jv *err);
+/* rec (consumed) with a synchronous answer's body (borrowed) merged as
+ * dalle-submit writes it: "status" "succeeded", "created", data
+ * (consumed), "usage", and size, quality, output_format and background
+ * as strings, whatever their JSON type. */
+jv dalle_batch_merge(jv rec, jv body, jv data);
+
 #endif

@@ -549,6 +549,18 @@ files_out(struct batch *b)
 	}
 }
 
+/* End b in state s (at *at) before its lines ran: those not run yet go to
+ * the error file with code. */
+static void
+batch_close(struct batch *b, const char *code, const char *message,
+    enum bstate s, int64_t *at)
+{
+	lines_unrun(b, code, message);
+	b->state = s;
+	*at = dalle_time();
+	files_out(b);
+}
+
 /*
  * Bring b up to now: validating for the first fifth of --batch-latency,
  * in_progress (lines run in step) to four fifths, finalizing, then
@@ -570,11 +582,9 @@ advance(struct batch *b, int64_t now)
 	if (b->state == B_CANCELLING) {
 		if (now - b->cancel_ms < v)
 			return;
-		lines_unrun(b, "batch_cancelled", "This request was "
-		    "cancelled before it could be executed.");
-		b->state = B_CANCELLED;
-		b->cancelled_at = wall;
-		files_out(b);
+		batch_close(b, "batch_cancelled", "This request was "
+		    "cancelled before it could be executed.", B_CANCELLED,
+		    &b->cancelled_at);
 		return;
 	}
 	if (e >= exp && exp < lat) {
@@ -584,11 +594,9 @@ advance(struct batch *b, int64_t now)
 			return;
 		}
 		run_to(b, lines_due(b, exp, v, f));
-		lines_unrun(b, "batch_expired", "This request could not be "
-		    "executed before the completion window expired.");
-		b->state = B_EXPIRED;
-		b->expired_at = wall;
-		files_out(b);
+		batch_close(b, "batch_expired", "This request could not be "
+		    "executed before the completion window expired.",
+		    B_EXPIRED, &b->expired_at);
 		return;
 	}
 	if (e < v)

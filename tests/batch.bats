@@ -49,6 +49,19 @@ create() {
 	    jq -r .id
 }
 
+# part_done BATCH: of its 10 lines, how many completed (checked to be
+# some but not all); its output and error files in out.jsonl, err.jsonl.
+part_done() {
+	local b done
+	b=$(api GET "/v1/batches/$1")
+	done=$(jq -r .request_counts.completed <<<"$b")
+	[ "$done" -gt 0 ] || return 1
+	[ "$done" -lt 10 ] || return 1
+	api GET "/v1/files/$(jq -r .output_file_id <<<"$b")/content" >out.jsonl
+	api GET "/v1/files/$(jq -r .error_file_id <<<"$b")/content" >err.jsonl
+	echo "$done"
+}
+
 # until_status BATCH STATUS: poll (up to 20 s) until the batch has it.
 until_status() {
 	local i s
@@ -226,12 +239,7 @@ until_status() {
 	lines a b c d e f g h i j >in.jsonl
 	bid=$(create "$(upload in.jsonl)")
 	until_status "$bid" expired
-	run api GET "/v1/batches/$bid"
-	done=$(jq -r .request_counts.completed <<<"$output")
-	assert [ "$done" -gt 0 ]
-	assert [ "$done" -lt 10 ]
-	api GET "/v1/files/$(jq -r .output_file_id <<<"$output")/content" >out.jsonl
-	api GET "/v1/files/$(jq -r .error_file_id <<<"$output")/content" >err.jsonl
+	done=$(part_done "$bid")
 	assert_equal "$(wc -l <out.jsonl)" "$done"
 	assert_equal "$(wc -l <err.jsonl)" "$((10 - done))"
 	assert_equal "$(jq -r .error.code err.jsonl | sort -u)" batch_expired
@@ -249,11 +257,7 @@ until_status() {
 	assert_equal "$(code)" 200
 	assert_equal "$(jq -r .status <<<"$output")" cancelling
 	until_status "$bid" cancelled
-	run api GET "/v1/batches/$bid"
-	done=$(jq -r .request_counts.completed <<<"$output")
-	assert [ "$done" -gt 0 ]
-	assert [ "$done" -lt 10 ]
-	api GET "/v1/files/$(jq -r .error_file_id <<<"$output")/content" >err.jsonl
+	done=$(part_done "$bid")
 	assert_equal "$(jq -r .error.code err.jsonl | sort -u)" batch_cancelled
 	assert_equal "$(wc -l <err.jsonl)" "$((10 - done))"
 	run api POST "/v1/batches/$bid/cancel"
@@ -372,4 +376,97 @@ prompts() {
 	run -78 dalle-submit --batch --api azure-v1 -m gpt-image-2 'a fox'
 	assert_output --partial "no image model runs in Azure's Global Batch"
 	assert_equal "$(wc -l <"$SERVE_DIR/serve.log")" 0
+}
+
+@test "pipeline: 5 prompts through submit --batch | poll | fetch, polls per batch" {
+	serve_start --api-key "$KEY" --batch-latency 2
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 --quality low >recs
+	dalle-poll --interval 1 <recs >done
+	assert_equal "$(wc -l <done)" 5
+	assert_equal "$(jq -r .status done | sort -u)" succeeded
+	assert_equal "$(jq -r .prompt done | sort | tr '\n' ' ')" 'a cat a dog a elk a fox a owl '
+	assert_equal "$(jq -r '.usage.total_tokens > 0' done | sort -u)" true
+	assert_equal "$(jq -r .size done | sort -u)" 1024x1024
+	assert_equal "$(jq -r .operation.kind done | sort -u)" openai-batch
+	mkdir out
+	(cd out && dalle-fetch <../done >../fetched)
+	assert_equal "$(ls out | grep -c '\.png$')" 5
+	assert_equal "$(jq -r '.files[0].format' fetched | sort -u)" png
+	assert_equal "$(logged files_upload)" 1
+	assert_equal "$(logged batches_create)" 1
+	# Polled once per interval for the batch, not once per record.
+	polls=$(logged batches_get)
+	assert [ "$polls" -ge 1 ]
+	assert [ "$polls" -le 4 ]
+	assert_equal "$(logged files_content)" 1
+}
+
+@test "poll: per-line failures become error records of those lines only" {
+	serve_start --api-key "$KEY" --blocked-term bomb
+	use_oai
+	printf 'a fox\na bomb\na owl\n' | dalle-submit --batch -m gpt-image-2 >recs
+	run -2 dalle-poll <recs
+	dalle-poll <recs >done || true
+	assert_equal "$(jq -r 'select(.prompt == "a bomb") | .error.kind' done)" content_filter
+	assert_equal "$(jq -r 'select(.prompt == "a bomb") | .error.status' done)" 400
+	assert_equal "$(jq -r 'select(.prompt != "a bomb") | .status' done | sort -u)" succeeded
+	assert_equal "$(jq -r 'select(.prompt != "a bomb") | .error' done | sort -u)" null
+	# The output and the error file, each read once per poller.
+	assert_equal "$(logged files_content)" 4
+}
+
+@test "poll: an expired batch: run lines kept, the others batch_expired" {
+	serve_start --api-key "$KEY" --batch-latency 10 --batch-expire 5
+	use_oai
+	printf 'a %s\n' 1 2 3 4 5 6 7 8 9 10 | dalle-submit --batch -m gpt-image-2 >recs
+	dalle-poll --interval 1 <recs >done || true
+	assert_equal "$(wc -l <done)" 10
+	ok=$(jq -r 'select(.status == "succeeded") | .prompt' done | wc -l)
+	assert [ "$ok" -gt 0 ]
+	assert [ "$ok" -lt 10 ]
+	assert_equal "$(jq -r 'select(.error) | .error.kind' done | sort -u)" batch_expired
+	assert_equal "$(jq -r 'select(.error) | .status' done | sort -u)" expired
+}
+
+@test "poll --cancel: one cancel per batch, finished lines kept" {
+	serve_start --api-key "$KEY" --batch-latency 10
+	use_oai
+	printf 'a %s\n' 1 2 3 4 5 6 7 8 9 10 | dalle-submit --batch --batch-size 5 -m gpt-image-2 >recs
+	sleep 4
+	dalle-poll --cancel --interval 1 <recs >done || true
+	assert_equal "$(logged batches_cancel)" 2
+	assert_equal "$(wc -l <done)" 10
+	assert_equal "$(jq -r 'select(.error) | .error.kind' done | sort -u)" cancelled
+	assert_equal "$(jq -r .status done | sort -u | tr '\n' ' ')" 'cancelled succeeded '
+}
+
+@test "poll: a slow batch does not hold back a quick one's records" {
+	serve_start --api-key "$KEY" --batch-latency 4
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >quick
+	sleep 3
+	echo 'a slow yak' | dalle-submit --batch -m gpt-image-2 >slow
+	# The slow batch's record comes first, and its batch ends last.
+	cat slow quick | dalle-poll --interval 1 >done
+	assert_equal "$(jq -r .operation.batch quick slow | sort -u | wc -l)" 2
+	assert_equal "$(sed -n 1,5p done | jq -r .prompt | sort | tr '\n' ' ')" 'a cat a dog a elk a fox a owl '
+	assert_equal "$(sed -n 6p done | jq -r .prompt)" 'a slow yak'
+	assert_equal "$(jq -r .status done | sort -u)" succeeded
+}
+
+@test "poll: killed and restarted, the same final records" {
+	serve_start --api-key "$KEY" --batch-latency 3
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >recs
+	dalle-poll --interval 1 <recs >first &
+	pid=$!
+	sleep 1
+	kill "$pid"
+	wait "$pid" || true
+	assert_equal "$(wc -l <first)" 0
+	dalle-poll --interval 1 <recs >second
+	dalle-poll --interval 1 <recs >third
+	assert_equal "$(wc -l <second)" 5
+	assert_equal "$(jq -Sc 'del(.operation.polls)' second | sort)" "$(jq -Sc 'del(.operation.polls)' third | sort)"
 }
