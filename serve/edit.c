@@ -470,8 +470,9 @@ src_add_json(struct edit_src *src, jv o, int mask, struct dalle_model_err *e)
 
 	if (u == NULL) {
 		if (dalle_record_str(o, "file_id") != NULL)
-			REFUSE(e, param, "invalid_value", "dalle-serve has "
-			    "no Files API: send the image as a data URL.");
+			REFUSE(e, param, "invalid_value", "dalle-serve takes "
+			    "no images by file_id: send the image as a data "
+			    "URL.");
 		else
 			REFUSE(e, param, "invalid_type", "Invalid type for "
 			    "'%s': expected an object with 'image_url' or "
