@@ -44,6 +44,10 @@ static long interval_ms = 1000;
 static double polls_per_min = 100 * 60;
 static int cancel;              /* --cancel */
 
+static jv op_rec(struct op *o, const char *status);
+static int batch_start(struct dalle_loop *lp, jv rec, const char *raw,
+    size_t rawlen, const struct dalle_big *big, jv op);
+
 static void
 usage(FILE *fp, int rc)
 {
@@ -198,6 +202,9 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 		return 0;
 	}
 	if (dalle_record_str(op, "kind") && strcmp(dalle_record_str(op, "kind"),
+	    "openai-batch") == 0)
+		return batch_start(lp, rec, raw, rawlen, big, op);
+	if (dalle_record_str(op, "kind") && strcmp(dalle_record_str(op, "kind"),
 	    "azure-image") != 0 && strcmp(dalle_record_str(op, "kind"),
 	    DALLE_OP_RESPONSE) != 0)
 		return reject(lp, rec, big, op, DALLE_KIND_INPUT,
@@ -237,6 +244,287 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 	schedule(lp, o, url, delay, delay < timeout_ms);
 	jv_free(op);
 	jv_free(rec);
+	return 0;
+}
+
+/*
+ * Batches (operation kind openai-batch): the records of one batch wait
+ * on it together, polled once per interval; when it ends its output and
+ * error files are read once and each record gets its own line.
+ */
+struct bwait {
+	struct bwait *next;
+	char *id, *url;
+	struct op **w;            /* the records waiting */
+	size_t n, cap;
+	int phase;                /* B_* */
+	char *files[2];           /* output and error file ids, or NULL */
+	struct dalle_buf data[2];
+	jv idx;                   /* custom_id: [file, offset, length] */
+	jv fail;                  /* the whole batch's error, or invalid */
+	char *status;
+	int64_t deadline;
+	int polls;
+};
+enum { B_CANCEL, B_POLL, B_OUTPUT, B_ERROR, B_ENDED };
+static struct bwait *bwaits;
+
+static int
+batch_owns(const void *p)
+{
+	const struct bwait *b;
+
+	for (b = bwaits; b != NULL; b = b->next)
+		if ((const void *)b == p)
+			return 1;
+	return 0;
+}
+
+/* The next request of b, after delay ms. */
+static void
+batch_next(struct dalle_loop *lp, struct bwait *b, long delay)
+{
+	struct dalle_xfer *x;
+	char *what, *url;
+
+	if (b->phase == B_OUTPUT || b->phase == B_ERROR) {
+		what = dalle_xasprintf("files/%s/content",
+		    b->files[b->phase - B_OUTPUT]);
+		url = dalle_api_url(&conf, DALLE_API_OPENAI, NULL, what);
+		free(what);
+		x = dalle_http_xfer_new("GET", url);
+		free(url);
+		if ((x->out = tmpfile()) == NULL)
+			err(DALLE_EX_IOERR, "tmpfile");
+	} else if (b->phase == B_CANCEL) {
+		url = dalle_xasprintf("%s/cancel", b->url);
+		x = dalle_http_xfer_new("POST", url);
+		free(url);
+	} else
+		x = dalle_http_xfer_new("GET", b->url);
+	x->headers = dalle_api_auth(&conf, DALLE_API_OPENAI, NULL);
+	x->udata = b;
+	x->paced = b->phase == B_POLL;
+	dalle_http_start_at(lp->http, x, dalle_now_ms() + delay);
+}
+
+/* Record o of batch b, ended: its own result or error. */
+static int
+batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
+{
+	const char *cid;
+	jv rec, op, at, e = jv_invalid();
+	double f, off, len;
+	int rc = 0;
+
+	o->polls = b->polls;
+	rec = op_rec(o, b->status);
+	op = dalle_record_get(rec, "operation");
+	cid = dalle_record_str(op, "custom_id");
+	at = cid ? jv_object_get(jv_copy(b->idx), jv_string(cid)) :
+	    jv_invalid();
+	if (jv_is_valid(b->fail))
+		e = jv_copy(b->fail);
+	else if (jv_get_kind(at) != JV_KIND_ARRAY)
+		e = dalle_record_errorf("poll", DALLE_KIND_PROTOCOL,
+		    "%s: custom_id %s is in neither the output nor the error "
+		    "file", b->id, cid ? cid : "(none)");
+	else {
+		f = jv_number_value(jv_array_get(jv_copy(at), 0));
+		off = jv_number_value(jv_array_get(jv_copy(at), 1));
+		len = jv_number_value(jv_array_get(jv_copy(at), 2));
+		rec = dalle_batch_result(&o->big, rec, b->data[(int)f].p +
+		    (size_t)off, (size_t)len, b->url, &e);
+	}
+	if (jv_is_valid(e)) {
+		jv_free(rec);
+		rec = op_rec(o, b->status);
+		rc = dalle_loop_fail(lp, o->id, rec, e, &o->big);
+	} else
+		dalle_loop_write(lp, o->id, rec, &o->big);
+	jv_free(at);
+	jv_free(op);
+	dalle_big_free(&o->big);
+	free(o->raw);
+	free(o);
+	return rc;
+}
+
+static int
+batch_end(struct dalle_loop *lp, struct bwait *b)
+{
+	size_t i;
+	int rc = 0, r;
+
+	b->phase = B_ENDED;
+	for (i = 0; i < 2; i++)
+		b->idx = dalle_batch_index(b->data[i].p, b->data[i].len,
+		    (int)i, b->idx);
+	for (i = 0; i < b->n; i++) {
+		r = batch_put(lp, b, b->w[i]);
+		rc = rc ? rc : r;
+	}
+	b->n = 0;
+	return rc;
+}
+
+/* The file a download wrote, into b->data[k]. */
+static void
+batch_read(struct bwait *b, int k, FILE *fp)
+{
+	char buf[65536];
+	size_t n;
+
+	rewind(fp);
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		dalle_buf_add(&b->data[k], buf, n);
+}
+
+static int
+batch_done(struct dalle_loop *lp, struct dalle_xfer *x)
+{
+	struct bwait *b = x->udata;
+	const char *st, *f;
+	jv body = jv_null(), e;
+	int k, rc = 0;
+
+	if (b->phase == B_CANCEL) {
+		/* 409: it has ended already; either way, poll it. */
+		if (x->result != CURLE_OK || (x->status != 200 &&
+		    x->status != 409))
+			b->fail = dalle_http_xfer_error(x, "poll");
+		b->phase = B_POLL;
+		if (!jv_is_valid(b->fail))
+			batch_next(lp, b, 0);
+		else
+			rc = batch_end(lp, b);
+		goto out;
+	}
+	if (x->result != CURLE_OK || x->status != 200) {
+		b->fail = dalle_http_xfer_error(x, "poll");
+		rc = batch_end(lp, b);
+		goto out;
+	}
+	if (b->phase == B_OUTPUT || b->phase == B_ERROR) {
+		batch_read(b, b->phase - B_OUTPUT, x->out);
+		b->phase++;
+		if (b->phase == B_ERROR && b->files[1] == NULL)
+			b->phase++;
+		if (b->phase == B_ENDED)
+			rc = batch_end(lp, b);
+		else
+			batch_next(lp, b, 0);
+		goto out;
+	}
+	b->polls++;
+	body = jv_parse_sized(x->resp.p ? x->resp.p : "", (int)x->resp.len);
+	if ((st = dalle_record_str(body, "status")) == NULL) {
+		b->fail = dalle_record_error("poll", DALLE_KIND_PROTOCOL,
+		    x->status, NULL, "no \"status\" in the batch", 0, b->polls);
+		rc = batch_end(lp, b);
+		goto out;
+	}
+	free(b->status);
+	b->status = dalle_xstrdup(st);
+	if (strcmp(st, "failed") == 0) {
+		e = jv_getpath(jv_copy(body), JV_ARRAY(jv_string("errors"),
+		    jv_string("data"), jv_number(0)));
+		b->fail = dalle_record_error("poll", DALLE_KIND_INVALID, 0,
+		    dalle_record_str(e, "code"), dalle_record_str(e,
+		    "message") ? dalle_record_str(e, "message") :
+		    "the batch failed validation", 0, b->polls);
+		jv_free(e);
+		rc = batch_end(lp, b);
+	} else if (strcmp(st, "completed") == 0 ||
+	    strcmp(st, "expired") == 0 || strcmp(st, "cancelled") == 0) {
+		for (k = 0; k < 2; k++)
+			if ((f = dalle_record_str(body, k ? "error_file_id" :
+			    "output_file_id")) != NULL)
+				b->files[k] = dalle_xstrdup(f);
+		b->phase = b->files[0] ? B_OUTPUT : b->files[1] ? B_ERROR :
+		    B_ENDED;
+		if (b->phase == B_ENDED)
+			rc = batch_end(lp, b);
+		else
+			batch_next(lp, b, 0);
+	} else if (dalle_now_ms() >= b->deadline) {
+		b->fail = dalle_record_error("poll", DALLE_KIND_TIMEOUT, 0,
+		    NULL, "still not finished when the timeout came", 1,
+		    b->polls);
+		rc = batch_end(lp, b);
+	} else
+		batch_next(lp, b, interval_ms);
+out:
+	jv_free(body);
+	if (x->out != NULL)
+		fclose(x->out);
+	x->out = NULL;
+	dalle_http_xfer_free(x);
+	return rc;
+}
+
+/* A record of an openai-batch operation: it waits on its batch. */
+static int
+batch_start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
+    const struct dalle_big *big, jv op)
+{
+	const char *url = dalle_record_str(op, "url");
+	const char *id = dalle_record_str(op, "batch");
+	struct dalle_buf d = { 0 };
+	struct bwait *b;
+	struct op *o;
+	char *base;
+
+	if (url == NULL || id == NULL ||
+	    dalle_record_str(op, "custom_id") == NULL)
+		return reject(lp, rec, big, op, DALLE_KIND_INPUT, dalle_xstrdup(
+		    "an openai-batch operation needs \"batch\", "
+		    "\"custom_id\" and \"url\""));
+	base = dalle_api_url(&conf, DALLE_API_OPENAI, NULL, "batches");
+	if (!dalle_url_same_origin(url, base)) {
+		free(base);
+		return reject(lp, rec, big, op, DALLE_KIND_CONFIG,
+		    dalle_xasprintf("%s: not the configured OpenAI base URL; "
+		    "the key is not sent there", url));
+	}
+	free(base);
+	if (conf.openai_key == NULL)
+		return reject(lp, rec, big, op, DALLE_KIND_CONFIG,
+		    dalle_xstrdup("no key: set OPENAI_API_KEY"));
+	for (b = bwaits; b != NULL; b = b->next)
+		if (strcmp(b->id, id) == 0)
+			break;
+	if (b == NULL) {
+		b = dalle_xcalloc(1, sizeof(*b));
+		b->id = dalle_xstrdup(id);
+		b->url = dalle_xstrdup(url);
+		b->idx = jv_object();
+		b->fail = jv_invalid();
+		b->deadline = dalle_now_ms() + timeout_ms;
+		b->phase = cancel ? B_CANCEL : B_POLL;
+		b->next = bwaits;
+		bwaits = b;
+		batch_next(lp, b, 0);
+	}
+	o = dalle_xcalloc(1, sizeof(*o));
+	if (raw)
+		o->raw = strndup(raw, rawlen);
+	else {
+		dalle_json_put(&d, rec);
+		o->raw = d.p;
+	}
+	if (o->raw == NULL)
+		err(DALLE_EX_OSERR, "strndup");
+	o->id = lp->cur;
+	jv_free(op);
+	jv_free(rec);
+	if (b->phase == B_ENDED)
+		return batch_put(lp, b, o);
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 16;
+		b->w = dalle_xrealloc(b->w, b->cap * sizeof(*b->w));
+	}
+	b->w[b->n++] = o;
 	return 0;
 }
 
@@ -414,6 +702,9 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	long delay;
 	int rc = 0;
 
+	/* A batch's transfer carries its batch, not an op. */
+	if (batch_owns(o))
+		return batch_done(lp, x);
 	if (o->response)
 		return response_done(lp, x, o);
 	o->polls++;

@@ -19,7 +19,7 @@ enum {
 	OPT_DRY_RUN, OPT_NO_VALIDATE, OPT_RATE, OPT_RATE_FILE,
 	OPT_COMPLEXITY, OPT_MODERATION, OPT_SAFETY_ID, OPT_TODAY,
 	OPT_LIST_MODELS, OPT_IMAGE, OPT_MASK, OPT_PARTIAL_IMAGES,
-	OPT_PARTIAL_DIR, OPT_RESPONSES_MODEL
+	OPT_PARTIAL_DIR, OPT_RESPONSES_MODEL, OPT_BATCH, OPT_BATCH_SIZE
 };
 
 /*
@@ -62,6 +62,8 @@ static const struct option other_opts[] = {
 	{ "mask", required_argument, NULL, OPT_MASK },
 	{ "partial-dir", required_argument, NULL, OPT_PARTIAL_DIR },
 	{ "responses-model", required_argument, NULL, OPT_RESPONSES_MODEL },
+	{ "batch", no_argument, NULL, OPT_BATCH },
+	{ "batch-size", required_argument, NULL, OPT_BATCH_SIZE },
 };
 #define NOTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -96,6 +98,8 @@ static size_t nimages;
 static char *mask;              /* --mask */
 static const char *partial_dir;  /* --partial-dir */
 static const char *responses_model = DALLE_RESPONSES_MODEL;
+static int batch_mode;          /* --batch */
+static long long batch_size = DALLE_BATCH_MAX_LINES;   /* --batch-size */
 
 static void
 usage(FILE *fp, int rc)
@@ -111,6 +115,7 @@ usage(FILE *fp, int rc)
 	    "\t[--user id] [--partial-images 0-3] [--partial-dir dir]\n"
 	    "\t[--dry-run] [--no-validate] [--keep-order]\n"
 	    "\t[--image file] [--mask file] [--responses-model model]\n"
+	    "\t[--batch] [--batch-size n]\n"
 	    "\t[--rate n/min] [--rate-file file] [--api name] "
 	    "[--endpoint url]\n"
 	    "\t[--base-url url] [--api-version v] [--api-key-file file]\n"
@@ -259,6 +264,241 @@ note_unknown(const char *name)
 	last = dalle_xstrdup(name);
 }
 
+#define AZURE_NO_BATCH "OpenAI only: no image model runs in Azure's " \
+	"Global Batch"
+
+/* A record held for its batch, and its line of the batch's file. */
+struct held {
+	jv rec;
+	struct dalle_big big;
+	struct dalle_loop_id id;
+	char *model, *endpoint, *cid;
+	struct dalle_buf line;
+	int done;
+};
+static struct held *held;
+static size_t nheld, capheld;
+static jv seen;                 /* hash: how many times so far */
+
+/*
+ * Hold rec (its big strings kept) for the batch written at the end.  Its
+ * custom_id is the request's hash, and for the k-th repeat of the same
+ * request in the input "-k": the same input gives the same ids.
+ */
+static void
+batch_hold(struct dalle_loop *lp, jv rec, struct dalle_big *big,
+    jv request, const struct dalle_buf *body, const char *model,
+    const char *url)
+{
+	const char *hash = dalle_record_str(request, "hash");
+	const char *ep = strstr(url, "/images/edits") ?
+	    "/v1/images/edits" : "/v1/images/generations";
+	struct held *h;
+	double k;
+	jv v;
+
+	if (!jv_is_valid(seen))
+		seen = jv_object();
+	v = jv_object_get(jv_copy(seen), jv_string(hash));
+	k = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : 0;
+	jv_free(v);
+	seen = jv_object_set(seen, jv_string(hash), jv_number(k + 1));
+	if (nheld == capheld) {
+		capheld = capheld ? capheld * 2 : 64;
+		held = dalle_xrealloc(held, capheld * sizeof(*held));
+	}
+	h = &held[nheld++];
+	memset(h, 0, sizeof(*h));
+	h->cid = k > 0 ? dalle_xasprintf("%s-%.0f", hash, k) :
+	    dalle_xstrdup(hash);
+	h->model = dalle_xstrdup(model ? model : "");
+	h->endpoint = dalle_xstrdup(ep);
+	h->id = lp->cur;
+	dalle_buf_adds(&h->line, "{\"custom_id\":\"");
+	dalle_buf_adds(&h->line, h->cid);
+	dalle_buf_adds(&h->line, "\",\"method\":\"POST\",\"url\":\"");
+	dalle_buf_adds(&h->line, ep);
+	dalle_buf_adds(&h->line, "\",\"body\":");
+	dalle_buf_add(&h->line, body->p, body->len);
+	dalle_buf_adds(&h->line, "}\n");
+	h->rec = jv_object_set(rec, jv_string("request"), request);
+	h->big = *big;
+	memset(big, 0, sizeof(*big));
+	dalle_big_keep(&h->big, h->rec);
+}
+
+/* Write held record h with its operation in batch b (an object with
+ * "id" and "status"), or fail it with e (consumed) when b is invalid. */
+static int
+batch_put(struct dalle_loop *lp, struct held *h, jv b, jv e)
+{
+	char *url, *what;
+	jv op;
+	int rc = 0;
+
+	if (!jv_is_valid(b))
+		rc = fail(lp, h->id, h->rec, &h->big, e);
+	else {
+		what = dalle_xasprintf("batches/%s", dalle_record_str(b, "id"));
+		url = dalle_api_url(&conf, DALLE_API_OPENAI, NULL, what);
+		op = JV_OBJECT(jv_string("kind"), jv_string("openai-batch"),
+		    jv_string("batch"), dalle_record_get(b, "id"),
+		    jv_string("custom_id"), jv_string(h->cid),
+		    jv_string("url"), jv_string(url));
+		free(url);
+		free(what);
+		h->rec = jv_object_set(h->rec, jv_string("operation"), op);
+		h->rec = jv_object_set(h->rec, jv_string("status"),
+		    dalle_record_get(b, "status"));
+		dalle_loop_write(lp, h->id, h->rec, &h->big);
+	}
+	h->rec = jv_null();
+	dalle_big_free(&h->big);
+	h->done = 1;
+	return rc;
+}
+
+/* --dry-run: the record with its batch line and the upload it joins. */
+static void
+batch_show(struct dalle_loop *lp, struct held *h, int file, size_t lines,
+    size_t bytes)
+{
+	char *url = dalle_api_url(&conf, DALLE_API_OPENAI, NULL, "files");
+	jv req = dalle_record_get(h->rec, "request"), up;
+
+	up = JV_OBJECT(jv_string("url"), jv_string(url),
+	    jv_string("file"), jv_number(file),
+	    jv_string("purpose"), jv_string("batch"),
+	    jv_string("endpoint"), jv_string(h->endpoint),
+	    jv_string("lines"), jv_number((double)lines),
+	    jv_string("bytes"), jv_number((double)bytes),
+	    jv_string("cost"), jv_string("batch: half the synchronous price"));
+	free(url);
+	req = jv_object_set(req, jv_string("batch_line"),
+	    jv_parse_sized(h->line.p, (int)h->line.len));
+	req = jv_object_set(req, jv_string("upload"), up);
+	h->rec = jv_object_set(h->rec, jv_string("request"), req);
+	dalle_loop_write(lp, h->id, h->rec, &h->big);
+	h->rec = jv_null();
+	dalle_big_free(&h->big);
+	h->done = 1;
+}
+
+/* One batch of held[v[0..n-1]]: its file written, uploaded, created. */
+static int
+batch_send(struct dalle_loop *lp, const size_t *v, size_t n, int file)
+{
+	char path[] = "/tmp/dalle-batch-XXXXXX.jsonl", *fid = NULL;
+	size_t i, bytes = 0;
+	jv e = jv_invalid(), b = jv_invalid();
+	FILE *fp = NULL;
+	int fd, rc = 0, r;
+
+	for (i = 0; i < n; i++)
+		bytes += held[v[i]].line.len;
+	if (dry_run) {
+		for (i = 0; i < n; i++)
+			batch_show(lp, &held[v[i]], file, n, bytes);
+		return 0;
+	}
+	if ((fd = mkstemps(path, 6)) == -1 ||
+	    (fp = fdopen(fd, "w")) == NULL)
+		e = dalle_record_errorf("submit", DALLE_KIND_IO,
+		    "%s: cannot create", path);
+	for (i = 0; fp != NULL && i < n; i++)
+		fwrite(held[v[i]].line.p, 1, held[v[i]].line.len, fp);
+	if (fp != NULL && fclose(fp) == EOF)
+		e = dalle_record_errorf("submit", DALLE_KIND_IO,
+		    "%s: cannot write", path);
+	if (!jv_is_valid(e))
+		fid = dalle_batch_upload(lp->http, &conf, path, &e);
+	if (fd != -1)
+		unlink(path);
+	if (fid != NULL)
+		b = dalle_batch_create(lp->http, &conf, fid,
+		    held[v[0]].endpoint, &e);
+	free(fid);
+	for (i = 0; i < n; i++) {
+		r = batch_put(lp, &held[v[i]], b, jv_is_valid(b) ?
+		    jv_invalid() : jv_copy(e));
+		if (r != 0 && rc == 0)
+			rc = r;
+	}
+	jv_free(b);
+	jv_free(e);
+	return rc;
+}
+
+/*
+ * The end of the input: the lines already in a batch of ours (not failed,
+ * expired or cancelled) point at it; the others go in new batches, one
+ * model and endpoint each, at most --batch-size lines and 200 MB.
+ */
+static int
+batch_end(struct dalle_loop *lp)
+{
+	size_t i, j, n, *v;
+	long long bytes;
+	jv inflight = jv_object(), e = jv_invalid(), got;
+	int rc = 0, r, file = 0;
+
+	if (nheld == 0)
+		return 0;
+	if (!dry_run) {
+		jv_free(inflight);
+		inflight = dalle_batch_inflight(lp->http, &conf, &e);
+	}
+	for (i = 0; i < nheld; i++) {
+		if (!jv_is_valid(inflight)) {
+			r = batch_put(lp, &held[i], jv_invalid(), jv_copy(e));
+			rc = rc ? rc : r;
+			continue;
+		}
+		got = jv_object_get(jv_copy(inflight),
+		    jv_string(held[i].cid));
+		if (jv_get_kind(got) == JV_KIND_OBJECT) {
+			got = jv_object_set(got, jv_string("id"),
+			    dalle_record_get(got, "batch"));
+			batch_put(lp, &held[i], got, jv_invalid());
+		}
+		jv_free(got);
+	}
+	v = dalle_xcalloc(nheld, sizeof(*v));
+	for (i = 0; i < nheld; i++) {
+		if (held[i].done)
+			continue;
+		n = 0;
+		bytes = 0;
+		for (j = i; j < nheld; j++) {
+			if (held[j].done || strcmp(held[j].model,
+			    held[i].model) != 0 || strcmp(held[j].endpoint,
+			    held[i].endpoint) != 0)
+				continue;
+			if ((long long)n == batch_size || bytes +
+			    (long long)held[j].line.len > DALLE_BATCH_MAX_BYTES)
+				break;
+			bytes += (long long)held[j].line.len;
+			v[n++] = j;
+		}
+		if (n == 0)             /* one line over 200 MB: refused */
+			v[n++] = i;
+		r = batch_send(lp, v, n, ++file);
+		rc = rc ? rc : r;
+	}
+	for (i = 0; i < nheld; i++) {
+		free(held[i].model);
+		free(held[i].endpoint);
+		free(held[i].cid);
+		dalle_buf_free(&held[i].line);
+	}
+	free(v);
+	free(held);
+	jv_free(inflight);
+	jv_free(e);
+	jv_free(seen);
+	return rc;
+}
+
 /* A piece of a streamed answer. */
 static int
 on_chunk(struct dalle_xfer *x, const char *p, size_t n)
@@ -323,6 +563,9 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	if (api == DALLE_API_AZURE && name == NULL)
 		return fail(lp, lp->cur, rec, big, dalle_record_errorf("submit",
 		    DALLE_KIND_CONFIG, "--api azure needs a deployment"));
+	if (batch_mode && api != DALLE_API_OPENAI)
+		return fail(lp, lp->cur, rec, big, dalle_record_errorf("submit",
+		    DALLE_KIND_CONFIG, AZURE_NO_BATCH));
 	body = make_body(rec, api, name);
 	url = dalle_api_url(&conf, api, name, api == DALLE_API_RESPONSES ?
 	    "responses" : "images/generations");
@@ -330,6 +573,13 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	streamed = jv_get_kind(v) == JV_KIND_TRUE &&
 	    api != DALLE_API_RESPONSES;
 	jv_free(v);
+	if (batch_mode && streamed) {
+		jv_free(body);
+		free(url);
+		return fail(lp, lp->cur, rec, big, dalle_record_error("submit",
+		    DALLE_KIND_INVALID, 0, "streaming_unsupported",
+		    "Streaming is not supported in the Batch API.", 0, 0));
+	}
 
 	/* Check against the model's rules before a request is spent. */
 	check = model ? model : dep;
@@ -358,7 +608,7 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	jv_free(e);
 
 	/* An edit: its input files read and checked before any request. */
-	json = dalle_edit_json_form(api, check);
+	json = batch_mode || dalle_edit_json_form(api, check);
 	if (dalle_edit_gather(&ed, rec, images, nimages, mask, &e) == -1 ||
 	    (ed.n > 0 && dalle_edit_check(&ed, api, check, json, rec, &body,
 	    &e) == -1)) {
@@ -405,6 +655,12 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	}
 	dalle_edit_free(&ed);
 
+	if (batch_mode) {
+		batch_hold(lp, rec, big, request, &s, check, url);
+		jv_free(body);
+		free(url);
+		return -1;
+	}
 	if (dry_run) {
 		jv h = jv_array_append(jv_array(), jv_string(form ?
 		    "Content-Type: multipart/form-data; boundary=[curl's]" :
@@ -590,17 +846,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			rec = jv_null();
 			goto out;
 		}
-		rec = jv_object_set(rec, jv_string("status"),
-		    jv_string("succeeded"));
-		rec = jv_object_set(rec, jv_string("created"),
-		    dalle_record_get(body, "created"));
-		rec = jv_object_set(rec, jv_string("data"), v);
-		v = dalle_record_get(body, "usage");
-		if (jv_get_kind(v) == JV_KIND_OBJECT)
-			rec = jv_object_set(rec, jv_string("usage"), v);
-		else
-			jv_free(v);
-		rec = dalle_record_made(rec, body);
+		rec = dalle_batch_merge(rec, body, v);
 		if (r->stream)
 			rec = dalle_stream_record(r->stream, rec);
 	}
@@ -696,6 +942,16 @@ main(int argc, char *argv[])
 		case OPT_RESPONSES_MODEL:
 			responses_model = optarg;
 			break;
+		case OPT_BATCH:
+			batch_mode = 1;
+			break;
+		case OPT_BATCH_SIZE:
+			if (dalle_strtonum(optarg, 1, DALLE_BATCH_MAX_LINES,
+			    &batch_size) == -1)
+				errx(DALLE_EX_USAGE, "--batch-size: %s: not a "
+				    "number from 1 to %d", optarg,
+				    DALLE_BATCH_MAX_LINES);
+			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);
 		}
@@ -713,6 +969,9 @@ main(int argc, char *argv[])
 	if (argc == 0 && isatty(STDIN_FILENO))
 		usage(stderr, DALLE_EX_USAGE);
 	dalle_conf_finish(&conf, !dry_run);
+	if (batch_mode && dalle_api_choose(&conf, conf.deployment,
+	    conf.model) != DALLE_API_OPENAI)
+		errx(DALLE_EX_CONFIG, "--batch: %s", AZURE_NO_BATCH);
 	if (partial_dir)
 		dalle_temp_init();
 
@@ -723,6 +982,8 @@ main(int argc, char *argv[])
 	memset(&lp, 0, sizeof(lp));
 	lp.line = on_line;
 	lp.done = on_done;
+	if (batch_mode)
+		lp.end = batch_end;
 	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
 	dalle_rate_close(rate);
 	jv_free(defaults);

@@ -24,6 +24,7 @@ _dalle() {
 		    --response-format --output-format --output-compression
 		    --background --complexity --moderation --safety-identifier
 		    --today --list-models --image --mask --responses-model
+		    --batch --batch-size
 		    --user --partial-images --partial-dir
 		    --dry-run --no-validate --keep-order
 		    --rate --rate-file --api --endpoint
@@ -56,7 +57,8 @@ _dalle() {
 		-j | --jobs | -n | --n | --deployment | --output-compression | \
 		    --user | --endpoint | --base-url | --api-version | \
 		    --retries | --request-timeout | --rate | \
-		    --safety-identifier | --today | --responses-model)
+		    --safety-identifier | --today | --responses-model | \
+		    --batch-size)
 			return 0 ;;
 		esac
 		;;
@@ -92,7 +94,8 @@ _dalle() {
 		;;
 	dalle-serve)
 		opts='-h --help -d --deployment -l --listen --api-key
-		    --api-key-file --blocked-term --cache-size --concurrency
+		    --api-key-file --batch-expire --batch-fail-rate
+		    --batch-latency --blocked-term --cache-size --concurrency
 		    --drop-rate --fail-rate --image-bytes --image-scale --jitter
 		    --latency --log --public-url --rate-window --response-ttl
 		    --rpm --seed
@@ -104,6 +107,7 @@ _dalle() {
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 			return 0 ;;
 		-d | --deployment | -l | --listen | --api-key | --blocked-term | \
+		    --batch-expire | --batch-fail-rate | --batch-latency | \
 		    --cache-size | --concurrency | --drop-rate | --fail-rate | \
 		    --image-bytes | --image-scale | --jitter | --latency | \
 		    --public-url | --rate-window | --response-ttl | --rpm | \

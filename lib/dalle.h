@@ -40,5 +40,6 @@
 #include "sse.h"
 #include "stream.h"
 #include "responses.h"
+#include "batch.h"
 
 #endif

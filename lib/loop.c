@@ -252,7 +252,7 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 	char *s;
 	size_t n;
 	long lineno;
-	int i, ready, reading;
+	int i, rc, ready, reading;
 
 	if (argc > 0) {
 		lp->source = "argument";
@@ -275,6 +275,14 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		    (s = dalle_lines_next(lr, &n, &lineno)) != NULL)
 			one(lp, s, n, lineno);
 		reading = lr && !dalle_lines_eof(lr) && room(lp);
+		if (!reading && dalle_http_pending(lp->http) == 0 &&
+		    lp->end != NULL) {
+			rc = lp->end(lp);
+			lp->end = NULL;
+			if (rc != 0 && lp->rc == 0)
+				lp->rc = rc;
+			continue;
+		}
 		if (!reading && dalle_http_pending(lp->http) == 0)
 			break;
 		flush_out();

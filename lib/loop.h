@@ -34,6 +34,9 @@ struct dalle_loop {
 	size_t max_pending;
 	int (*line)(struct dalle_loop *lp, char *s, size_t n);
 	int (*done)(struct dalle_loop *lp, struct dalle_xfer *x);
+	/* When set: called once when the input has ended and nothing is in
+	 * flight, to write the records it held back; its status. */
+	int (*end)(struct dalle_loop *lp);
 	int quiet;
 	int no_records;           /* stdout is not for records (--paths, -o -) */
 	int keep_order;           /* write in input order, not completion */

@@ -54,6 +54,8 @@ jv dalle_record_get(jv obj, const char *key);
 #define DALLE_KIND_PROTOCOL "protocol"
 #define DALLE_KIND_CONFIG "config"
 #define DALLE_KIND_RETIRED "retired"
+#define DALLE_KIND_BATCH_EXPIRED "batch_expired"
+#define DALLE_KIND_CANCELLED "cancelled"
 jv dalle_record_error(const char *stage, const char *kind, long http,
     const char *code, const char *message, int retryable, int attempts);
 /* The common case: no HTTP status, no code, not retryable, no attempts,

@@ -161,7 +161,7 @@ dalle_responses_record(jv rec, jv body, int polls, jv *e)
 	code = dalle_record_str(v, "code");
 	msg = dalle_record_str(v, "message");
 	if (strcmp(status, "cancelled") == 0)
-		*e = dalle_record_error("poll", DALLE_KIND_FAILED, 0,
+		*e = dalle_record_error("poll", DALLE_KIND_CANCELLED, 0,
 		    "cancelled", "the response was cancelled", 0, polls);
 	else if (strcmp(status, "incomplete") == 0) {
 		u = jv_getpath(jv_copy(body), JV_ARRAY(

@@ -23,6 +23,7 @@
 #define EDIT_MAX_BODY ((uint64_t)64 << 20) /* a whole edit request */
 #define EDIT_MAX_FILE ((size_t)50 << 20)   /* one image, as the service */
 #define EDIT_MAX_MASK ((size_t)4 << 20)
+#define FILE_MAX ((size_t)200 << 20)       /* a batch's input file */
 #define EDIT_MAX_IMAGES 16
 #define EDIT_MAX_EDGE 8192                 /* pixels we decode */
 
@@ -39,6 +40,7 @@ struct edit_in {
 	size_t n, cap;
 	uint64_t bytes;           /* received */
 	int bad;                  /* the form could not be read */
+	size_t max_file;          /* bytes of one part */
 };
 
 struct pic {
@@ -115,7 +117,7 @@ on_part(void *cls, enum MHD_ValueKind kind, const char *key,
 		p->type = ctype ? dalle_xstrdup(ctype) : NULL;
 	}
 	p = &ed->v[ed->n - 1];
-	if (p->data.len + size > EDIT_MAX_FILE) {
+	if (p->data.len + size > ed->max_file) {
 		ed->bad = 1;
 		return MHD_NO;
 	}
@@ -131,6 +133,7 @@ edit_upload(struct req *rq, const char *p, size_t n)
 
 	if (ed == NULL) {
 		ed = rq->ed = dalle_xcalloc(1, sizeof(*ed));
+		ed->max_file = rq->upload ? FILE_MAX : EDIT_MAX_FILE;
 		ct = header(rq, "Content-Type");
 		if (ct != NULL && strncasecmp(ct, "multipart/form-data", 19) ==
 		    0) {
@@ -142,7 +145,7 @@ edit_upload(struct req *rq, const char *p, size_t n)
 		}
 	}
 	ed->bytes += n;
-	if (ed->bytes > EDIT_MAX_BODY)
+	if (ed->bytes > EDIT_MAX_BODY + (rq->upload ? FILE_MAX : 0))
 		return -1;
 	if (!ed->multipart)
 		dalle_buf_add(&rq->body, p, n);
@@ -467,8 +470,9 @@ src_add_json(struct edit_src *src, jv o, int mask, struct dalle_model_err *e)
 
 	if (u == NULL) {
 		if (dalle_record_str(o, "file_id") != NULL)
-			REFUSE(e, param, "invalid_value", "dalle-serve has "
-			    "no Files API: send the image as a data URL.");
+			REFUSE(e, param, "invalid_value", "dalle-serve takes "
+			    "no images by file_id: send the image as a data "
+			    "URL.");
 		else
 			REFUSE(e, param, "invalid_type", "Invalid type for "
 			    "'%s': expected an object with 'image_url' or "
@@ -554,9 +558,7 @@ edit_reply(struct req *rq, const char *deployment, enum flavour fl)
 {
 	const struct dalle_model *m = NULL;
 	struct dalle_model_err e;
-	struct edit_src src;
 	enum MHD_Result ret;
-	const char *size;
 	jv body;
 
 	if (precheck(rq, deployment, fl, &m, &ret) || fault(rq, &ret) ||
@@ -573,6 +575,33 @@ edit_reply(struct req *rq, const char *deployment, enum flavour fl)
 		return ret;
 	if (body_checked(rq, body, fl, &m, &ret))
 		return ret;
+	return edit_checked(rq, m, body, fl);
+}
+
+const struct dalle_buf *
+edit_part(struct req *rq, const char *name, const char **filename)
+{
+	size_t i;
+
+	if (rq->ed == NULL || !rq->ed->multipart || rq->ed->bad)
+		return NULL;
+	for (i = 0; i < rq->ed->n; i++)
+		if (strcmp(rq->ed->v[i].name, name) == 0) {
+			*filename = rq->ed->v[i].filename;
+			return &rq->ed->v[i].data;
+		}
+	return NULL;
+}
+
+enum MHD_Result
+edit_checked(struct req *rq, const struct dalle_model *m, jv body,
+    enum flavour fl)
+{
+	struct dalle_model_err e;
+	struct edit_src src;
+	enum MHD_Result ret;
+	const char *size;
+
 	memset(&src, 0, sizeof(src));
 	if (m->family == DALLE_FAMILY_DALLE3) {
 		REFUSE(&e, "model", "invalid_value", "The model '%s' does "

@@ -34,7 +34,9 @@ usage(FILE *fp, int rc)
 {
 	fputs("usage: dalle-serve [-h] [-d name=model] [-l addr:port] "
 	    "[--api-key key]\n"
-	    "\t[--api-key-file file] [--blocked-term word] "
+	    "\t[--api-key-file file] [--batch-expire seconds] "
+	    "[--batch-fail-rate p]\n"
+	    "\t[--batch-latency seconds] [--blocked-term word] "
 	    "[--cache-size mib]\n"
 	    "\t[--concurrency n] [--drop-rate p] [--fail-rate p] "
 	    "[--image-bytes bytes]\n"
@@ -174,6 +176,9 @@ static const struct optdef opts[] = {
 	{ "listen", 'l', A_STR, &opt.listen, .fn = NULL },
 	{ "api-key", 0, A_LIST, &opt.keys, .fn = NULL },
 	{ "api-key-file", 0, A_FILE, &opt.keys, .fn = NULL },
+	{ "batch-expire", 0, A_REAL, &opt.batch_expire, RANGE(0, 86400) },
+	{ "batch-fail-rate", 0, A_REAL, &opt.batch_fail_rate, RANGE(0, 1) },
+	{ "batch-latency", 0, A_REAL, &opt.batch_latency, RANGE(0, 86400) },
 	{ "blocked-term", 0, A_FN, NULL, .fn = add_blocked },
 	{ "cache-size", 0, A_MIB, &opt.cache_bytes, COUNT(0, 1 << 20) },
 	{ "concurrency", 0, A_INT, &opt.concurrency, COUNT(1, 1000000) },

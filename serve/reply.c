@@ -251,6 +251,12 @@ reply_b64(struct req *rq, jv body, const char *name, struct cent *const *img,
 	memcpy(o, t, strlen(t) + 1);
 	jv_free(s);
 	rq->resp_bytes = len;
+	if (rq->cap != NULL) {
+		dalle_buf_add(rq->cap, out, len);
+		free(out);
+		rq->cap_status = 200;
+		return MHD_YES;
+	}
 	r = MHD_create_response_from_buffer(len, out, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL)
 		errx(DALLE_EX_OSERR, "MHD_create_response_from_buffer");
@@ -306,6 +312,13 @@ reply_json(struct req *rq, unsigned status, jv body)
 	struct MHD_Response *r;
 	jv code;
 
+	if (rq->cap != NULL) {
+		code = jv_dump_string(body, 0);
+		dalle_buf_adds(rq->cap, jv_string_value(code));
+		jv_free(code);
+		rq->cap_status = status;
+		return MHD_YES;
+	}
 	code = jv_getpath(jv_copy(body), JV_ARRAY(jv_string("error"),
 	    jv_string("code")));
 	r = resp_json(body, rq);

@@ -20,12 +20,16 @@ const char *const route_names[R_N] = {
 const char *
 header(struct req *rq, const char *name)
 {
+	if (rq->conn == NULL)             /* a batch line */
+		return NULL;
 	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
 const char *
 query(struct req *rq, const char *name)
 {
+	if (rq->conn == NULL)
+		return NULL;
 	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND,
 	    name);
 }
@@ -176,6 +180,8 @@ dispatch(struct req *rq)
 
 	if (rq->responses)
 		return resp_reply(rq);
+	if (rq->rname != NULL)
+		return batch_reply(rq);
 	switch (rq->route) {
 	case R_STATS:
 		return stats_reply(rq);
@@ -228,6 +234,11 @@ req_new(struct MHD_Connection *conn, const char *url, const char *method)
 		rq->route = resp_route(method, url);
 		rq->responses = 1;
 	}
+	if (rq->route == R_OTHER &&
+	    (rq->rname = batch_route(method, url)) != NULL) {
+		rq->route = R_OPENAI;
+		rq->upload = strcmp(url, "/v1/files") == 0;
+	}
 	rq->logrec = jv_invalid();
 	rq->rl_remaining = -1;
 	if (opt.log != NULL) {
@@ -261,7 +272,7 @@ route_request(void *cls, struct MHD_Connection *conn, const char *url,
 		*con_cls = req_new(conn, url, method);
 		return MHD_YES;
 	}
-	if (*upload_size > 0 && rq->edit) {
+	if (*upload_size > 0 && (rq->edit || rq->upload)) {
 		if (!rq->too_big && edit_upload(rq, upload, *upload_size) == -1)
 			rq->too_big = 1;
 		*upload_size = 0;
@@ -304,9 +315,9 @@ log_request(struct req *rq)
 	    jv_string("path"), jv_string(rq->path));
 	rec = jv_object_set(rec, jv_string("query"),
 	    jv_object_get(jv_copy(rq->logrec), jv_string("query")));
-	rec = jv_object_set(rec, jv_string("route"), jv_string(rq->edit ?
-	    edit_route_name(rq->route) : rq->responses ? "responses" :
-	    route_names[rq->route]));
+	rec = jv_object_set(rec, jv_string("route"), jv_string(rq->rname ?
+	    rq->rname : rq->edit ? edit_route_name(rq->route) :
+	    rq->responses ? "responses" : route_names[rq->route]));
 	rec = jv_object_set(rec, jv_string("status"), jv_number(rq->status));
 	rec = jv_object_set(rec, jv_string("headers"),
 	    jv_object_get(jv_copy(rq->logrec), jv_string("headers")));

@@ -63,6 +63,7 @@ struct serve_opt {
 	long seed;
 	int seeded;
 	long today;               /* --today in days since 1970, or -1 */
+	double batch_latency, batch_expire, batch_fail_rate;
 	FILE *log;
 };
 extern struct serve_opt opt;
@@ -105,6 +106,10 @@ struct req {
 	int streamed;             /* answered as server-sent events */
 	long events;              /* events sent whole so far */
 	int responses;            /* a /responses request (responses.c) */
+	const char *rname;        /* batch.c's routes: the log's name */
+	int upload;               /* POST /v1/files: a multipart upload */
+	struct dalle_buf *cap;    /* a batch line: the answer lands here */
+	unsigned cap_status;
 };
 
 /* The service's errors, worded in reply.c's one table. */
@@ -325,6 +330,19 @@ struct cent *edit_render(struct edit_src *src, const struct ask *a,
 /* An edit's answer: base64 images, its input's size for "auto", and its
  * input images' tokens. */
 void edit_ask(struct edit_src *src, struct ask *a);
+
+/* edit.c, for batch.c: the answer to a JSON edit body checked by
+ * body_checked (consumed); and an upload's part by name (its filename
+ * into *filename), or NULL. */
+enum MHD_Result edit_checked(struct req *rq, const struct dalle_model *m,
+    jv body, enum flavour fl);
+const struct dalle_buf *edit_part(struct req *rq, const char *name,
+    const char **filename);
+
+/* batch.c: the Files API and the Batch API (/v1/files, /v1/batches). */
+/* The log's name of a batch route, or NULL when it is none. */
+const char *batch_route(const char *method, const char *url);
+enum MHD_Result batch_reply(struct req *rq);
 
 /* models.c: the model table served, and its shutdown dates enforced. */
 /* 1 when m is shut down on provider p as of --today: answered 404. */

@@ -191,7 +191,7 @@ get() {
 	use_openai
 	run --separate-stderr bash -c "dalle-submit --api responses 'Cancel me' | dalle-poll --cancel"
 	assert_equal "$status" 1
-	assert_equal "$(jq -r .error.kind <<<"$output")" failed
+	assert_equal "$(jq -r .error.kind <<<"$output")" cancelled
 	assert_equal "$(jq -r .error.code <<<"$output")" cancelled
 	assert_equal "$(jq -r .status <<<"$output")" cancelled
 	assert_equal "$(jq -s '[.[] | select(.path | endswith("/cancel"))] | length' "$SERVE_DIR/serve.log")" 1
