@@ -66,6 +66,16 @@ batch_run() {
 	b_files_content=$(batch_route "$d/serve.log" files_content)
 	b_files_get=$(batch_route "$d/serve.log" files_get)
 	bfiles=$(count_images "$img")
+	# To the millisecond, from the log: batch created to output file
+	# downloaded, and the pipeline's wall after that download.
+	blog=n/a btail=n/a
+	mapfile -t bt < <(jq -r 'select(.route == "batches_create" or
+	    .route == "files_content") | .time' "$d/serve.log" |
+	    while IFS= read -r s; do date -d "$s" +%s.%N; done)
+	if [ "${#bt[@]}" -ge 2 ]; then
+		blog=$(printf %.2f "$(calc "${bt[1]} - ${bt[0]}")")
+		btail=$(printf %.2f "$(calc "$t1 - ${bt[1]}")")
+	fi
 }
 
 # batch_cpu STAGE: its CPU in ms per image.
@@ -104,7 +114,7 @@ batch_report() {
 | \`dalle-submit --batch --api openai -m gpt-image-2 \\| dalle-poll --interval $BI \\| dalle-fetch -d DIR\` | $(printf %.2f "$bwall") | $bdur | $b_files_upload / $b_batches_create / $b_batches_get / $b_files_content | $(batch_cpu submit) / $(batch_cpu poll) / $(batch_cpu fetch) | $(rss_mb "$out/batch/submit.ru") / $(rss_mb "$out/batch/poll.ru") / $(rss_mb "$out/batch/fetch.ru") | $bfiles/$BN |
 
 - dalle-serve \`--image-scale 16 --batch-latency $BL\`: images a 16th of the real size, as in the small rows; the batch goes validating, in_progress (its lines run in step over the latency), finalizing, completed in $BL s. A real batch takes minutes to hours: $BL s is long enough for some $(calc "int($BL / $BI)") polls and for the waiting to dominate, short enough for make bench.
-- batch s: the batch's own duration, created_at to completed_at of GET /v1/batches/{id} (whole seconds). wall s: the whole pipeline, first prompt read to last file written.
+- batch s: the batch's own duration, created_at to completed_at of GET /v1/batches/{id} (whole seconds); to the millisecond in dalle-serve's log, batch created to output file downloaded: $blog s. wall s: the whole pipeline, first prompt read to last file written; $btail s of it after the output file was downloaded (dalle-poll matching $BN lines to their records, dalle-fetch decoding and writing).
 - Requests, from dalle-serve's log: $b_files_upload upload(s) (POST /v1/files), $b_batches_create create(s) (POST /v1/batches), $b_batches_get poll(s) (GET /v1/batches/{id}), $b_files_content file download(s) (GET /v1/files/{id}/content), $b_batches_list list(s) of batches in flight (dalle-submit's check that nothing is batched twice), $b_files_get file retrieve(s).
 - CPU is each stage's own user + system time, divided by N; dalle-fetch decodes each b64_json image from the output file and writes it to ${imgroot%%/dalle-bench.*}.
 EOF
