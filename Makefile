@@ -126,11 +126,11 @@ demo:
 	@sh examples/demo.sh
 
 bench: all
-	@sh bench/run.sh
+	@sh bench/run.sh bench/batch.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
-	shellcheck -s bash completions/dalle.bash tests/helpers/*.bash bench/run.sh
+	shellcheck -s bash completions/dalle.bash tests/helpers/*.bash bench/run.sh bench/batch.sh
 
 # Every program of the suite under the sanitizers or valgrind; a report of
 # the tool's, even from a process whose status no test reads, fails it.

@@ -10,10 +10,13 @@
 #   BENCH_C (64)         their jobs (-j) and server concurrency
 #   BENCH_L (1)          their seconds of latency
 #   BENCH_RN (200)       prompts of the real-size row (its -j is 16)
-#   BENCH_ONLY           "small" or "realsize": run that part alone
+#   BENCH_BN (5000)      prompts of the batch row (issue 12)
+#   BENCH_BL (20)        its dalle-serve --batch-latency, in seconds
+#   BENCH_ONLY           "small", "realsize" or "batch": run that part alone
 #   BENCH_TIMEOUT        seconds after which a stage of the real-size row is
 #                        killed (default 60 + BENCH_RN)
-#   BENCH_QUICK=1        a smoke run: N=100, BENCH_RN=20, fewer repetitions,
+#   BENCH_QUICK=1        a smoke run: N=100, BENCH_RN=20, BENCH_BN=500,
+#                        BENCH_BL=5, fewer repetitions,
 #                        no npm install (an installed openai package is used)
 # Internal: run.sh --one PROMPT and run.sh --loop are the curl+jq baselines.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -91,10 +94,14 @@ quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then
 	N=${BENCH_N:-100} QN=50 SEQ_N=0 STARTUP_RUNS=50 PENDING=1000 LINES=10000
 	RN=${BENCH_RN:-20}
+	BN=${BENCH_BN:-500} BL=${BENCH_BL:-5}
 else
 	N=${BENCH_N:-1000} QN=200 SEQ_N=20 STARTUP_RUNS=200 PENDING=10000 LINES=100000
 	RN=${BENCH_RN:-200}
+	BN=${BENCH_BN:-5000} BL=${BENCH_BL:-20}
 fi
+# The batch row: dalle-poll's interval, its default.
+BI=1
 C=${BENCH_C:-64}
 L=${BENCH_L:-1}
 RPM=600
@@ -103,6 +110,7 @@ RPM=600
 RC=16
 RBYTES=1950000
 RDEPLOY=gpt-image-2
+case $BN$BL in *[!0-9]* | 0*) echo "bench: BENCH_BN and BENCH_BL must be whole numbers, at least 1" >&2; exit 64 ;; esac
 case $N$C$RN in *[!0-9]*) echo "bench: BENCH_N, BENCH_C and BENCH_RN must be whole numbers" >&2; exit 64 ;; esac
 case $L in '' | *[!0-9.]*) echo "bench: BENCH_L must be a number of seconds" >&2; exit 64 ;; esac
 if [ "$N" -lt 1 ] || [ "$C" -lt 1 ] || [ "$RN" -lt 1 ]; then
@@ -113,10 +121,11 @@ TMO=${BENCH_TIMEOUT:-$((60 + RN))}
 case $TMO in '' | *[!0-9]*) echo "bench: BENCH_TIMEOUT must be whole seconds" >&2; exit 64 ;; esac
 only=${BENCH_ONLY:-}
 case $only in
-'') do_small=1 do_real=1 ;;
-small) do_small=1 do_real=0 ;;
-realsize) do_small=0 do_real=1 ;;
-*) echo "bench: BENCH_ONLY must be small or realsize" >&2; exit 64 ;;
+'') do_small=1 do_real=1 do_batch=1 ;;
+small) do_small=1 do_real=0 do_batch=0 ;;
+realsize) do_small=0 do_real=1 do_batch=0 ;;
+batch) do_small=0 do_real=0 do_batch=1 ;;
+*) echo "bench: BENCH_ONLY must be small, realsize or batch" >&2; exit 64 ;;
 esac
 
 for b in curl jq timeout cmp base64; do
@@ -606,6 +615,11 @@ if [ "$do_real" = 1 ]; then
 	fi
 fi
 
+# --- 7. The Batch API: BN prompts through --batch (bench/batch.sh) ---
+# shellcheck source=bench/batch.sh
+. bench/batch.sh
+[ "$do_batch" = 0 ] || batch_run
+
 # --- Targets ---
 # ratio A B: A / B to 2 decimals, or n/a when B is 0.
 ratio() {
@@ -712,6 +726,8 @@ if [ "$do_real" = 1 ]; then
 	    "real size: the images were 2 to 3 MB of base64: a mean of $rb64 MB ($rpng MB of PNG, $rdim)"
 fi
 
+[ "$do_batch" = 0 ] || batch_targets
+
 # --- The report ---
 if [ "$do_small" = 1 ]; then
 	cat <<EOF
@@ -747,11 +763,12 @@ $(cat "$out/realrows")
 - Images are written to ${imgroot%%/dalle-bench.*}$( [ "$imgroot" = "$out/img" ] || echo " (tmpfs)").
 EOF
 fi
+[ "$do_batch" = 0 ] || batch_report
 [ ! -s "$out/notes" ] || printf '\n%s\n' "$(sed 's/^/- /' "$out/notes")"
 cat <<EOF
 
 Machine: $runs_on; $(curl -V | head -n 1 | cut -d' ' -f1-2), $(git describe --always --dirty 2>/dev/null || echo unknown); load average $load0 before, $(cut -d' ' -f1-3 /proc/loadavg) after.
-Knobs: BENCH_N=$N BENCH_C=$C BENCH_L=$L BENCH_RN=$RN BENCH_ONLY=$only BENCH_QUICK=$quick.
+Knobs: BENCH_N=$N BENCH_C=$C BENCH_L=$L BENCH_RN=$RN BENCH_BN=$BN BENCH_BL=$BL BENCH_ONLY=$only BENCH_QUICK=$quick.
 
 #### Targets
 
@@ -759,5 +776,8 @@ $(cat "$out/targets")
 EOF
 # A stage of the real-size row that failed fails the bench too.
 if [ "$do_real" = 1 ] && [ "${rst[*]}" != "0 0 0" ]; then
+	exit 1
+fi
+if [ "$do_batch" = 1 ] && [ "${bst[*]}" != "0 0 0" ]; then
 	exit 1
 fi
