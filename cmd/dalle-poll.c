@@ -265,9 +265,11 @@ struct bwait {
 	char *status;
 	int64_t deadline;
 	int polls;
+	double counts[3];         /* request_counts: completed, failed, total */
 };
 enum { B_CANCEL, B_POLL, B_OUTPUT, B_ERROR, B_ENDED };
 static struct bwait *bwaits;
+static struct dalle_progress progress;  /* the batches, on a terminal */
 
 static int
 batch_owns(const void *p)
@@ -356,6 +358,8 @@ batch_end(struct dalle_loop *lp, struct bwait *b)
 	size_t i;
 	int rc = 0, r;
 
+	/* Its records' warnings go to a clean terminal. */
+	dalle_progress_clear(&progress);
 	b->phase = B_ENDED;
 	for (i = 0; i < 2; i++)
 		b->idx = dalle_batch_index(b->data[i].p, b->data[i].len,
@@ -378,6 +382,43 @@ batch_read(struct bwait *b, int k, FILE *fp)
 	rewind(fp);
 	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
 		dalle_buf_add(&b->data[k], buf, n);
+}
+
+/* On a terminal: a line for each batch still waited on. */
+static void
+batch_progress(void)
+{
+	struct bwait *b;
+
+	for (b = bwaits; b != NULL; b = b->next) {
+		if (b->phase == B_ENDED || b->n == 0)
+			continue;
+		if (b->status == NULL)
+			dalle_progress_add(&progress, "%s: not polled yet",
+			    b->id);
+		else
+			dalle_progress_add(&progress, "%s: %s, %.0f of %.0f "
+			    "completed, %.0f failed", b->id, b->status,
+			    b->counts[0], b->counts[2], b->counts[1]);
+	}
+	dalle_progress_draw(&progress);
+}
+
+/* request_counts of a batch object (borrowed) into b. */
+static void
+batch_counts(struct bwait *b, jv body)
+{
+	static const char *const k[] = { "completed", "failed", "total" };
+	jv c = jv_object_get(jv_copy(body), jv_string("request_counts")), v;
+	int i;
+
+	for (i = 0; i < 3 && jv_get_kind(c) == JV_KIND_OBJECT; i++) {
+		v = jv_object_get(jv_copy(c), jv_string(k[i]));
+		if (jv_get_kind(v) == JV_KIND_NUMBER)
+			b->counts[i] = jv_number_value(v);
+		jv_free(v);
+	}
+	jv_free(c);
 }
 
 static int
@@ -426,6 +467,7 @@ batch_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	}
 	free(b->status);
 	b->status = dalle_xstrdup(st);
+	batch_counts(b, body);
 	if (strcmp(st, "failed") == 0) {
 		e = jv_getpath(jv_copy(body), JV_ARRAY(jv_string("errors"),
 		    jv_string("data"), jv_number(0)));
@@ -460,6 +502,7 @@ out:
 		fclose(x->out);
 	x->out = NULL;
 	dalle_http_xfer_free(x);
+	batch_progress();
 	return rc;
 }
 
@@ -537,6 +580,9 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	int rc;
 	jv rec, op;
 
+	/* Warnings go to a clean terminal; the batches' lines come
+	 * back with their next poll. */
+	dalle_progress_clear(&progress);
 	while (*s == ' ' || *s == '\t')
 		s++, n--;
 	if (*s == '{') {
@@ -705,6 +751,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	/* A batch's transfer carries its batch, not an op. */
 	if (batch_owns(o))
 		return batch_done(lp, x);
+	dalle_progress_clear(&progress);
 	if (o->response)
 		return response_done(lp, x, o);
 	o->polls++;
@@ -839,7 +886,9 @@ main(int argc, char *argv[])
 	lp.max_pending = 100000;
 	lp.line = on_line;
 	lp.done = on_done;
+	dalle_progress_init(&progress, conf.quiet);
 	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
+	dalle_progress_free(&progress);
 	dalle_rate_close(rate);
 	return rc;
 }

@@ -41,5 +41,6 @@
 #include "stream.h"
 #include "responses.h"
 #include "batch.h"
+#include "progress.h"
 
 #endif
