@@ -8,14 +8,10 @@
  * bytes.  Checks, faults, quotas and the answer's shape are generate.c's.
  */
 #include <math.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <jpeglib.h>
-#include <png.h>
 
 #include "image.h"
 #include "serve.h"
@@ -289,85 +285,30 @@ form_body(const struct edit_in *ed)
 	return body;
 }
 
-struct jerr {
-	struct jpeg_error_mgr mgr;
-	jmp_buf jb;
-};
-
-static void
-on_jpeg_error(j_common_ptr cinfo)
-{
-	longjmp(((struct jerr *)cinfo->err)->jb, 1);
-}
-
+/* The RGBA pixels of a PNG or JPEG of w x h (as its header says, checked
+ * before a byte is decoded): 0, or -1. */
 static int
-decode_jpeg(const unsigned char *p, size_t n, struct pic *out)
+decode_rgba(const unsigned char *p, size_t n, int w, int h, struct pic *out)
 {
-	struct jpeg_decompress_struct c;
-	struct jerr e;
-	unsigned char *row = NULL;
-	JSAMPROW rp;
-	size_t x, y;
+	unsigned char *img;
+	size_t i, np;
+	int ch;
 
 	out->px = NULL;
-	c.err = jpeg_std_error(&e.mgr);
-	e.mgr.error_exit = on_jpeg_error;
-	if (setjmp(e.jb)) {
-		jpeg_destroy_decompress(&c);
-		free(row);
-		free(out->px);
-		out->px = NULL;
+	if (w < 1 || h < 1 || w > EDIT_MAX_EDGE || h > EDIT_MAX_EDGE ||
+	    (img = paint_decode(p, n, &out->w, &out->h, &ch)) == NULL)
 		return -1;
+	if (ch == 4) {
+		out->px = img;
+		return 0;
 	}
-	jpeg_create_decompress(&c);
-	jpeg_mem_src(&c, p, (unsigned long)n);
-	jpeg_read_header(&c, TRUE);
-	c.out_color_space = JCS_RGB;
-	if (c.image_width > EDIT_MAX_EDGE || c.image_height > EDIT_MAX_EDGE)
-		longjmp(e.jb, 1);
-	jpeg_start_decompress(&c);
-	out->w = (int)c.output_width;
-	out->h = (int)c.output_height;
-	out->px = dalle_xmalloc((size_t)out->w * out->h * 4);
-	row = dalle_xmalloc((size_t)out->w * 3);
-	rp = row;
-	for (y = 0; c.output_scanline < c.output_height; y++) {
-		jpeg_read_scanlines(&c, &rp, 1);
-		for (x = 0; x < (size_t)out->w; x++) {
-			memcpy(out->px + (y * out->w + x) * 4, row + x * 3, 3);
-			out->px[(y * out->w + x) * 4 + 3] = 255;
-		}
+	np = (size_t)out->w * out->h;
+	out->px = dalle_xmalloc(np * 4);
+	for (i = 0; i < np; i++) {
+		memcpy(out->px + i * 4, img + i * 3, 3);
+		out->px[i * 4 + 3] = 255;
 	}
-	jpeg_finish_decompress(&c);
-	jpeg_destroy_decompress(&c);
-	free(row);
-	return 0;
-}
-
-static int
-decode_png(const unsigned char *p, size_t n, struct pic *out)
-{
-	png_image im;
-
-	memset(&im, 0, sizeof(im));
-	im.version = PNG_IMAGE_VERSION;
-	out->px = NULL;
-	if (!png_image_begin_read_from_memory(&im, p, n))
-		return -1;
-	if (im.width > EDIT_MAX_EDGE || im.height > EDIT_MAX_EDGE) {
-		png_image_free(&im);
-		return -1;
-	}
-	im.format = PNG_FORMAT_RGBA;
-	out->w = (int)im.width;
-	out->h = (int)im.height;
-	out->px = dalle_xmalloc(PNG_IMAGE_SIZE(im));
-	if (!png_image_finish_read(&im, NULL, out->px, 0, NULL)) {
-		png_image_free(&im);
-		free(out->px);
-		out->px = NULL;
-		return -1;
-	}
+	free(img);
 	return 0;
 }
 
@@ -406,8 +347,7 @@ decode(const unsigned char *p, size_t n, int k, int mask, struct pic *out,
 		return -1;
 	}
 	if (fmt == NULL || (strcmp(fmt, "png") != 0 &&
-	    strcmp(fmt, "jpeg") != 0) || (strcmp(fmt, "png") == 0 ?
-	    decode_png(p, n, out) : decode_jpeg(p, n, out)) == -1) {
+	    strcmp(fmt, "jpeg") != 0) || decode_rgba(p, n, w, h, out) == -1) {
 		if (mask)
 			REFUSE(e, param, "invalid_image", "Invalid mask "
 			    "image file, please check your image file.");
