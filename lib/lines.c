@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #include "lines.h"
 #include "util.h"
@@ -14,7 +17,8 @@
 struct dalle_lines {
 	int fd, eof;
 	long lineno;
-	struct dalle_buf b;
+	struct dalle_buf b;             /* b.p mapped by room() when big */
+	int mapped;
 	size_t off;                     /* start of the unread part */
 	size_t scanned;                 /* bytes after off with no newline */
 };
@@ -25,6 +29,52 @@ struct dalle_lines {
 #define F_GETPIPE_SZ 1032
 #endif
 #define PIPE_SIZE (1024 * 1024)
+
+/*
+ * Room for want more bytes.  A buffer of megabyte lines is mapped on its
+ * own in 2 MiB steps and asked for huge pages: where page faults are dear
+ * (a virtual machine), faulting in a few megabytes 4 KiB at a time cost
+ * more than all the copying of the first records.  Growing keeps only the
+ * unread part, moved to the start.
+ */
+#define BIG (2 * 1024 * 1024)
+
+static void
+room(struct dalle_lines *lr, size_t want)
+{
+#ifdef MADV_HUGEPAGE
+	struct dalle_buf *b = &lr->b;
+	size_t keep = b->len - lr->off, cap;
+	char *p;
+
+	if (b->len + want + 1 <= b->cap || keep + want + 1 <= BIG / 2) {
+		dalle_buf_reserve(b, want);
+		return;
+	}
+	cap = b->cap * 2 > keep + want + 1 ? b->cap * 2 : keep + want + 1;
+	cap = (cap + BIG - 1) / BIG * BIG;
+	p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED) {
+		dalle_buf_reserve(b, want);
+		return;
+	}
+	madvise(p, cap, MADV_HUGEPAGE);
+	memcpy(p, b->p + lr->off, keep);
+	p[keep] = '\0';
+	if (lr->mapped)
+		munmap(b->p, b->cap);
+	else
+		free(b->p);
+	b->p = p;
+	b->len = keep;
+	b->cap = cap;
+	lr->off = 0;
+	lr->mapped = 1;
+#else
+	dalle_buf_reserve(&lr->b, want);
+#endif
+}
 
 void
 dalle_pipe_grow(int fd)
@@ -54,6 +104,12 @@ dalle_lines_free(struct dalle_lines *lr)
 {
 	if (lr == NULL)
 		return;
+#ifdef MADV_HUGEPAGE
+	if (lr->mapped) {
+		munmap(lr->b.p, lr->b.cap);
+		lr->b.p = NULL;
+	}
+#endif
 	dalle_buf_free(&lr->b);
 	free(lr);
 }
@@ -78,7 +134,7 @@ dalle_lines_fill(struct dalle_lines *lr)
 		lr->b.p[lr->b.len] = '\0';
 		lr->off = 0;
 	}
-	dalle_buf_reserve(&lr->b, want);
+	room(lr, want);
 	do
 		n = read(lr->fd, lr->b.p + lr->b.len,
 		    lr->b.cap - lr->b.len - 1);

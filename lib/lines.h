@@ -17,7 +17,7 @@ long dalle_lines_fill(struct dalle_lines *lr);
 char *dalle_lines_next(struct dalle_lines *lr, size_t *len, long *lineno);
 /* Has the reader seen EOF and handed out every line? */
 int dalle_lines_eof(const struct dalle_lines *lr);
-/* If fd is a pipe of less than 256 KiB, ask for 256 KiB: a record of a
+/* If fd is a pipe of less than 1 MiB, ask for 1 MiB: a record of a
  * real image then crosses it in a few reads and writes, not one per
  * 64 KiB (Linux; nothing elsewhere, or when it fails). */
 void dalle_pipe_grow(int fd);
