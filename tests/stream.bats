@@ -121,6 +121,9 @@ logged() {
 }
 
 @test "several prompts at -j 4: one record each, every partial named for its line" {
+	# Names and counts, not sizes: a server of small images of its own.
+	serve_start --latency 0.2
+	use_openai
 	seq 1 6 | sed 's/^/a castle number /' >in
 	run --separate-stderr dalle-submit -j 4 -m gpt-image-2 \
 	    --partial-images 1 --partial-dir pd <in
