@@ -108,6 +108,11 @@ tests/jsoncheck: tests/jsoncheck.c libdalle.a $(HDR)
 tests/ratesim: tests/ratesim.c libdalle.a $(HDR)
 	$(CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=dalle_wall_ms,--wrap=dalle_now_ms -o $@ tests/ratesim.c libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
 
+# Decodes images whole (libpng, libjpeg): the soak's and tests' judge of
+# a file being complete and valid.
+tests/imgcheck: tests/imgcheck.c
+	$(CC) $(WFLAGS) $(CPPFLAGS) $(PNG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/imgcheck.c $(PNG_LIBS) $(JPEG_LIBS)
+
 # Build dependencies: installed with apt-get when root, else the exact line.
 # check and demo install first, then build in a fresh make, so that the
 # pkg-config lines above see the new packages.
@@ -117,7 +122,7 @@ deps:
 # The whole suite; TAP from bats, summed up as "N passed, N failed".
 check:
 	@sh .ci/deps check
-	@$(MAKE) all tests/jsoncheck tests/ratesim
+	@$(MAKE) all tests/jsoncheck tests/ratesim tests/imgcheck
 	@PATH="$$PWD:$$PATH" sh tests/run
 
 demo:
@@ -127,6 +132,11 @@ demo:
 
 bench: all
 	@sh bench/run.sh bench/batch.sh
+
+# 10,000 prompts through the pipeline under faults (bench/soak.sh):
+# lost, duplicated, partial, stray, paid twice, crashes.
+soak: all tests/imgcheck
+	@SOAK_N=$${SOAK_N:-10000} bash bench/soak.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
@@ -176,7 +186,7 @@ uninstall:
 
 clean:
 	rm -f $(BIN) libdalle.a lib/*.o cmd/*.o serve/*.o tests/jsoncheck \
-	    tests/ratesim
+	    tests/ratesim tests/imgcheck
 	rm -rf tests/.wrap tests/.tool-log
 
-.PHONY: all deps check demo bench lint asan valgrind install uninstall clean
+.PHONY: all deps check demo bench soak lint asan valgrind install uninstall clean
