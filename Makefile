@@ -130,6 +130,11 @@ demo:
 bench: all
 	@sh bench/run.sh bench/batch.sh
 
+# kill -9 at 100 random moments (tests/killnine.sh; make check runs 5):
+# prints what was lost, duplicated, partial or paid twice.
+killtest: all
+	@PATH="$$PWD:$$PATH" bash tests/killnine.sh 100
+
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
 	shellcheck -s bash completions/dalle.bash tests/helpers/*.bash bench/run.sh bench/batch.sh
@@ -181,4 +186,4 @@ clean:
 	    tests/ratesim
 	rm -rf tests/.wrap tests/.tool-log
 
-.PHONY: all deps check demo bench lint asan valgrind install uninstall clean
+.PHONY: all deps check demo bench killtest lint asan valgrind install uninstall clean

@@ -51,7 +51,7 @@ for r in $(seq "$rounds"); do
 		s= p=
 		dalle-fetch -q -j 4 -d "$d/out" <"$d/records" >/dev/null & f=$!
 	fi
-	sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); print 0.05 + rand() * 0.8 }')"
+	sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); print 0.05 + rand() * 0.6 }')"
 	kill -9 $s $p $f 2>/dev/null
 	wait $s $p $f 2>/dev/null
 	# Did the kill land in the middle of a download?
