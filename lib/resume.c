@@ -143,6 +143,23 @@ stored(jv rec, const char *path)
 	return dalle_batch_merge(rec, body, data);
 }
 
+/* to (consumed) with the "operation" and "status" of from (borrowed), or
+ * jv_invalid() when from has no operation. */
+static jv
+with_operation(jv to, jv from)
+{
+	jv v = dalle_record_get(from, "operation");
+
+	if (jv_get_kind(v) != JV_KIND_OBJECT) {
+		jv_free(v);
+		jv_free(to);
+		return jv_invalid();
+	}
+	to = jv_object_set(to, jv_string("operation"), v);
+	return jv_object_set(to, jv_string("status"), dalle_record_get(from,
+	    "status"));
+}
+
 int
 dalle_resume_check(struct dalle_resume *rs, struct dalle_loop *lp, jv *rec,
     const struct dalle_big *big, jv *request, int n, const char *ext)
@@ -194,18 +211,8 @@ dalle_resume_check(struct dalle_resume *rs, struct dalle_loop *lp, jv *rec,
 	jv_free(v);
 	if (dalle_record_str(st, "result") != NULL)
 		r = stored(r, dalle_record_str(st, "result"));
-	else {
-		v = dalle_record_get(st, "operation");
-		if (jv_get_kind(v) == JV_KIND_OBJECT) {
-			r = jv_object_set(r, jv_string("operation"), v);
-			r = jv_object_set(r, jv_string("status"),
-			    dalle_record_get(st, "status"));
-		} else {
-			jv_free(v);
-			jv_free(r);
-			r = jv_invalid();
-		}
-	}
+	else
+		r = with_operation(r, st);
 	jv_free(st);
 	if (!jv_is_valid(r)) {
 		jv_free(r);
@@ -231,13 +238,11 @@ dalle_resume_accepted(struct dalle_resume *rs, jv rec, const char *p,
 	}
 	e = JV_OBJECT(jv_string("key"), jv_string(key), jv_string("hash"),
 	    dalle_record_get(req, "hash"));
-	v = dalle_record_get(rec, "operation");
-	if (jv_get_kind(v) == JV_KIND_OBJECT) {
-		e = jv_object_set(e, jv_string("operation"), v);
-		e = jv_object_set(e, jv_string("status"),
-		    dalle_record_get(rec, "status"));
+	v = with_operation(jv_copy(e), rec);
+	if (jv_is_valid(v)) {
+		jv_free(e);
+		e = v;
 	} else {
-		jv_free(v);
 		if ((path = dalle_journal_store(rs->journal, key, p, n)) ==
 		    NULL)
 			rc = -1;
