@@ -48,7 +48,7 @@ for r in $(seq "$rounds"); do
 	else
 		dalle-submit -q --deployment dalle3 -d "$d/out" <"$d/prompts" \
 		    >"$d/records"
-		s= p=
+		s='' p=''
 		dalle-fetch -q -j 4 -d "$d/out" <"$d/records" >/dev/null & f=$!
 	fi
 	sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); print 0.05 + rand() * 0.6 }')"
