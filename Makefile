@@ -40,12 +40,14 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/edit.o lib/form.o lib/heap.o lib/http.o lib/image.o lib/json.o \
 	lib/lines.o lib/loop.o lib/model.o lib/rate.o lib/record.o lib/retry.o \
 	lib/url.o lib/util.o lib/lifecycle.o lib/modellist.o lib/sse.o \
-	lib/stream.o lib/responses.o lib/batch.o lib/progress.o
+	lib/stream.o lib/responses.o lib/batch.o lib/progress.o \
+	lib/name.o lib/journal.o lib/resume.o lib/stale.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
 	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \
 	lib/event.h lib/lifecycle.h lib/modellist.h lib/edit.h lib/form.h \
-	lib/sse.h lib/stream.h lib/responses.h lib/batch.h lib/progress.h
+	lib/sse.h lib/stream.h lib/responses.h lib/batch.h lib/progress.h \
+	lib/name.h lib/journal.h lib/resume.h lib/stale.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
 	serve/batch.o serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
@@ -138,6 +140,11 @@ bench: all
 soak: all tests/imgcheck
 	@SOAK_N=$${SOAK_N:-10000} bash bench/soak.sh
 
+# kill -9 at 100 random moments (tests/killnine.sh; make check runs 5):
+# prints what was lost, duplicated, partial or paid twice.
+killtest: all
+	@PATH="$$PWD:$$PATH" bash tests/killnine.sh 100
+
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
 	shellcheck -s bash completions/dalle.bash tests/helpers/*.bash bench/run.sh bench/batch.sh
@@ -189,4 +196,5 @@ clean:
 	    tests/ratesim tests/imgcheck
 	rm -rf tests/.wrap tests/.tool-log
 
-.PHONY: all deps check demo bench soak lint asan valgrind install uninstall clean
+.PHONY: all deps check demo bench soak killtest lint asan valgrind install \
+	uninstall clean

@@ -18,13 +18,14 @@
 
 #include "dalle.h"
 
-enum { OPT_PATHS = DALLE_OPT_FIRST_FREE };
+enum { OPT_PATHS = DALLE_OPT_FIRST_FREE, OPT_JOURNAL };
 
 static const struct option longopts[] = {
 	{ "directory", required_argument, NULL, 'd' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "force", no_argument, NULL, 'f' },
 	{ "paths", no_argument, NULL, OPT_PATHS },
+	{ "journal", required_argument, NULL, OPT_JOURNAL },
 	DALLE_RUN_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -33,7 +34,7 @@ static const struct option longopts[] = {
 struct rec {
 	jv rec;
 	struct dalle_big big;     /* rec's big strings: its images' base64 */
-	char *datahash;           /* record_id's hash of the images, once */
+	struct dalle_name name;   /* its images' names */
 	jv files;                 /* one entry per image, null until done */
 	jv error;                 /* the first image's failure, or null */
 	struct dalle_loop_id id;
@@ -54,150 +55,27 @@ static struct dalle_conf conf;
 static const char *dir = ".";
 static const char *tmpl;
 static int force, paths_only, to_stdout, stdout_used;
+static const char *journal_path;  /* --journal */
 
 static void
 usage(FILE *fp, int rc)
 {
 	fputs("usage: dalle-fetch [-fhqv] [-d dir] [-o template] [-j jobs] "
 	    "[--paths]\n"
-	    "\t[--keep-order] [--allow-http] [--cacert file] [--retries n]\n"
-	    "\t[--request-timeout s] [record-or-url ...]\n", fp);
+	    "\t[--journal file] [--keep-order] [--allow-http] [--cacert file]\n"
+	    "\t[--retries n] [--request-timeout s] [record-or-url ...]\n", fp);
 	exit(rc);
 }
 
-/* A value from a record made safe as one path component. */
-static void
-add_component(struct dalle_buf *b, const char *s)
-{
-	size_t start = b->len;
-
-	for (; *s; s++)
-		dalle_buf_add(b, *s == '/' || (unsigned char)*s < 32 ? "_" : s,
-		    1);
-	if (b->len == start)
-		dalle_buf_adds(b, "_");
-	else if (b->p[start] == '.')
-		b->p[start] = '_';      /* no "..", no hidden files */
-}
-
-static char *
-field_text(const struct dalle_big *big, jv rec, const char *key)
-{
-	jv v = dalle_big_unlift(big, dalle_record_get(rec, key));
-	char *s = NULL;
-
-	if (jv_get_kind(v) == JV_KIND_STRING && jv_string_length_bytes(
-	    jv_copy(v)) > 0)
-		s = dalle_xstrdup(jv_string_value(v));
-	else if (jv_get_kind(v) == JV_KIND_NUMBER)
-		s = dalle_xasprintf("%.17g", jv_number_value(v));
-	jv_free(v);
-	return s;
-}
-
-/*
- * {id}: the operation id, else a hash of this generation's images as the
- * record holds them, each one's whole URL or base64 data (two identical
- * requests draw two pictures, so the request hash would not tell them
- * apart).  {hash}: the request's hash, else that same hash.
- */
-static char *
-record_id(struct rec *r, int want_hash)
-{
-	jv o = dalle_record_get(r->rec, want_hash ? "request" : "operation");
-	char *s = field_text(&r->big, o, want_hash ? "hash" : "id");
-	const char *v;
-	uint64_t h = 0;
-	size_t len;
-	int i, n;
-	jv d, it;
-
-	jv_free(o);
-	if (s != NULL)
-		return s;
-	if (r->datahash != NULL)
-		return dalle_xstrdup(r->datahash);
-	d = dalle_record_get(r->rec, "data");
-	n = jv_get_kind(d) == JV_KIND_ARRAY ? jv_array_length(jv_copy(d)) : 0;
-	for (i = 0; i < n; i++) {
-		it = jv_array_get(jv_copy(d), i);
-		/* A URL as ever; megabytes of base64 a word at a time. */
-		if ((v = dalle_big_str(&r->big, it, "url", &len)) != NULL)
-			h = dalle_hash(v, len, h);
-		else if ((v = dalle_big_str(&r->big, it, "b64_json", &len)) !=
-		    NULL)
-			h = dalle_hash_words(v, len, h);
-		jv_free(it);
-	}
-	jv_free(d);
-	r->datahash = dalle_xasprintf("%012llx", (unsigned long long)(h &
-	    0xffffffffffffULL));
-	return dalle_xstrdup(r->datahash);
-}
-
-/*
- * Expand the template: {name} {i} {id} {hash} {ext}, and {FIELD} for any
- * other field of the record.  When the record has several images and the
- * template no {i}, "-INDEX" goes before the file's extension.  Returns
- * NULL and sets *why when the record lacks a field the template names.
- */
+/* The path of image index, from -d and -o. */
 static char *
 target(struct rec *r, int index, int multi, const char *ext, char **why)
 {
-	const char *t = tmpl ? tmpl : "{name}.{ext}", *p, *e;
-	struct dalle_buf b = { 0 };
-	char key[64], num[16], *v, *slash, *dot;
-	size_t at;
-
-	if (strcmp(dir, ".") != 0 && t[0] != '/') {
-		dalle_buf_adds(&b, dir);
-		if (b.p[b.len - 1] != '/')
-			dalle_buf_adds(&b, "/");
-	}
-	for (p = t; *p; p++) {
-		if (*p != '{' || (e = strchr(p, '}')) == NULL ||
-		    (size_t)(e - p - 1) >= sizeof(key)) {
-			dalle_buf_add(&b, p, 1);
-			continue;
-		}
-		memcpy(key, p + 1, (size_t)(e - p - 1));
-		key[e - p - 1] = '\0';
-		v = NULL;
-		if (strcmp(key, "i") == 0)
-			v = dalle_xasprintf("%d", index);
-		else if (strcmp(key, "ext") == 0)
-			v = dalle_xstrdup(ext);
-		else if (strcmp(key, "id") == 0)
-			v = record_id(r, 0);
-		else if (strcmp(key, "hash") == 0)
-			v = record_id(r, 1);
-		else if ((v = field_text(&r->big, r->rec, key)) == NULL) {
-			if (strcmp(key, "name") != 0) {
-				*why = dalle_xasprintf("-o: the record has no "
-				    "\"%s\" for {%s}", key, key);
-				dalle_buf_free(&b);
-				return NULL;
-			}
-			v = record_id(r, 0);
-		}
-		add_component(&b, v);
-		free(v);
-		p = e;
-	}
-	if (multi && strstr(t, "{i}") == NULL) {
-		slash = strrchr(b.p, '/');
-		dot = strrchr(slash ? slash + 1 : b.p, '.');
-		if (dot == NULL || dot == (slash ? slash + 1 : b.p))
-			at = b.len;
-		else
-			at = (size_t)(dot - b.p);
-		snprintf(num, sizeof(num), "-%d", index);
-		dalle_buf_add(&b, num, strlen(num));    /* make room */
-		memmove(b.p + at + strlen(num), b.p + at,
-		    b.len - strlen(num) - at);
-		memcpy(b.p + at, num, strlen(num));
-	}
-	return b.p;
+	r->name.rec = r->rec;
+	r->name.big = &r->big;
+	r->name.dir = dir;
+	r->name.tmpl = tmpl;
+	return dalle_name_path(&r->name, index, multi, ext, why);
 }
 
 /*
@@ -246,84 +124,6 @@ was_written(const char *path, int add)
 	}
 	written_put(h);
 	return 0;
-}
-
-static const char *
-ext_of(const char *format)
-{
-	return strcmp(format, "jpeg") == 0 ? "jpg" : format;
-}
-
-/* What a record's URL or output_format says the format will be. */
-static const char *
-guess_ext(jv rec, const char *url)
-{
-	const char *f = dalle_record_str(rec, "output_format"), *q, *e = NULL;
-	struct dalle_url u;
-
-	if (url && dalle_url_parse(url, &u) == 0) {
-		if ((q = strrchr(u.last, '.')) != NULL) {
-			q++;
-			if (strncasecmp(q, "jpg", 3) == 0 ||
-			    strncasecmp(q, "jpeg", 4) == 0)
-				e = "jpg";
-			else if (strncasecmp(q, "webp", 4) == 0)
-				e = "webp";
-			else if (strncasecmp(q, "png", 3) == 0)
-				e = "png";
-		}
-		dalle_url_free(&u);
-		if (e != NULL)
-			return e;
-	}
-	if (f && (strcmp(f, "jpeg") == 0 || strcmp(f, "jpg") == 0))
-		return "jpg";
-	if (f && strcmp(f, "webp") == 0)
-		return "webp";
-	return "png";
-}
-
-static jv
-file_entry(const char *path, int index, const void *head, size_t n,
-    long long bytes, int existing)
-{
-	const char *fmt;
-	int w, h;
-	jv f;
-
-	fmt = dalle_image_probe(head, n, &w, &h);
-	f = jv_object_set(jv_object(), jv_string("path"), jv_string(path));
-	f = jv_object_set(f, jv_string("index"), jv_number(index));
-	f = jv_object_set(f, jv_string("format"),
-	    fmt ? jv_string(fmt) : jv_null());
-	f = jv_object_set(f, jv_string("width"), jv_number(w));
-	f = jv_object_set(f, jv_string("height"), jv_number(h));
-	f = jv_object_set(f, jv_string("bytes"), jv_number((double)bytes));
-	if (existing)
-		f = jv_object_set(f, jv_string("existing"), jv_true());
-	return f;
-}
-
-/* An existing file's entry, jv_invalid() if there is none, or jv_null()
- * if something other than a regular file is there. */
-static jv
-existing_entry(const char *path, int index)
-{
-	unsigned char head[65536];
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
-		return jv_invalid();
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return jv_null();       /* taken, by something no image */
-	}
-	n = read(fd, head, sizeof(head));
-	close(fd);
-	return file_entry(path, index, head, n > 0 ? (size_t)n : 0,
-	    (long long)st.st_size, 1);
 }
 
 static void
@@ -385,6 +185,12 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 			jv_free(item);
 	}
 	jv_free(r->files);
+	if (jv_get_kind(r->error) == JV_KIND_NULL && !to_stdout &&
+	    jv_array_length(jv_copy(files)) == r->count)
+		dalle_resume_written(journal_path, r->rec, files);
+	else if (jv_get_kind(r->error) == JV_KIND_OBJECT && strcmp(
+	    dalle_record_str(r->error, "kind"), DALLE_KIND_EXPIRED) == 0)
+		dalle_resume_written(journal_path, r->rec, jv_null());
 	/* Every image is in files or accounted for by an error. */
 	if (jv_get_kind(r->error) == JV_KIND_NULL && !to_stdout &&
 	    jv_array_length(jv_copy(files)) != r->count)
@@ -406,7 +212,7 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 		dalle_loop_write(lp, r->id, r->rec, &r->big);
 	dalle_buf_free(&paths);
 	dalle_big_free(&r->big);
-	free(r->datahash);
+	dalle_name_free(&r->name);
 	free(r);
 	return rc;
 }
@@ -458,7 +264,7 @@ taken(struct rec *r, const char *path, int index, int on_disk)
 		    "{i} or a field of your own in -o", path));
 		return 1;
 	}
-	if (force || !on_disk || !jv_is_valid(f = existing_entry(path, index)))
+	if (force || !on_disk || !jv_is_valid(f = dalle_name_existing(path, index)))
 		return 0;
 	if (jv_get_kind(f) == JV_KIND_NULL) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
@@ -485,7 +291,7 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 		    NULL, "the download is not an image", 1, 0));
 		return;
 	}
-	if ((path = resolve(r, im->index, im->multi, ext_of(fmt))) == NULL) {
+	if ((path = resolve(r, im->index, im->multi, dalle_name_ext(fmt))) == NULL) {
 		unlink(im->tmp);
 		return;
 	}
@@ -502,7 +308,7 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 		}
 		was_written(path, 1);
 		r->files = jv_array_set(r->files, im->index,
-		    file_entry(path, im->index, head, n, bytes, 0));
+		    dalle_name_entry(path, im->index, head, n, bytes, 0));
 	}
 	free(path);
 }
@@ -545,7 +351,7 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 		return;
 	}
 	fmt = dalle_image_probe(p, n, &w, &h);
-	if ((path = resolve(r, index, multi, ext_of(fmt ? fmt : "png"))) ==
+	if ((path = resolve(r, index, multi, dalle_name_ext(fmt ? fmt : "png"))) ==
 	    NULL || taken(r, path, index, 1)) {
 		free(path);
 		free(p);
@@ -582,7 +388,7 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	}
 	path = NULL;
 	if (!to_stdout && ((path = resolve(r, index, multi,
-	    guess_ext(r->rec, url))) == NULL || taken(r, path, index, 1))) {
+	    dalle_name_guess_ext(r->rec, url))) == NULL || taken(r, path, index, 1))) {
 		free(path);
 		return;
 	}
@@ -636,6 +442,8 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 		return dalle_loop_bad_line(lp, "fetch", s,
 		    "neither a record nor an image URL");
 
+	if (dalle_resume_skipped(lp, rec, &big, paths_only))
+		return 0;
 	r = dalle_xcalloc(1, sizeof(*r));
 	r->rec = rec;
 	r->big = big;
@@ -787,6 +595,9 @@ main(int argc, char *argv[])
 		case OPT_PATHS:
 			paths_only = 1;
 			break;
+		case OPT_JOURNAL:
+			journal_path = optarg;
+			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);
 		}
@@ -798,6 +609,8 @@ main(int argc, char *argv[])
 	if (to_stdout && paths_only)
 		errx(DALLE_EX_USAGE, "-o - and --paths do not go together");
 
+	if (!to_stdout)
+		dalle_resume_sweep(dir, tmpl);
 	memset(&lp, 0, sizeof(lp));
 	lp.line = on_line;
 	lp.done = on_done;

@@ -19,7 +19,8 @@ enum {
 	OPT_DRY_RUN, OPT_NO_VALIDATE, OPT_RATE, OPT_RATE_FILE,
 	OPT_COMPLEXITY, OPT_MODERATION, OPT_SAFETY_ID, OPT_TODAY,
 	OPT_LIST_MODELS, OPT_IMAGE, OPT_MASK, OPT_PARTIAL_IMAGES,
-	OPT_PARTIAL_DIR, OPT_RESPONSES_MODEL, OPT_BATCH, OPT_BATCH_SIZE
+	OPT_PARTIAL_DIR, OPT_RESPONSES_MODEL, OPT_BATCH, OPT_BATCH_SIZE,
+	OPT_JOURNAL
 };
 
 /*
@@ -64,6 +65,9 @@ static const struct option other_opts[] = {
 	{ "responses-model", required_argument, NULL, OPT_RESPONSES_MODEL },
 	{ "batch", no_argument, NULL, OPT_BATCH },
 	{ "batch-size", required_argument, NULL, OPT_BATCH_SIZE },
+	{ "directory", required_argument, NULL, 'd' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "journal", required_argument, NULL, OPT_JOURNAL },
 };
 #define NOTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -100,6 +104,8 @@ static const char *partial_dir;  /* --partial-dir */
 static const char *responses_model = DALLE_RESPONSES_MODEL;
 static int batch_mode;          /* --batch */
 static long long batch_size = DALLE_BATCH_MAX_LINES;   /* --batch-size */
+static struct dalle_resume resume = { NULL, ".", NULL, 0, NULL };
+static const char *journal_path;    /* --journal */
 
 static void
 usage(FILE *fp, int rc)
@@ -116,6 +122,7 @@ usage(FILE *fp, int rc)
 	    "\t[--dry-run] [--no-validate] [--keep-order]\n"
 	    "\t[--image file] [--mask file] [--responses-model model]\n"
 	    "\t[--batch] [--batch-size n]\n"
+	    "\t[-d dir] [-o template] [--journal file]\n"
 	    "\t[--rate n/min] [--rate-file file] [--api name] "
 	    "[--endpoint url]\n"
 	    "\t[--base-url url] [--api-version v] [--api-key-file file]\n"
@@ -530,6 +537,27 @@ responses_refusal(jv rec, jv body)
 	return jv_object_set(v, jv_string("param"), jv_string(me.param));
 }
 
+/*
+ * Is the request of rec already done (its images on disk) or accepted
+ * (in the journal)?  Then its record is written and 1 returned.  Not in
+ * a batch: a batch journals nothing of its own.
+ */
+static int
+skip_done(struct dalle_loop *lp, jv *rec, const struct dalle_big *big,
+    jv *request, jv body)
+{
+	struct dalle_resume rs = resume;
+	jv v = dalle_record_get(body, "n");
+	int n = jv_get_kind(v) == JV_KIND_NUMBER ? (int)jv_number_value(v) :
+	    1;
+
+	jv_free(v);
+	if (batch_mode)
+		rs.journal = NULL;
+	return dalle_resume_check(&rs, lp, rec, big, request, n < 1 ? 1 : n,
+	    dalle_name_guess_ext(body, NULL));
+}
+
 /* -1 when a request was started, with big in it, else the status. */
 static int
 send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
@@ -634,6 +662,13 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	    jv_string(dalle_api_name(api)));
 	request = jv_object_set(request, jv_string("url"), jv_string(url));
 	request = jv_object_set(request, jv_string("hash"), jv_string(hash));
+	if (skip_done(lp, &rec, big, &request, body)) {
+		dalle_edit_free(&ed);
+		dalle_buf_free(&s);
+		jv_free(body);
+		free(url);
+		return 0;
+	}
 	if (ed.n > 0) {
 		request = jv_object_set(request, jv_string("encoding"),
 		    jv_string(json ? "json" : "multipart"));
@@ -850,6 +885,10 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		if (r->stream)
 			rec = dalle_stream_record(r->stream, rec);
 	}
+	/* A streamed answer is not kept: its record is rebuilt from events. */
+	if (r->stream == NULL)
+		dalle_resume_accepted(&resume, rec, x->resp.p ? x->resp.p :
+		    "", x->resp.len);
 	dalle_loop_write(lp, id, rec, &r->big);
 	rec = jv_null();
 out:
@@ -892,11 +931,12 @@ main(int argc, char *argv[])
 	struct dalle_loop lp;
 	struct dalle_rate *rate;
 	int ch, rc, list_models = 0;
+	char *why;
 
 	dalle_conf_init(&conf, "dalle-submit");
 	defaults = jv_object();
 	make_longopts();
-	while ((ch = dalle_conf_getopt(&conf, argc, argv, "hj:m:n:qs:v",
+	while ((ch = dalle_conf_getopt(&conf, argc, argv, "d:hj:m:n:o:qs:v",
 	    longopts)) != -1) {
 		if (field_option(ch, optarg))
 			continue;
@@ -945,6 +985,24 @@ main(int argc, char *argv[])
 		case OPT_BATCH:
 			batch_mode = 1;
 			break;
+		case 'd':
+			if (*optarg == '\0')
+				errx(DALLE_EX_USAGE, "-d: an empty directory "
+				    "name");
+			resume.dir = optarg;
+			resume.files = 1;
+			break;
+		case 'o':
+			if (*optarg == '\0' || strcmp(optarg, "-") == 0)
+				errx(DALLE_EX_USAGE, "-o: %s", *optarg ?
+				    "- writes no file to look for" :
+				    "an empty template");
+			resume.tmpl = optarg;
+			resume.files = 1;
+			break;
+		case OPT_JOURNAL:
+			journal_path = optarg;
+			break;
 		case OPT_BATCH_SIZE:
 			if (dalle_strtonum(optarg, 1, DALLE_BATCH_MAX_LINES,
 			    &batch_size) == -1)
@@ -978,6 +1036,8 @@ main(int argc, char *argv[])
 	if (conf.jobs == 0)
 		conf.jobs = 8;
 	rate = open_rate();
+	if (!dry_run && dalle_resume_open(&resume, journal_path, &why) == -1)
+		errx(DALLE_EX_CANTCREAT, "--journal: %s", why);
 
 	memset(&lp, 0, sizeof(lp));
 	lp.line = on_line;
@@ -986,6 +1046,7 @@ main(int argc, char *argv[])
 		lp.end = batch_end;
 	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
 	dalle_rate_close(rate);
+	dalle_resume_close(&resume);
 	jv_free(defaults);
 	return rc;
 }

@@ -25,6 +25,7 @@ _dalle() {
 		    --background --complexity --moderation --safety-identifier
 		    --today --list-models --image --mask --responses-model
 		    --batch --batch-size
+		    -d --directory -o --output --journal
 		    --user --partial-images --partial-dir
 		    --dry-run --no-validate --keep-order
 		    --rate --rate-file --api --endpoint
@@ -50,9 +51,13 @@ _dalle() {
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 			return 0 ;;
 		--partial-images) vals='0 1 2 3' ;;
-		--partial-dir)
+		--partial-dir | -d | --directory)
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+			return 0 ;;
+		-o | --output | --journal)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 			return 0 ;;
 		-j | --jobs | -n | --n | --deployment | --output-compression | \
 		    --user | --endpoint | --base-url | --api-version | \
@@ -77,14 +82,14 @@ _dalle() {
 		;;
 	dalle-fetch)
 		opts='-d --directory -f --force -h --help -j --jobs -o --output
-		    -q --quiet -v --verbose --paths --keep-order --allow-http
-		    --cacert --retries --request-timeout'
+		    -q --quiet -v --verbose --paths --journal --keep-order
+		    --allow-http --cacert --retries --request-timeout'
 		case $prev in
 		-d | --directory)
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
 			return 0 ;;
-		-o | --output)
+		-o | --output | --journal)
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 			return 0 ;;

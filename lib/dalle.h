@@ -42,5 +42,9 @@
 #include "responses.h"
 #include "batch.h"
 #include "progress.h"
+#include "name.h"
+#include "journal.h"
+#include "resume.h"
+#include "stale.h"
 
 #endif

@@ -2,6 +2,7 @@
  * file.c: files that appear only when complete, and the temporary files
  * they are written as, removed if the program ends before they are done.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "stale.h"
 #include "util.h"
 
 int
@@ -119,10 +121,15 @@ dalle_temp_done(char *path)
 int
 dalle_temp_open(const char *path, char **tmp)
 {
-	char *d = dalle_xstrdup(path), *t;
+	char *d = dalle_xstrdup(path), *dir, *t;
 	int fd, e;
 
-	t = dalle_xasprintf("%s/.dalle-fetch.XXXXXX", dirname(d));
+	/* Named for this process, and locked while it lives: a later run
+	 * removes those of a run that was killed (stale.c). */
+	dir = dirname(d);
+	t = dalle_xasprintf("%s/" DALLE_STALE_PREFIX "%ld.XXXXXX", dir,
+	    (long)getpid());
+	dalle_stale_sweep(dir);
 	free(d);
 	if (dalle_mkdirs(t) == -1 || (fd = mkstemp(t)) == -1) {
 		e = errno;
@@ -132,6 +139,7 @@ dalle_temp_open(const char *path, char **tmp)
 	}
 	/* mkstemp makes 0600; an image is as readable as any new file. */
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	flock(fd, LOCK_EX);
 	fchmod(fd, 0666 & ~file_umask);
 	temp_add(t);
 	*tmp = t;

@@ -1,0 +1,19 @@
+/*
+ * stale.h: the temporary files of runs that died (kill -9, a crash, a
+ * power cut) recognised by their name and their lock, and removed.
+ */
+#ifndef DALLE_STALE_H
+#define DALLE_STALE_H
+
+/* The prefix of every temporary file: PREFIX PID "." XXXXXX. */
+#define DALLE_STALE_PREFIX ".dalle-fetch."
+
+/*
+ * Remove from dir the temporary files of processes that are gone: a name
+ * of DALLE_STALE_PREFIX with a PID that no process has, and no lock held
+ * on the file (its writer holds one while it lives).  Each directory is
+ * swept once per process.  Returns how many were removed.
+ */
+int dalle_stale_sweep(const char *dir);
+
+#endif

@@ -1,0 +1,173 @@
+#!/usr/bin/env bats
+# Never pay twice: dalle-submit -d/-o skips requests whose images are on
+# disk, --journal resumes what the service accepted, dalle-fetch journals
+# what it wrote, the Makefile recipe, temporaries of dead runs.
+bats_require_minimum_version 1.5.0
+load helpers/common
+
+setup_file() {
+	serve_start_file
+}
+
+setup() {
+	_common_setup
+	use_azure
+}
+
+# sent ROUTE: how many requests of ROUTE the server has logged.
+sent() {
+	grep -c "\"route\":\"$1\"" "$SERVE_DIR/serve.log" || true
+}
+
+@test "dalle-submit -d: a request whose image is on disk is not sent again" {
+	printf 'a cat on a mat\na dog on a log\n' |
+	    dalle-submit --deployment dalle3 -d out | dalle-fetch -d out >first
+	[ "$(jq -s 'map(.files[0].path) | length' first)" -eq 2 ]
+	before=$(sent azure_generate)
+	run --separate-stderr bash -c "printf 'a cat on a mat\na dog on a log\n' |
+	    dalle-submit --deployment dalle3 -d out"
+	assert_success
+	[ "$(sent azure_generate)" -eq "$before" ]
+	[ "$(jq -s 'map(select(.skipped == true)) | length' <<<"$output")" -eq 2 ]
+	[ "$(jq -r '.files[0].path' <<<"${lines[0]}")" = "$(jq -r 'select(.prompt == "a cat on a mat") | .files[0].path' first)" ]
+	# dalle-fetch passes a skipped record on, and --paths prints its files.
+	run --separate-stderr dalle-fetch -d out --paths <<<"${lines[0]}"
+	assert_success
+	[ -f "$output" ]
+}
+
+@test "-o '{hash}.{ext}': the request's hash names the file, in both programs" {
+	dalle-submit --deployment dalle3 -o 'img/{hash}.{ext}' 'a fox in a box' |
+	    dalle-fetch -o 'img/{hash}.{ext}' >rec
+	hash=$(jq -r .request.hash rec)
+	[ "$(jq -r '.files[0].path' rec)" = "img/$hash.png" ]
+	[ "$(png_size "img/$hash.png")" = 1024x1024 ]
+	before=$(sent azure_generate)
+	run --separate-stderr dalle-submit --deployment dalle3 -o 'img/{hash}.{ext}' 'a fox in a box'
+	assert_success
+	[ "$(sent azure_generate)" -eq "$before" ]
+	[ "$(jq -r .skipped <<<"$output")" = true ]
+	# A file that is not a whole image does not count as done.
+	rm "img/$hash.png"
+	printf 'not a png' >"img/$hash.png"
+	run --separate-stderr dalle-submit --deployment dalle3 -o 'img/{hash}.{ext}' 'a fox in a box'
+	assert_success
+	[ "$(sent azure_generate)" -eq $((before + 1)) ]
+}
+
+@test "--journal: an answer paid for but never written is re-emitted, not bought again" {
+	printf 'a teapot\na kettle\n' |
+	    dalle-submit --deployment gpt-image-2 --quality low --journal j >/dev/null
+	[ "$(stat -c %a j)" = 600 ]
+	[ "$(ls j.d | wc -l)" -eq 2 ]
+	before=$(sent azure_generate)
+	run --separate-stderr bash -c "printf 'a teapot\na kettle\n' |
+	    dalle-submit --deployment gpt-image-2 --quality low --journal j |
+	    dalle-fetch -d out"
+	assert_success
+	[ "$(sent azure_generate)" -eq "$before" ]
+	[ "$(jq -s 'map(select(.resumed == true)) | length' <<<"$output")" -eq 2 ]
+	[ "$(ls out/*.png | wc -l)" -eq 2 ]
+	# Written: the kept answers go, the journal says where the images are.
+	[ "$(ls j.d | wc -l)" -eq 0 ]
+	[ "$(jq -s 'map(select(.written)) | length' j)" -eq 2 ]
+	# And the next run, told nothing of out/, still finds them there.
+	run --separate-stderr bash -c "printf 'a teapot\na kettle\n' |
+	    dalle-submit --deployment gpt-image-2 --quality low --journal j"
+	[ "$(sent azure_generate)" -eq "$before" ]
+	[ "$(jq -s 'map(select(.skipped == true)) | length' <<<"$output")" -eq 2 ]
+}
+
+@test "--journal: an accepted operation is resumed, not submitted again" {
+	dalle-submit --journal j 'a lighthouse at dusk' >/dev/null
+	before=$(sent submit)
+	[ "$before" -ge 1 ]
+	run --separate-stderr bash -c "dalle-submit --journal j 'a lighthouse at dusk' |
+	    dalle-poll | dalle-fetch -d out"
+	assert_success
+	[ "$(sent submit)" -eq "$before" ]
+	[ "$(jq -r .resumed <<<"$output")" = true ]
+	[ -f "$(jq -r '.files[0].path' <<<"$output")" ]
+}
+
+@test "--journal is never opened through a symbolic link, nor made readable" {
+	ln -s "$PWD/elsewhere" j
+	before=$(wc -l <"$SERVE_DIR/serve.log")
+	run --separate-stderr dalle-submit --deployment dalle3 --journal j 'a moth'
+	assert_equal "$status" 73
+	[ ! -e elsewhere ]
+	[ "$(wc -l <"$SERVE_DIR/serve.log")" -eq "$before" ]
+	umask 000
+	dalle-submit --deployment dalle3 --journal j2 'a moth' >/dev/null
+	[ "$(stat -c %a j2)" = 600 ]
+	[ "$(stat -c %a j2.d)" = 700 ]
+}
+
+@test "dalle-fetch appends to a journal only: a record cannot name another file" {
+	echo precious >victim
+	rec=$(dalle-submit --deployment dalle3 'an owl')
+	rec=$(jq -c --arg v "$PWD/victim" '.request.key = "k" | .request.journal = $v' <<<"$rec")
+	run --separate-stderr dalle-fetch -d out <<<"$rec"
+	assert_success
+	[ "$(cat victim)" = precious ]
+}
+
+@test "xargs -P4 share one journal: whole lines, and a re-run pays nothing" {
+	for i in 1 2 3 4 5 6 7 8; do echo "shared prompt $i"; done >prompts
+	before=$(sent azure_generate)
+	xargs -P4 -n2 -d '\n' dalle-submit --deployment dalle3 --journal "$PWD/j" <prompts |
+	    dalle-fetch -d out >/dev/null
+	[ "$(sent azure_generate)" -eq $((before + 8)) ]
+	# Every line is one whole JSON value.
+	run jq -c . j
+	assert_success
+	[ "$(jq -s 'map(select(.result)) | length' j)" -eq 8 ]
+	run --separate-stderr bash -c "xargs -P4 -n2 -d '\n' dalle-submit --deployment dalle3 --journal '$PWD/j' <prompts"
+	assert_success
+	[ "$(sent azure_generate)" -eq $((before + 8)) ]
+	[ "$(jq -s 'map(select(.skipped == true)) | length' <<<"$output")" -eq 8 ]
+}
+
+@test "temporaries of dead runs are removed by the next run; a live run's stay" {
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead"
+	mkdir out
+	echo half >"out/.dalle-fetch.$dead.AbCdEf"
+	echo busy >"out/.dalle-fetch.$$.AbCdEf"
+	dalle-submit --deployment dalle3 'a crow' | dalle-fetch -d out >/dev/null
+	[ ! -e "out/.dalle-fetch.$dead.AbCdEf" ]
+	[ -e "out/.dalle-fetch.$$.AbCdEf" ]
+	# dalle-submit -d sweeps too, when nothing is left to fetch.
+	echo half >"out/.dalle-fetch.$dead.GhIjKl"
+	dalle-submit --deployment dalle3 -d out 'a crow' >/dev/null
+	[ ! -e "out/.dalle-fetch.$dead.GhIjKl" ]
+}
+
+@test "the Makefile recipe: an edited prompt replaces the image, the next make sends nothing, a failed one leaves no target" {
+	serve_start --blocked-term forbidden
+	use_azure
+	cp -R "$ROOT/examples" ex
+	rm -rf ex/out
+	run --separate-stderr make -C ex -j3
+	assert_success
+	cp ex/out/make/giraffe.png old.png
+	echo 'A giraffe flying a red kite' >ex/prompts/giraffe.txt
+	before=$(sent azure_generate)
+	run --separate-stderr make -C ex
+	assert_success
+	[ "$(sent azure_generate)" -eq $((before + 1)) ]
+	[ "$(png_size ex/out/make/giraffe.png)" = 1024x1024 ]
+	run cmp -s old.png ex/out/make/giraffe.png
+	assert_failure
+	before=$(wc -l <"$SERVE_DIR/serve.log")
+	run --separate-stderr make -C ex
+	assert_success
+	[ "$(wc -l <"$SERVE_DIR/serve.log")" -eq "$before" ]
+	echo 'A forbidden elephant' >ex/prompts/elephant.txt
+	run --separate-stderr make -C ex
+	assert_failure
+	[ ! -e ex/out/make/elephant.png ]
+	# The journal came for free: every recipe shared one.
+	[ "$(jq -s 'map(select(.result)) | length' ex/out/make/.dalle-journal)" -eq 4 ]
+}
