@@ -418,6 +418,10 @@ dalle_conf_finish(struct dalle_conf *c, int need_service)
 		dalle_secret_free(c->token);
 		c->token = run_token_command(c->token_command);
 	}
+	/* Whatever an answer echoes of these is redacted (secret.h). */
+	dalle_secret_add(c->key);
+	dalle_secret_add(c->token);
+	dalle_secret_add(c->openai_key);
 	if (c->endpoint)
 		check_url(c, "endpoint", c->endpoint);
 	if (c->base_url)
