@@ -16,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dalle.h"
@@ -346,32 +345,21 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 	return 1;
 }
 
-/* Run --token-command through sh; its output is the token, or JSON with
- * an accessToken (az account get-access-token) or access_token member. */
+/* Run --token-command (token.c), given the request timeout but at most
+ * 30 s; its output is the token, or JSON with an accessToken (az account
+ * get-access-token) or access_token member. */
 static char *
-run_token_command(const char *cmd)
+run_token_command(const struct dalle_conf *c, const char *cmd)
 {
 	struct dalle_buf b = { 0 };
-	char chunk[4096], *tok = NULL;
-	FILE *fp;
-	size_t n;
-	int st;
+	char why[256], *tok = NULL;
+	long ms = c->timeout_ms < DALLE_TOKEN_TIMEOUT_MS ? c->timeout_ms :
+	    DALLE_TOKEN_TIMEOUT_MS;
 	jv v;
 
-	if ((fp = popen(cmd, "r")) == NULL)
-		err(DALLE_EX_CONFIG, "--token-command");
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		dalle_buf_add(&b, chunk, n);
-	explicit_bzero(chunk, sizeof(chunk));
-	st = pclose(fp);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		if (b.p)
-			explicit_bzero(b.p, b.len);
-		dalle_buf_free(&b);
-		errx(DALLE_EX_CONFIG, "--token-command failed (status %d)",
-		    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-	}
-	dalle_buf_add(&b, "", 0);
+	if ((b.p = dalle_token_run(cmd, ms, why, sizeof(why))) == NULL)
+		errx(DALLE_EX_CONFIG, "--token-command %s", why);
+	b.len = strlen(b.p);
 	v = jv_parse_sized(b.p, (int)b.len);
 	if (jv_get_kind(v) == JV_KIND_OBJECT) {
 		const char *t = dalle_record_str(v, "accessToken");
@@ -416,7 +404,7 @@ dalle_conf_finish(struct dalle_conf *c, int need_service)
 	strip_slash(c->base_url);
 	if (c->token_command) {
 		dalle_secret_free(c->token);
-		c->token = run_token_command(c->token_command);
+		c->token = run_token_command(c, c->token_command);
 	}
 	/* Whatever an answer echoes of these is redacted (secret.h). */
 	dalle_secret_add(c->key);

@@ -43,5 +43,6 @@
 #include "batch.h"
 #include "progress.h"
 #include "secret.h"
+#include "token.h"
 
 #endif

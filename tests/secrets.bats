@@ -69,3 +69,55 @@ no_key() {
 	assert_equal "$(jq -r .error.inner_error.key <<<"$output")" "[redacted]"
 	no_key "$output" "$stderr"
 }
+
+# For the --token-command tests: a configuration that needs no server.
+dry_azure() {
+	export AZURE_OPENAI_ENDPOINT=http://127.0.0.1:9/ AZURE_OPENAI_API_KEY=$KEY
+	export OPENAI_API_KEY=sk-openai-0123456789
+}
+
+@test "--token-command reads /dev/null, not the prompts on stdin" {
+	dry_azure
+	run --separate-stderr dalle-submit --dry-run \
+	    --token-command 'cat >ate; echo tok-0123456789' <<<$'p1\np2'
+	assert_success
+	assert_equal "$(jq -r .prompt <<<"$output" | tr '\n' ' ')" "p1 p2 "
+	assert_equal "$(wc -c <ate)" 0
+}
+
+@test "--token-command's environment and command line hold no key" {
+	dry_azure
+	cat >tok.sh <<-'EOS'
+	tr '\0' '\n' </proc/$$/environ >env.out
+	tr '\0' ' ' </proc/$$/cmdline >cmdline.out
+	echo tok-0123456789
+	EOS
+	for prog in dalle-submit dalle-poll; do
+		rm -f env.out cmdline.out
+		run --separate-stderr $prog --token-command 'sh tok.sh' </dev/null
+		assert_success
+		grep -q '^AZURE_OPENAI_ENDPOINT=http://127.0.0.1:9/$' env.out
+		run grep -c -e "$KEY" -e sk-openai- -e '^AZURE_OPENAI_API_KEY=' env.out
+		assert_output 0
+		assert_equal "$(cat cmdline.out)" "sh tok.sh "
+	done
+}
+
+@test "--token-command that does not end is killed with what it started: exit 78" {
+	dry_azure
+	run --separate-stderr timeout 20 dalle-submit --dry-run \
+	    --request-timeout 1 --token-command 'sleep 60 & echo $! >pid; wait' x
+	assert_equal "$status" 78
+	[[ "$stderr" == *"--token-command still running after 1 s: killed"* ]]
+	# Gone, or a zombie left for an init that does not reap (containers).
+	state=$(ps -o stat= -p "$(cat pid)" || true)
+	[[ -z "$state" || "$state" == Z* ]]
+}
+
+@test "--token-command that prints without end is cut at 64 KiB: exit 78" {
+	dry_azure
+	run --separate-stderr timeout 20 dalle-submit --dry-run \
+	    --request-timeout 3 --token-command yes x
+	assert_equal "$status" 78
+	[[ "$stderr" == *"--token-command printed more than 65536 bytes: killed"* ]]
+}
