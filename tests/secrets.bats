@@ -14,6 +14,24 @@ setup() {
 	_common_setup
 }
 
+teardown() {
+	stop_pid "${OTHER_PID:-}"
+	stop_test_server
+}
+
+# two_servers: the user's server (SERVE_URL, SERVE_DIR) and another
+# (OTHER_URL, OTHER_DIR) that a planted ./.env names.
+two_servers() {
+	serve_start "$@"
+	OTHER_URL=$SERVE_URL OTHER_DIR=$SERVE_DIR OTHER_PID=$SERVE_PID
+	serve_start "$@"
+}
+
+# requests DIR: how many requests the server of DIR logged.
+requests() {
+	wc -l <"$1/serve.log"
+}
+
 # echo_server MODE: a server whose key is another, echoing what it gets.
 echo_server() {
 	serve_start --api-key right-key-000000 --echo-key "$1"
@@ -120,4 +138,72 @@ dry_azure() {
 	    --request-timeout 3 --token-command yes x
 	assert_equal "$status" 78
 	[[ "$stderr" == *"--token-command printed more than 65536 bytes: killed"* ]]
+}
+
+@test "a ./.env endpoint is not sent the environment's key" {
+	two_servers
+	export AZURE_OPENAI_API_KEY=$KEY
+	printf 'AZURE_OPENAI_ENDPOINT=%s\n' "$OTHER_URL" >.env
+	run --separate-stderr dalle-submit x
+	assert_equal "$status" 78
+	[[ "$stderr" == *".env: the endpoint ${OTHER_URL%/} is from ./.env, which gives no key: the environment's key is not sent to it"* ]]
+	assert_equal "$(requests "$OTHER_DIR")" 0
+	# The same with the exercise's names, and for OpenAI's base URL.
+	printf 'AZURE_OAI_ENDPOINT=%s\n' "$OTHER_URL" >.env
+	run --separate-stderr dalle-submit x
+	assert_equal "$status" 78
+	unset AZURE_OPENAI_API_KEY
+	export OPENAI_API_KEY=$KEY
+	printf 'OPENAI_BASE_URL=%sv1\n' "$OTHER_URL" >.env
+	run --separate-stderr dalle-submit -m gpt-image-2 x
+	assert_equal "$status" 78
+	assert_equal "$(requests "$OTHER_DIR")" 0
+}
+
+@test "a ./.env endpoint is not sent a key of --api-key-file or --token-command" {
+	two_servers
+	printf '%s\n' "$KEY" >keyfile
+	printf 'AZURE_OPENAI_ENDPOINT=%s\n' "$OTHER_URL" >.env
+	run --separate-stderr dalle-submit --api-key-file keyfile x
+	assert_equal "$status" 78
+	run --separate-stderr dalle-submit --token-command "touch ran; echo $KEY" x
+	assert_equal "$status" 78
+	[ ! -e ran ]
+	assert_equal "$(requests "$OTHER_DIR")" 0
+	# Named on the command line, the endpoint is the user's choice.
+	run --separate-stderr dalle-submit --endpoint "$SERVE_URL" --api-key-file keyfile x
+	assert_success
+	assert_equal "$(requests "$SERVE_DIR")" 1
+}
+
+@test "the environment's endpoint wins over ./.env's, and gets the key" {
+	two_servers
+	export AZURE_OPENAI_ENDPOINT=$SERVE_URL AZURE_OPENAI_API_KEY=$KEY
+	printf 'AZURE_OPENAI_ENDPOINT=%s\nAZURE_OPENAI_API_KEY=other-key-000000\n' "$OTHER_URL" >.env
+	run --separate-stderr dalle-submit x
+	assert_success
+	assert_equal "$(requests "$SERVE_DIR")" 1
+	assert_equal "$(requests "$OTHER_DIR")" 0
+}
+
+@test "a ./.env with endpoint and key (the exercise's) sends its own key there" {
+	serve_start --api-key dotenv-key-000000
+	export AZURE_OPENAI_API_KEY=$KEY
+	printf 'AZURE_OAI_ENDPOINT=%s\nAZURE_OAI_KEY=dotenv-key-000000\n' "$SERVE_URL" >.env
+	chmod 600 .env
+	run --separate-stderr dalle-submit x
+	assert_success
+	assert_equal "$(jq -r .error <<<"$output")" null
+}
+
+@test "a FIFO as ./.env is not waited on; a .env over 64 KiB is not read" {
+	mkfifo .env
+	run --separate-stderr timeout 20 dalle-submit --dry-run x
+	assert_equal "$status" 78
+	[[ "$stderr" == *".env: not a regular file"* ]]
+	rm .env
+	{ printf 'AZURE_OPENAI_ENDPOINT=http://127.0.0.1:9/\n'; head -c 70000 /dev/zero | tr '\0' '#'; } >.env
+	run --separate-stderr dalle-submit --dry-run x
+	assert_equal "$status" 78
+	[[ "$stderr" == *".env: larger than 64 KiB: not read"* ]]
 }
