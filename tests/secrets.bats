@@ -207,3 +207,24 @@ dry_azure() {
 	assert_equal "$status" 78
 	[[ "$stderr" == *".env: larger than 64 KiB: not read"* ]]
 }
+
+@test "the budget file cut short or grown during a run: no SIGBUS, every record out" {
+	serve_start
+	use_azure
+	head -c 100 /dev/urandom >budget
+	chmod 600 budget
+	seq 20 | dalle-submit --rate 1200/min --rate-file budget \
+	    >out 2>err &
+	pid=$!
+	while kill -0 $pid 2>/dev/null; do
+		: >budget
+		sleep 0.02
+		head -c 9000 /dev/zero >>budget
+		sleep 0.02
+	done
+	run wait $pid
+	assert_success
+	assert_equal "$(jq -r '.error // "none"' out | sort -u)" none
+	assert_equal "$(wc -l <out)" 20
+	assert_equal "$(requests "$SERVE_DIR")" 20
+}
