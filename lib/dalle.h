@@ -44,5 +44,6 @@
 #include "progress.h"
 #include "secret.h"
 #include "token.h"
+#include "outpath.h"
 
 #endif

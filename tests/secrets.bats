@@ -228,3 +228,39 @@ dry_azure() {
 	assert_equal "$(wc -l <out)" 20
 	assert_equal "$(requests "$SERVE_DIR")" 20
 }
+
+# fetch_refused: dalle-fetch's run refused the target: an io error record
+# and nothing written outside out/.
+fetch_refused() {
+	assert_equal "$status" 73
+	assert_equal "$(jq -r .error.kind <<<"$output")" io
+	[[ "$(jq -r .error.message <<<"$output")" == *"inside the output directory: not followed" ]]
+	assert_equal "$(ls -A elsewhere)" ""
+}
+
+@test "a link planted as a subdirectory of -d is not followed, for downloads and base64" {
+	serve_start
+	use_azure
+	mkdir -p out/deep elsewhere
+	ln -s ../elsewhere out/sub
+	ln -s ../../elsewhere out/deep/er
+	rec=$(echo '{"prompt":"a cat","where":"sub"}' | dalle-submit | dalle-poll)
+	run --separate-stderr dalle-fetch -d out -o 'sub/{name}.{ext}' <<<"$rec"
+	fetch_refused
+	run --separate-stderr dalle-fetch -d out -o 'deep/er/x/{name}.{ext}' <<<"$rec"
+	fetch_refused
+	# A record's field names only one component, and no link either.
+	run --separate-stderr dalle-fetch -d out/ -o '{where}/{name}.{ext}' <<<"$rec"
+	fetch_refused
+	use_openai
+	rec=$(dalle-submit -m gpt-image-2 x)
+	run --separate-stderr dalle-fetch -d out -o 'sub/{name}.{ext}' <<<"$rec"
+	fetch_refused
+	# Real subdirectories are made and written as ever; -d itself may
+	# be a link of the user's.
+	ln -s out linked
+	run --separate-stderr dalle-fetch -d linked -o 'new/dir/{name}.{ext}' <<<"$rec"
+	assert_success
+	[ -f "$(jq -r '.files[0].path' <<<"$output")" ]
+	[ -d out/new/dir ]
+}
