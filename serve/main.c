@@ -15,6 +15,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -123,7 +124,15 @@ set_public_url(const char *s)
 static void
 set_log(const char *path)
 {
-	if ((opt.log = fopen(path, "a")) == NULL)
+	int fd;
+
+	/* Prompts and headers: made 0600, and never through a link. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1 && errno == ELOOP)
+		errx(DALLE_EX_CANTCREAT, "%s: a symbolic link, not followed",
+		    path);
+	if (fd == -1 || (opt.log = fdopen(fd, "a")) == NULL)
 		err(DALLE_EX_CANTCREAT, "%s", path);
 }
 

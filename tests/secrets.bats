@@ -264,3 +264,30 @@ fetch_refused() {
 	[ -f "$(jq -r '.files[0].path' <<<"$output")" ]
 	[ -d out/new/dir ]
 }
+
+@test "dalle-serve's log is made 0600 and never through a link" {
+	echo victim >victim
+	ln -s victim link.log
+	run --separate-stderr timeout 10 dalle-serve --listen 127.0.0.1:0 --log link.log
+	assert_equal "$status" 73
+	[[ "$stderr" == *"link.log: a symbolic link, not followed"* ]]
+	assert_equal "$(cat victim)" victim
+	serve_start
+	assert_equal "$(stat -c %a "$SERVE_DIR/serve.log")" 600
+}
+
+@test "the key in no output of any program, -v and --dry-run, nor in dalle-serve's log" {
+	serve_start --api-key $KEY
+	export AZURE_OPENAI_ENDPOINT="$SERVE_URL" AZURE_OPENAI_API_KEY=$KEY
+	run --separate-stderr bash -c 'dalle-submit -v "a key-less cat" 2>s.err |
+	    dalle-poll -v 2>p.err | dalle-fetch -v -d out 2>f.err'
+	assert_success
+	[ -f "$(jq -r '.files[0].path' <<<"$output")" ]
+	no_key "$output" "$(cat s.err p.err f.err "$SERVE_DIR/serve.log")"
+	[[ "$(cat s.err)" == *"api-key: [redacted]"* ]]
+	run --separate-stderr dalle-submit -v --dry-run x
+	assert_success
+	no_key "$output" "$stderr"
+	run --separate-stderr dalle-poll -v --cancel "$(dalle-submit y | jq -r .operation.url)"
+	no_key "$output" "$stderr" "$(cat "$SERVE_DIR/serve.log")"
+}
