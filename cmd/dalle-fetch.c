@@ -238,11 +238,24 @@ static char *
 resolve(struct rec *r, int index, int multi, const char *ext)
 {
 	char *why = NULL, *path = target(r, index, multi, ext, &why);
+	const char *t = tmpl ? tmpl : "";
+	size_t skip = 0;
 
 	if (path == NULL) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_INPUT, "%s",
 		    why));
 		free(why);
+		return NULL;
+	}
+	/* No link inside the output directory is followed (outpath.c). */
+	if (strcmp(dir, ".") != 0)
+		skip = strlen(dir) + (dir[strlen(dir) - 1] != '/');
+	if (t[0] != '/' && dalle_outpath_make(dir, path + skip, &why) == -1) {
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO, "%s",
+		    why));
+		free(why);
+		free(path);
+		return NULL;
 	}
 	return path;
 }

@@ -12,6 +12,7 @@ complete -c dalle-serve -l blocked-term -x -d 'Content-filter prompts with this 
 complete -c dalle-serve -l cache-size -x -d 'Image cache size in MiB'
 complete -c dalle-serve -l concurrency -x -d 'Jobs at once before 429'
 complete -c dalle-serve -l drop-rate -x -d 'Share of connections dropped'
+complete -c dalle-serve -l echo-key -x -a 'body escaped header' -d 'Echo the credential in error answers'
 complete -c dalle-serve -l fail-rate -x -d 'Share of requests answered with 5xx'
 complete -c dalle-serve -l image-bytes -x -d 'Paint grainy images whose PNG is about this long'
 complete -c dalle-serve -l image-scale -x -d 'Shrink images by this factor'

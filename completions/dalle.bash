@@ -101,8 +101,8 @@ _dalle() {
 		opts='-h --help -d --deployment -l --listen --api-key
 		    --api-key-file --batch-expire --batch-fail-rate
 		    --batch-latency --blocked-term --cache-size --concurrency
-		    --drop-rate --fail-rate --image-bytes --image-scale --jitter
-		    --latency --log --public-url --rate-window --response-ttl
+		    --drop-rate --echo-key --fail-rate --image-bytes --image-scale
+		    --jitter --latency --log --public-url --rate-window --response-ttl
 		    --rpm --seed
 		    --slow-images --threads --token --token-file --today
 		    --truncate-rate --url-ttl'
@@ -110,6 +110,10 @@ _dalle() {
 		--log | --token-file)
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0 ;;
+		--echo-key)
+			mapfile -t COMPREPLY < <(compgen -W 'body escaped header' \
+			    -- "$cur")
 			return 0 ;;
 		-d | --deployment | -l | --listen | --api-key | --blocked-term | \
 		    --batch-expire | --batch-fail-rate | --batch-latency | \

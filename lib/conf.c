@@ -16,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dalle.h"
@@ -27,6 +26,12 @@ struct dotenv {
 };
 
 static struct dotenv dotenv;
+
+/* The most of ./.env that is read: a few settings, not a data file. */
+#define DOTENV_MAX 65536
+
+/* Set on the command line: an endpoint or base URL, a key. */
+static int endpoint_opt, base_url_opt, key_opt;
 
 static char *
 unquote(char *s)
@@ -89,6 +94,11 @@ dotenv_load(void)
 	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
 		warnx(".env: not a regular file of this user's that only it "
 		    "may write: not read");
+		close(fd);
+		return;
+	}
+	if (st.st_size > DOTENV_MAX) {
+		warnx(".env: larger than %d KiB: not read", DOTENV_MAX / 1024);
 		close(fd);
 		return;
 	}
@@ -270,9 +280,11 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 	switch (ch) {
 	case DALLE_OPT_ENDPOINT:
 		set(&c->endpoint, arg);
+		endpoint_opt = 1;
 		break;
 	case DALLE_OPT_BASE_URL:
 		set(&c->base_url, arg);
+		base_url_opt = 1;
 		break;
 	case DALLE_OPT_API:
 		if (dalle_api_parse(arg, &c->api) == -1)
@@ -296,6 +308,7 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 		dalle_secret_free(c->openai_key);
 		c->key = k;
 		c->openai_key = dalle_xstrdup(k);
+		key_opt = 1;
 		break;
 	}
 	case DALLE_OPT_TOKEN_COMMAND:
@@ -346,32 +359,21 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 	return 1;
 }
 
-/* Run --token-command through sh; its output is the token, or JSON with
- * an accessToken (az account get-access-token) or access_token member. */
+/* Run --token-command (token.c), given the request timeout but at most
+ * 30 s; its output is the token, or JSON with an accessToken (az account
+ * get-access-token) or access_token member. */
 static char *
-run_token_command(const char *cmd)
+run_token_command(const struct dalle_conf *c, const char *cmd)
 {
 	struct dalle_buf b = { 0 };
-	char chunk[4096], *tok = NULL;
-	FILE *fp;
-	size_t n;
-	int st;
+	char why[256], *tok = NULL;
+	long ms = c->timeout_ms < DALLE_TOKEN_TIMEOUT_MS ? c->timeout_ms :
+	    DALLE_TOKEN_TIMEOUT_MS;
 	jv v;
 
-	if ((fp = popen(cmd, "r")) == NULL)
-		err(DALLE_EX_CONFIG, "--token-command");
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		dalle_buf_add(&b, chunk, n);
-	explicit_bzero(chunk, sizeof(chunk));
-	st = pclose(fp);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		if (b.p)
-			explicit_bzero(b.p, b.len);
-		dalle_buf_free(&b);
-		errx(DALLE_EX_CONFIG, "--token-command failed (status %d)",
-		    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-	}
-	dalle_buf_add(&b, "", 0);
+	if ((b.p = dalle_token_run(cmd, ms, why, sizeof(why))) == NULL)
+		errx(DALLE_EX_CONFIG, "--token-command %s", why);
+	b.len = strlen(b.p);
 	v = jv_parse_sized(b.p, (int)b.len);
 	if (jv_get_kind(v) == JV_KIND_OBJECT) {
 		const char *t = dalle_record_str(v, "accessToken");
@@ -407,6 +409,84 @@ check_url(const struct dalle_conf *c, const char *what, const char *url)
 		errx(DALLE_EX_CONFIG, "%s: %s: %s", what, url, why);
 }
 
+/* Is name (or alt) unset in the environment, so that ./.env gave it? */
+static int
+from_dotenv(const char *name, const char *alt)
+{
+	const char *v = getenv(name), *a = alt ? getenv(alt) : NULL;
+
+	return (v == NULL || *v == '\0') && (a == NULL || *a == '\0');
+}
+
+/* The value ./.env gives name (or alt), or NULL. */
+static const char *
+dotenv_get(const char *name, const char *alt)
+{
+	size_t i;
+
+	for (i = dotenv.n; i-- > 0; )
+		if ((strcmp(dotenv.k[i], name) == 0 || (alt &&
+		    strcmp(dotenv.k[i], alt) == 0)) && *dotenv.v[i])
+			return dotenv.v[i];
+	return NULL;
+}
+
+/* *dst made ./.env's value of name (or alt); 1 if a secret of another
+ * source was dropped for it. */
+static int
+dotenv_secret(char **dst, const char *name, const char *alt)
+{
+	const char *v = dotenv_get(name, alt);
+	int dropped = *dst != NULL && v == NULL;
+
+	dalle_secret_free(*dst);
+	*dst = v ? dalle_xstrdup(v) : NULL;
+	return dropped;
+}
+
+/*
+ * A key goes only to an endpoint of its own source: an endpoint or base
+ * URL that ./.env names is sent ./.env's key and no other.  A .env
+ * planted in a directory the user works in must not send the key of the
+ * user's environment, key file or token command to the host it names.
+ */
+static void
+dotenv_pair(struct dalle_conf *c)
+{
+	int dropped;
+
+	if (c->endpoint != NULL && !endpoint_opt &&
+	    from_dotenv("AZURE_OPENAI_ENDPOINT", "AZURE_OAI_ENDPOINT")) {
+		if (key_opt || c->token_command)
+			errx(DALLE_EX_CONFIG, ".env: the endpoint %s is from "
+			    "./.env: no key of --api-key-file or "
+			    "--token-command is sent to it (give --endpoint)",
+			    c->endpoint);
+		dropped = dotenv_secret(&c->key, "AZURE_OPENAI_API_KEY",
+		    "AZURE_OAI_KEY");
+		dropped |= dotenv_secret(&c->token, "AZURE_OPENAI_AD_TOKEN",
+		    NULL);
+		if (dropped && c->key == NULL && c->token == NULL)
+			errx(DALLE_EX_CONFIG, ".env: the endpoint %s is from "
+			    "./.env, which gives no key: the environment's key "
+			    "is not sent to it (put both in the environment or "
+			    "both in .env)", c->endpoint);
+	}
+	if (c->base_url != NULL && !base_url_opt &&
+	    from_dotenv("OPENAI_BASE_URL", NULL)) {
+		if (key_opt)
+			errx(DALLE_EX_CONFIG, ".env: the base URL %s is from "
+			    "./.env: no key of --api-key-file is sent to it "
+			    "(give --base-url)", c->base_url);
+		if (dotenv_secret(&c->openai_key, "OPENAI_API_KEY", NULL) &&
+		    c->openai_key == NULL)
+			errx(DALLE_EX_CONFIG, ".env: the base URL %s is from "
+			    "./.env, which gives no key: the environment's key "
+			    "is not sent to it (put both in the environment or "
+			    "both in .env)", c->base_url);
+	}
+}
+
 void
 dalle_conf_finish(struct dalle_conf *c, int need_service)
 {
@@ -414,10 +494,15 @@ dalle_conf_finish(struct dalle_conf *c, int need_service)
 
 	strip_slash(c->endpoint);
 	strip_slash(c->base_url);
+	dotenv_pair(c);
 	if (c->token_command) {
 		dalle_secret_free(c->token);
-		c->token = run_token_command(c->token_command);
+		c->token = run_token_command(c, c->token_command);
 	}
+	/* Whatever an answer echoes of these is redacted (secret.h). */
+	dalle_secret_add(c->key);
+	dalle_secret_add(c->token);
+	dalle_secret_add(c->openai_key);
 	if (c->endpoint)
 		check_url(c, "endpoint", c->endpoint);
 	if (c->base_url)

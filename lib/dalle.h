@@ -46,5 +46,8 @@
 #include "journal.h"
 #include "resume.h"
 #include "stale.h"
+#include "secret.h"
+#include "token.h"
+#include "outpath.h"
 
 #endif

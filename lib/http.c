@@ -313,9 +313,13 @@ on_debug(CURL *e, curl_infotype type, char *p, size_t n, void *arg)
 			    (int)strlen(secret[k]), p + i);
 		else if (len > 0 && !(len <= 2 && (p[i] == '\r' ||
 		    p[i] == '\n'))) {
-			char *line = dalle_url_redact(p + i, len);
+			char *line = dalle_url_redact(p + i, len), *r;
+			size_t rn;
 
-			fprintf(stderr, "%s%s", prefix, line);
+			/* A header of the answer may echo a secret. */
+			r = dalle_secret_redact(line, strlen(line), &rn);
+			fprintf(stderr, "%s%s", prefix, r ? r : line);
+			free(r);
 			free(line);
 		}
 	}
@@ -435,6 +439,9 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 		free(ra);
 		free(sr);
 	}
+	/* A service that echoes a key puts it nowhere: every use of the
+	 * body (records, messages) comes after this. */
+	dalle_secret_redact_buf(&x->resp);
 	curl_multi_remove_handle(h->multi, e);
 	curl_mime_free(p->mime);
 	p->mime = NULL;
@@ -627,7 +634,7 @@ dalle_http_xfer_strerror(const struct dalle_xfer *x)
 	if (x->result != CURLE_OK)
 		return dalle_xstrdup(PRIV(x)->errbuf[0] ? PRIV(x)->errbuf :
 		    curl_easy_strerror(x->result));
-	e = body_error(x);
+	e = dalle_secret_redact_jv(body_error(x));
 	m = dalle_record_str(e, "message");
 	s = m ? dalle_xasprintf("HTTP %ld: %s", x->status, m) :
 	    dalle_xasprintf("HTTP %ld", x->status);
@@ -716,5 +723,6 @@ dalle_http_xfer_error(const struct dalle_xfer *x, const char *stage)
 	jv_free(cj);
 	jv_free(e);
 	free(msg);
-	return r;
+	/* A secret the body escaped (\u0041...) is one again once parsed. */
+	return dalle_secret_redact_jv(r);
 }

@@ -33,8 +33,14 @@ out_failed(void)
 static void
 out(const char *s, size_t n)
 {
+	char *r;
+
+	/* The last net: no configured secret leaves in a record. */
+	if ((r = dalle_secret_redact(s, n, &n)) != NULL)
+		s = r;
 	if (n > 0 && fwrite(s, 1, n, stdout) != n)
 		out_failed();
+	free(r);
 }
 
 static void
@@ -143,6 +149,7 @@ dalle_loop_fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec, jv e,
 {
 	int rc = dalle_record_exit(dalle_record_str(e, "kind"));
 
+	e = dalle_secret_redact_jv(e);
 	if (!lp->quiet)
 		warnx("%s:%ld: %s", lp->source, id.lineno,
 		    dalle_record_str(e, "message"));

@@ -8,8 +8,11 @@
  * period, adjusted by later 429s and probed upwards.  The algorithm is
  * described in dalle-submit(1), "Rate limits"; the comments below say
  * which part of it each function does.
+ *
+ * The file is read and written whole (pread, pwrite) under the lock, not
+ * mapped: a file that shrinks under a mapping kills with SIGBUS whoever
+ * touches it next, and anybody may truncate it.
  */
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <err.h>
@@ -68,7 +71,7 @@ struct dalle_rate {
 	int fd;                   /* -1: this process alone */
 	int adaptive;
 	double fixed_ms;          /* --rate: the interval, never changed */
-	struct state *s;          /* mapped from the file, or local */
+	struct state *s;          /* local: the file's, while locked */
 	struct state local;
 };
 
@@ -124,6 +127,41 @@ lock(struct dalle_rate *r, short type)
 	return 0;
 }
 
+/*
+ * Lock the file and read the state from it.  A file of another size (cut
+ * short, or grown) is made the right size and its state begun afresh;
+ * sane() judges what a file of the right size holds.
+ */
+static int
+acquire(struct dalle_rate *r)
+{
+	struct stat st;
+
+	if (lock(r, F_WRLCK) == -1)
+		return -1;
+	if (r->fd == -1)
+		return 0;
+	if (fstat(r->fd, &st) == -1 || st.st_size != (off_t)sizeof(*r->s) ||
+	    pread(r->fd, r->s, sizeof(*r->s), 0) != (ssize_t)sizeof(*r->s)) {
+		reset(r->s);
+		if (ftruncate(r->fd, sizeof(*r->s)) == -1) {
+			lock(r, F_UNLCK);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Write the state back and unlock. */
+static void
+release(struct dalle_rate *r)
+{
+	if (r->fd != -1 && pwrite(r->fd, r->s, sizeof(*r->s), 0) !=
+	    (ssize_t)sizeof(*r->s))
+		reset(r->s);    /* the next reader begins afresh */
+	lock(r, F_UNLCK);
+}
+
 /* Say why the shared budget cannot be used; this process keeps its own. */
 static void
 alone(const char *path, const char *why)
@@ -169,8 +207,6 @@ struct dalle_rate *
 dalle_rate_open(const char *path, double per_min)
 {
 	struct dalle_rate *r = dalle_xcalloc(1, sizeof(*r));
-	struct stat st;
-	void *p;
 
 	r->fd = -1;
 	r->adaptive = per_min <= 0;
@@ -181,20 +217,16 @@ dalle_rate_open(const char *path, double per_min)
 	reset(&r->local);
 	if (path == NULL || (r->fd = open_state(path)) == -1)
 		return r;
-	if (lock(r, F_WRLCK) == -1 || fstat(r->fd, &st) == -1 ||
-	    (st.st_size < (off_t)sizeof(*r->s) &&
-	    ftruncate(r->fd, sizeof(*r->s)) == -1) ||
-	    (p = mmap(NULL, sizeof(*r->s), PROT_READ | PROT_WRITE, MAP_SHARED,
-	    r->fd, 0)) == MAP_FAILED) {
+	if (acquire(r) == -1) {
 		alone(path, strerror(errno));
 		close(r->fd);
 		r->fd = -1;
+		reset(r->s);
 		return r;
 	}
-	r->s = p;
 	if (!sane(r->s, dalle_wall_ms()))
 		reset(r->s);
-	lock(r, F_UNLCK);
+	release(r);
 	return r;
 }
 
@@ -215,10 +247,8 @@ dalle_rate_close(struct dalle_rate *r)
 	if (r == NULL)
 		return;
 	free(r->ring);
-	if (r->fd != -1) {
-		munmap(r->s, sizeof(*r->s));
+	if (r->fd != -1)
 		close(r->fd);
-	}
 	free(r);
 }
 
@@ -339,8 +369,9 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 		r->iring = (r->iring + 1) % r->nring;
 		return t;
 	}
-	/* Nothing learned and nothing held: no lock, no write but a count. */
-	if (r->adaptive && !__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) &&
+	/* Nothing learned and nothing held: no lock, no write but a count
+	 * (this process's own budget alone: the file's is read locked). */
+	if (r->fd == -1 && r->adaptive && !__atomic_load_n(&s->closing, __ATOMIC_ACQUIRE) &&
 	    __atomic_load_n(&s->budget, __ATOMIC_ACQUIRE) == 0 &&
 	    s->run_start != 0 && s->hold_ms <= now &&
 	    now - s->last_ms < IDLE_MS) {
@@ -350,7 +381,7 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 		__atomic_store_n(&s->last_ms, now, __ATOMIC_RELAXED);
 		return dalle_now_ms();
 	}
-	if (lock(r, F_WRLCK) == -1)
+	if (acquire(r) == -1)
 		return dalle_now_ms();
 	if (!sane(s, now))
 		reset(s);
@@ -400,7 +431,7 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 	if (t > s->last_ms)
 		s->last_ms = t;
 out:
-	lock(r, F_UNLCK);
+	release(r);
 	return dalle_now_ms() + (t - now);
 }
 
@@ -414,7 +445,7 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 
 	if (http != 429)
 		return;
-	if (lock(r, F_WRLCK) == -1)
+	if (acquire(r) == -1)
 		return;
 	/* Everybody waits as long as the server asked. */
 	now = dalle_wall_ms();
@@ -476,7 +507,7 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 		}
 	}
 out:
-	lock(r, F_UNLCK);
+	release(r);
 }
 
 /*

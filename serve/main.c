@@ -15,6 +15,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -38,11 +39,10 @@ usage(FILE *fp, int rc)
 	    "[--batch-fail-rate p]\n"
 	    "\t[--batch-latency seconds] [--blocked-term word] "
 	    "[--cache-size mib]\n"
-	    "\t[--concurrency n] [--drop-rate p] [--fail-rate p] "
-	    "[--image-bytes bytes]\n"
-	    "\t[--image-scale n] [--jitter seconds] [--latency seconds] "
-	    "[--log file]\n"
-	    "\t[--public-url url] [--rate-window seconds] "
+	    "\t[--concurrency n] [--drop-rate p] [--echo-key mode] "
+	    "[--fail-rate p]\n\t[--image-bytes bytes] "
+	    "[--image-scale n] [--jitter seconds] [--latency seconds]\n"
+	    "\t[--log file] [--public-url url] [--rate-window seconds] "
 	    "[--response-ttl seconds]\n"
 	    "\t[--rpm n] [--seed n]"
 	    " [--slow-images bytes] [--threads n]\n"
@@ -124,7 +124,15 @@ set_public_url(const char *s)
 static void
 set_log(const char *path)
 {
-	if ((opt.log = fopen(path, "a")) == NULL)
+	int fd;
+
+	/* Prompts and headers: made 0600, and never through a link. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1 && errno == ELOOP)
+		errx(DALLE_EX_CANTCREAT, "%s: a symbolic link, not followed",
+		    path);
+	if (fd == -1 || (opt.log = fdopen(fd, "a")) == NULL)
 		err(DALLE_EX_CANTCREAT, "%s", path);
 }
 
@@ -183,6 +191,7 @@ static const struct optdef opts[] = {
 	{ "cache-size", 0, A_MIB, &opt.cache_bytes, COUNT(0, 1 << 20) },
 	{ "concurrency", 0, A_INT, &opt.concurrency, COUNT(1, 1000000) },
 	{ "drop-rate", 0, A_REAL, &opt.drop_rate, RANGE(0, 1) },
+	{ "echo-key", 0, A_FN, NULL, .fn = echo_key_set },
 	{ "fail-rate", 0, A_REAL, &opt.fail_rate, RANGE(0, 1) },
 	{ "image-bytes", 0, A_BYTES, &opt.image_bytes, COUNT(0, 1 << 30) },
 	{ "image-scale", 0, A_INT, &opt.image_scale, COUNT(1, 1024) },

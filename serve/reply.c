@@ -319,6 +319,8 @@ reply_json(struct req *rq, unsigned status, jv body)
 		rq->cap_status = status;
 		return MHD_YES;
 	}
+	if (status >= 400 && echo_key_on())
+		return echo_reply(rq, status, body);
 	code = jv_getpath(jv_copy(body), JV_ARRAY(jv_string("error"),
 	    jv_string("code")));
 	r = resp_json(body, rq);

@@ -234,6 +234,12 @@ struct MHD_Response *resp_json(jv body, struct req *rq);      /* consumes */
 enum MHD_Result reply(struct req *rq, unsigned status,
     struct MHD_Response *r);
 enum MHD_Result reply_json(struct req *rq, unsigned status, jv body);
+/* echo.c: --echo-key MODE, and an error answer (status, body consumed)
+ * that echoes the request's credential in that manner. */
+enum { ECHO_BODY = 1, ECHO_ESCAPED, ECHO_HEADER };
+void echo_key_set(const char *mode);
+int echo_key_on(void);
+enum MHD_Result echo_reply(struct req *rq, unsigned status, jv body);
 /* 200 with body, whose first n "b64_json" strings, left empty, get the
  * base64 of img[0..n-1].  Consumes body; borrows img. */
 enum MHD_Result reply_images(struct req *rq, jv body,

@@ -125,12 +125,17 @@ setup() {
 	run --separate-stderr dalle-submit 'From dotenv'
 	assert_success
 	[ "$(jq -r .status <<<"$output")" = notRunning ]
-	# A wrong key in the environment beats the right one in .env.
-	AZURE_OAI_KEY=wrong run --separate-stderr dalle-submit 'env wins'
+	# .env's endpoint is sent .env's key, not the environment's
+	# (tests/secrets.bats).
+	AZURE_OAI_KEY=wrong run --separate-stderr dalle-submit 'not sent'
+	assert_success
+	# With the endpoint in the environment too, the wrong key there
+	# beats the right one in .env.
+	AZURE_OAI_ENDPOINT=$SERVE_URL AZURE_OAI_KEY=wrong run --separate-stderr dalle-submit 'env wins'
 	assert_equal "$status" 77
 	[ "$(jq -r .error.kind <<<"$output")" = auth ]
 	# AZURE_OPENAI_* beats AZURE_OAI_*.
-	AZURE_OPENAI_API_KEY=test-key AZURE_OAI_KEY=wrong run --separate-stderr dalle-submit 'sdk names first'
+	AZURE_OAI_ENDPOINT=$SERVE_URL AZURE_OPENAI_API_KEY=test-key AZURE_OAI_KEY=wrong run --separate-stderr dalle-submit 'sdk names first'
 	assert_success
 }
 

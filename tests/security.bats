@@ -171,7 +171,9 @@ need_root() {
 
 @test "a .env that others may write, or of another user's, is not read" {
 	unset AZURE_OPENAI_ENDPOINT
-	printf 'AZURE_OPENAI_ENDPOINT=%s\n' "$SERVE_URL" >.env
+	# Endpoint and key from one source (tests/secrets.bats).
+	printf 'AZURE_OPENAI_ENDPOINT=%s\nAZURE_OPENAI_API_KEY=test-key\n' \
+	    "$SERVE_URL" >.env
 	chmod 644 .env
 	run --separate-stderr dalle-submit --dry-run x
 	assert_success
