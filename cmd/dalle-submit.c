@@ -823,6 +823,16 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			rec = jv_null();
 			goto out;
 		}
+		/* The key goes to dalle-poll's polls: only to where it
+		 * went already. */
+		if (!dalle_url_same_origin(x->location, x->url)) {
+			rc = fail(lp, id, rec, &r->big, dalle_record_error(
+			    "submit", DALLE_KIND_PROTOCOL, x->status, NULL,
+			    "operation-location points at another host than "
+			    "the endpoint", 0, x->attempts));
+			rec = jv_null();
+			goto out;
+		}
 		v = jv_object_set(jv_object(), jv_string("kind"),
 		    jv_string("azure-image"));
 		v = jv_object_set(v, jv_string("id"), jv_string(opid));

@@ -39,6 +39,8 @@ usage(FILE *fp, int rc)
 	    "\t[--batch-latency seconds] [--blocked-term word] "
 	    "[--cache-size mib]\n"
 	    "\t[--concurrency n] [--drop-rate p] [--fail-rate p] "
+	    "[--hostile mode,...]\n"
+	    "\t[--hostile-bytes bytes] [--hostile-peer url] "
 	    "[--image-bytes bytes]\n"
 	    "\t[--image-scale n] [--jitter seconds] [--latency seconds] "
 	    "[--log file]\n"
@@ -185,6 +187,9 @@ static const struct optdef opts[] = {
 	{ "drop-rate", 0, A_REAL, &opt.drop_rate, RANGE(0, 1) },
 	{ "fail-rate", 0, A_REAL, &opt.fail_rate, RANGE(0, 1) },
 	{ "image-bytes", 0, A_BYTES, &opt.image_bytes, COUNT(0, 1 << 30) },
+	{ "hostile", 0, A_FN, NULL, .fn = hostile_set },
+	{ "hostile-bytes", 0, A_FN, NULL, .fn = hostile_bytes },
+	{ "hostile-peer", 0, A_FN, NULL, .fn = hostile_peer },
 	{ "image-scale", 0, A_INT, &opt.image_scale, COUNT(1, 1024) },
 	{ "jitter", 0, A_REAL, &opt.jitter, RANGE(0, 3600) },
 	{ "latency", 0, A_REAL, &opt.latency, RANGE(0, 3600) },
