@@ -306,6 +306,8 @@ batch_next(struct dalle_loop *lp, struct bwait *b, long delay)
 		free(url);
 		if ((x->out = tmpfile()) == NULL)
 			err(DALLE_EX_IOERR, "tmpfile");
+		/* A batch's results are hundreds of images' base64. */
+		x->max_bytes = (long long)4 << 30;
 	} else if (b->phase == B_CANCEL) {
 		url = dalle_xasprintf("%s/cancel", b->url);
 		x = dalle_http_xfer_new("POST", url);

@@ -25,6 +25,16 @@ type_is(const char *ctype, const char *t)
 	    ctype[n] == ' ';
 }
 
+/* Does s hold w, in any case? */
+static int
+has(const char *s, const char *w)
+{
+	for (; *s != '\0'; s++)
+		if (strncasecmp(s, w, strlen(w)) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 json_type(const char *ctype)
 {
@@ -54,10 +64,15 @@ dalle_answer_refused(const char *ctype, const char *cenc, int image,
 		return "the image URL answered with a type that is not an "
 		    "image";
 	}
+	/* JSON, or a file's bytes (the Files API's octet-stream); not a
+	 * page or a text meant for people. */
 	if (ctype == NULL || *ctype == '\0' || json_type(ctype) ||
 	    (stream && type_is(ctype, "text/event-stream")))
 		return NULL;
-	return "the answer is not JSON (its Content-Type says otherwise)";
+	if (type_is(ctype, "text/") || has(ctype, "html") || has(ctype, "xml"))
+		return "the answer is not JSON (its Content-Type says "
+		    "otherwise)";
+	return NULL;
 }
 
 int
