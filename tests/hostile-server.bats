@@ -68,6 +68,40 @@ ru() {
 	    "$BATS_TEST_TMPDIR/ru" -- timeout 60 "$@")
 }
 
+# retried_once MODE: a 429 of MODE, with --retries 1 and a request timeout
+# of 1 s: sent twice (its wait cut to the timeout), then a rate_limited
+# record.
+retried_once() {
+	hostile "$1"
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
+	    --retries 1 --request-timeout 1 x
+	assert_equal "$status" 69
+	assert_equal "$(kind)" rate_limited
+	assert_equal "$(requests azure_generate)" 2
+}
+
+# refused_image MODE [dalle-fetch options]: an image from a server of MODE
+# is a protocol error and leaves no file.
+refused_image() {
+	hostile "$1"
+	shift
+	rec=$(image)
+	run --separate-stderr timeout 60 dalle-fetch -d out "$@" <<<"$rec"
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_equal "$(find out -type f | wc -l)" 0
+}
+
+# timed_out MODE: an operation polled from a server of MODE with -t 1
+# ends in a timeout record.
+timed_out() {
+	hostile "$1"
+	rec=$(op)
+	run --separate-stderr timeout 60 dalle-poll -t 1 <<<"$rec"
+	assert_equal "$status" 75
+	assert_equal "$(kind)" timeout
+}
+
 # An operation to poll and an image URL to fetch, from a server that
 # behaves until the stage under test.
 op() {
@@ -113,12 +147,7 @@ image() {
 }
 
 @test "wrong-type: an image labelled text/html is refused, no file" {
-	hostile wrong-type:image
-	rec=$(image)
-	run --separate-stderr timeout 60 dalle-fetch -d out <<<"$rec"
-	assert_equal "$status" 76
-	assert_equal "$(kind)" protocol
-	assert_equal "$(find out -type f | wc -l)" 0
+	refused_image wrong-type:image
 }
 
 @test "no-location: a 202 without operation-location is a protocol error, nothing polled" {
@@ -148,11 +177,7 @@ image() {
 }
 
 @test "never-ends: -t 1 ends the polling near 1 s with a timeout record" {
-	hostile never-ends
-	rec=$(op)
-	run --separate-stderr timeout 60 dalle-poll -t 1 <<<"$rec"
-	assert_equal "$status" 75
-	assert_equal "$(kind)" timeout
+	timed_out never-ends
 	# From the first poll to the last, as the server saw them.
 	span=$(jq -s 'map(select(.route == "operation_get") |
 	    (.time[0:19] + "Z" | fromdate) + (.time[20:23] | tonumber) / 1000) |
@@ -161,21 +186,13 @@ image() {
 }
 
 @test "retry-zero: Retry-After 0 on a running operation is no busy loop" {
-	hostile retry-zero
-	rec=$(op)
-	run --separate-stderr timeout 60 dalle-poll -t 1 <<<"$rec"
-	assert_equal "$status" 75
-	assert_equal "$(kind)" timeout
+	timed_out retry-zero
 	# At most one poll a quarter second (and the last look).
 	[ "$(requests operation_get)" -le 8 ]
 }
 
 @test "stall: a poll whose body stalls ends at -t, not at the request timeout" {
-	hostile stall:poll
-	rec=$(op)
-	run --separate-stderr timeout 60 dalle-poll -t 1 <<<"$rec"
-	assert_equal "$status" 75
-	assert_equal "$(kind)" timeout
+	timed_out stall:poll
 	assert_equal "$(jq -r .error.attempts <<<"$output")" 1
 }
 
@@ -208,13 +225,8 @@ image() {
 }
 
 @test "huge: an endless image stops at --max-bytes, no file" {
-	hostile huge:image
-	rec=$(image)
-	run --separate-stderr timeout 60 dalle-fetch -d out --max-bytes 1m <<<"$rec"
-	assert_equal "$status" 76
-	assert_equal "$(kind)" protocol
+	refused_image huge:image --max-bytes 1m
 	assert_regex "$(jq -r .error.message <<<"$output")" 'larger than 1048576 bytes'
-	assert_equal "$(find out -type f | wc -l)" 0
 }
 
 @test "huge: -o - streams a 48 MiB image without holding it in memory" {
@@ -254,13 +266,8 @@ image() {
 }
 
 @test "redirect-loop: an image's redirects end, no file" {
-	hostile redirect-loop:image
-	rec=$(image)
-	run --separate-stderr timeout 60 dalle-fetch -d out <<<"$rec"
-	assert_equal "$status" 76
-	assert_equal "$(kind)" protocol
+	refused_image redirect-loop:image
 	[ "$(requests image)" -le 6 ]
-	assert_equal "$(find out -type f | wc -l)" 0
 }
 
 @test "redirect-away: a redirect to another host carries no key there" {
@@ -283,30 +290,15 @@ image() {
 }
 
 @test "html-image: an image URL answering an HTML page with 200 leaves no file" {
-	hostile html-image
-	rec=$(image)
-	run --separate-stderr timeout 60 dalle-fetch -d out <<<"$rec"
-	assert_equal "$status" 76
-	assert_equal "$(kind)" protocol
-	assert_equal "$(find out -type f | wc -l)" 0
+	refused_image html-image
 }
 
 @test "retry-huge: a 429 asking for 115 days waits at most the request timeout and spends --retries" {
-	hostile retry-huge
-	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
-	    --retries 1 --request-timeout 1 x
-	assert_equal "$status" 69
-	assert_equal "$(kind)" rate_limited
-	assert_equal "$(requests azure_generate)" 2
+	retried_once retry-huge
 }
 
 @test "retry-negative: a negative Retry-After is the backoff, and 429s spend --retries" {
-	hostile retry-negative
-	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
-	    --retries 1 --request-timeout 1 x
-	assert_equal "$status" 69
-	assert_equal "$(kind)" rate_limited
-	assert_equal "$(requests azure_generate)" 2
+	retried_once retry-negative
 }
 
 @test "retry-nan: a Retry-After that is no number is the backoff; --retries 0 sends once" {
@@ -319,11 +311,7 @@ image() {
 }
 
 @test "retry-date: a Retry-After date a year ahead is clamped, and -t bounds a poll's 429s" {
-	hostile retry-date
-	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
-	    --retries 1 --request-timeout 1 x
-	assert_equal "$(kind)" rate_limited
-	assert_equal "$(requests azure_generate)" 2
+	retried_once retry-date
 	serve_stop
 	hostile retry-date:poll
 	rec=$(op)
