@@ -42,19 +42,22 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/url.o lib/util.o lib/lifecycle.o lib/modellist.o lib/sse.o \
 	lib/stream.o lib/responses.o lib/batch.o lib/progress.o \
 	lib/name.o lib/journal.o lib/resume.o lib/stale.o lib/secret.o \
-	lib/token.o lib/outpath.o
+	lib/token.o lib/outpath.o \
+	lib/answer.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
 	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \
 	lib/event.h lib/lifecycle.h lib/modellist.h lib/edit.h lib/form.h \
 	lib/sse.h lib/stream.h lib/responses.h lib/batch.h lib/progress.h \
 	lib/name.h lib/journal.h lib/resume.h lib/stale.h lib/secret.h \
-	lib/token.h lib/outpath.h
+	lib/token.h lib/outpath.h \
+	lib/answer.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
 	serve/batch.o serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
 	serve/reply.o serve/route.o serve/stats.o serve/timer.o \
-	serve/models.o serve/stream.o serve/responses.o serve/echo.o
+	serve/models.o serve/stream.o serve/responses.o serve/echo.o \
+	serve/hostile.o
 MAN1 = man/dalle-submit.1 man/dalle-poll.1 man/dalle-fetch.1 \
 	man/dalle-serve.1
 MAN7 = man/dalle.7
@@ -89,6 +92,7 @@ serve/stats.o: serve/stats.c
 serve/timer.o: serve/timer.c
 serve/models.o: serve/models.c
 serve/stream.o: serve/stream.c
+serve/hostile.o: serve/hostile.c
 
 libdalle.a: $(LIBOBJ)
 	rm -f $@

@@ -18,7 +18,7 @@
 
 #include "dalle.h"
 
-enum { OPT_PATHS = DALLE_OPT_FIRST_FREE, OPT_JOURNAL };
+enum { OPT_PATHS = DALLE_OPT_FIRST_FREE, OPT_JOURNAL, OPT_MAX_BYTES };
 
 static const struct option longopts[] = {
 	{ "directory", required_argument, NULL, 'd' },
@@ -26,6 +26,7 @@ static const struct option longopts[] = {
 	{ "force", no_argument, NULL, 'f' },
 	{ "paths", no_argument, NULL, OPT_PATHS },
 	{ "journal", required_argument, NULL, OPT_JOURNAL },
+	{ "max-bytes", required_argument, NULL, OPT_MAX_BYTES },
 	DALLE_RUN_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -56,14 +57,16 @@ static const char *dir = ".";
 static const char *tmpl;
 static int force, paths_only, to_stdout, stdout_used;
 static const char *journal_path;  /* --journal */
+static long long max_bytes = (long long)256 << 20;     /* --max-bytes */
 
 static void
 usage(FILE *fp, int rc)
 {
 	fputs("usage: dalle-fetch [-fhqv] [-d dir] [-o template] [-j jobs] "
 	    "[--paths]\n"
-	    "\t[--journal file] [--keep-order] [--allow-http] [--cacert file]\n"
-	    "\t[--retries n] [--request-timeout s] [record-or-url ...]\n", fp);
+	    "\t[--journal file] [--max-bytes n] [--keep-order] [--allow-http]\n"
+	    "\t[--cacert file] [--retries n] [--request-timeout s]\n"
+	    "\t[record-or-url ...]\n", fp);
 	exit(rc);
 }
 
@@ -217,6 +220,16 @@ rec_finish(struct dalle_loop *lp, struct rec *r)
 	return rc;
 }
 
+static void
+put_stdout(const void *p, size_t n)
+{
+	if (fwrite(p, 1, n, stdout) != n || fflush(stdout) == EOF) {
+		if (errno == EPIPE)
+			exit(DALLE_EX_IOERR);
+		err(DALLE_EX_IOERR, "stdout");
+	}
+}
+
 static int
 write_stdout(const void *p, size_t n, struct rec *r)
 {
@@ -225,12 +238,22 @@ write_stdout(const void *p, size_t n, struct rec *r)
 		    "-o - writes exactly one image; this is another"));
 		return -1;
 	}
-	if (fwrite(p, 1, n, stdout) != n || fflush(stdout) == EOF) {
-		if (errno == EPIPE)
-			exit(DALLE_EX_IOERR);
-		err(DALLE_EX_IOERR, "stdout");
-	}
+	put_stdout(p, n);
 	return 0;
+}
+
+/* The whole of fp (a finished download) to stdout, as write_stdout. */
+static void
+copy_stdout(FILE *fp, struct rec *r)
+{
+	char chunk[65536];
+	size_t k;
+
+	if (write_stdout("", 0, r) == -1)
+		return;
+	rewind(fp);
+	while ((k = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		put_stdout(chunk, k);
 }
 
 /* The target path of image index, or NULL with the record's error set. */
@@ -353,6 +376,12 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 	char *path;
 	int w, h;
 
+	if ((long long)(b64len / 4 * 3) > max_bytes) {
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_PROTOCOL,
+		    "the image is larger than %lld bytes (--max-bytes)",
+		    max_bytes));
+		return;
+	}
 	if ((p = dalle_base64_decode(b64, b64len, &n)) == NULL) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_PROTOCOL,
 		    "b64_json is not valid base64"));
@@ -424,6 +453,8 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	/* Image URLs carry their own SAS token: never send our key. */
 	x->out = im->fp;
 	x->follow = 1;
+	x->image = 1;
+	x->max_bytes = max_bytes;
 	x->udata = im;
 	r->left++;
 	dalle_http_start(lp->http, x);
@@ -546,21 +577,15 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		rewind(im->fp);
 		n = fread(head, 1, sizeof(head), im->fp);
 		if (to_stdout) {
-			struct dalle_buf b = { 0 };
-			char chunk[65536];
-			size_t k;
-
-			rewind(im->fp);
-			while ((k = fread(chunk, 1, sizeof(chunk), im->fp)) > 0)
-				dalle_buf_add(&b, chunk, k);
-			if (dalle_image_probe(b.p, b.len, &(int){0},
+			/* From the temporary file a piece at a time: never
+			 * the whole image in memory. */
+			if (dalle_image_probe(head, n, &(int){0},
 			    &(int){0}) == NULL)
 				rec_fail(r, dalle_record_error("fetch",
 				    DALLE_KIND_PROTOCOL, 0, NULL,
 				    "the download is not an image", 1, 0));
 			else
-				write_stdout(b.p, b.len, r);
-			dalle_buf_free(&b);
+				copy_stdout(im->fp, r);
 		} else
 			commit(im, head, n, bytes);
 	}
@@ -610,6 +635,12 @@ main(int argc, char *argv[])
 			break;
 		case OPT_JOURNAL:
 			journal_path = optarg;
+			break;
+		case OPT_MAX_BYTES:
+			if (dalle_answer_bytes(optarg, &max_bytes) == -1)
+				errx(DALLE_EX_USAGE, "--max-bytes: %s: not a byte "
+				    "count from 1 to 1t, with k, m or g for KiB, "
+				    "MiB or GiB", optarg);
 			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);

@@ -38,6 +38,12 @@ struct op {
 	enum dalle_api api;       /* whose credentials it is polled with */
 };
 
+/* The shortest wait between two polls of one operation, whatever the
+ * service says (a Retry-After of 0 is not an invitation to spin), and
+ * how long the last look at -t's deadline may take. */
+#define POLL_MIN_MS 250L
+#define POLL_GRACE_MS 1000L
+
 static struct dalle_conf conf;
 static long timeout_ms = 600000;
 static long interval_ms = 1000;
@@ -77,6 +83,8 @@ schedule(struct dalle_loop *lp, struct op *o, const char *url, long delay,
 	x->headers = dalle_api_auth(&conf, o->api, NULL);
 	x->udata = o;
 	x->paced = paced;
+	/* -t bounds the polls' retries, 429s and stalls too. */
+	x->deadline = o->deadline + POLL_GRACE_MS;
 	dalle_http_start_at(lp->http, x, dalle_now_ms() + delay);
 }
 
@@ -298,6 +306,8 @@ batch_next(struct dalle_loop *lp, struct bwait *b, long delay)
 		free(url);
 		if ((x->out = tmpfile()) == NULL)
 			err(DALLE_EX_IOERR, "tmpfile");
+		/* A batch's results are hundreds of images' base64. */
+		x->max_bytes = (long long)4 << 30;
 	} else if (b->phase == B_CANCEL) {
 		url = dalle_xasprintf("%s/cancel", b->url);
 		x = dalle_http_xfer_new("POST", url);
@@ -699,6 +709,8 @@ response_done(struct dalle_loop *lp, struct dalle_xfer *x, struct op *o)
 		}
 		delay = x->hint.retry_after_ms >= 0 ? x->hint.retry_after_ms :
 		    (interval_ms < 2000 ? interval_ms : 2000) / 2;
+		if (delay < POLL_MIN_MS)
+			delay = POLL_MIN_MS;
 		if (delay > o->deadline - now)
 			delay = (long)(o->deadline - now);
 		/* After a cancel, the response itself is polled. */
@@ -768,6 +780,13 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		    NULL, "no \"status\" in the operation", 0, x->attempts);
 		goto failed;
 	}
+	if (!final_status(status) && strcmp(status, "notRunning") != 0 &&
+	    strcmp(status, "running") != 0) {
+		e = dalle_record_errorf("poll", DALLE_KIND_PROTOCOL,
+		    "the operation's status \"%.60s\" is not one the service "
+		    "documents", status);
+		goto failed;
+	}
 	if (!final_status(status)) {
 		now = dalle_now_ms();
 		if (now >= o->deadline) {
@@ -778,6 +797,8 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		}
 		delay = x->hint.retry_after_ms >= 0 ? x->hint.retry_after_ms :
 		    interval_ms;
+		if (delay < POLL_MIN_MS)
+			delay = POLL_MIN_MS;
 		/* The last look, at the deadline, skips the poll cap: -t
 		 * bounds the time, however many operations there are. */
 		if (delay < o->deadline - now)

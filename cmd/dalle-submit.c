@@ -801,7 +801,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	struct req *r = x->udata;
 	jv rec = r->rec, body = jv_null(), req, v;
 	struct dalle_loop_id id = r->id;
-	const char *opid;
+	const char *opid, *why;
 	int rc = 0;
 
 	req = dalle_record_get(rec, "request");
@@ -850,11 +850,17 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	} else if (x->status == 202) {
 		/* Asynchronous: the operation to poll. */
 		opid = dalle_record_str(body, "id");
-		if (opid == NULL || x->location == NULL) {
+		/* The key goes to dalle-poll's polls: only to where it
+		 * went already. */
+		why = opid == NULL || x->location == NULL ? "202 without an "
+		    "operation id and operation-location" :
+		    !dalle_url_same_origin(x->location, x->url) ?
+		    "operation-location points at another host than the "
+		    "endpoint" : NULL;
+		if (why != NULL) {
 			rc = fail(lp, id, rec, &r->big, dalle_record_error(
 			    "submit", DALLE_KIND_PROTOCOL, x->status, NULL,
-			    "202 without an operation id and "
-			    "operation-location", 0, x->attempts));
+			    why, 0, x->attempts));
 			rec = jv_null();
 			goto out;
 		}

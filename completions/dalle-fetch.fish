@@ -13,4 +13,5 @@ complete -c dalle-fetch -l allow-http -d 'Allow plain http image URLs to remote 
 complete -c dalle-fetch -l cacert -r -F -d 'Trust the certificate authorities in a PEM file'
 complete -c dalle-fetch -l retries -x -d 'Retries per download'
 complete -c dalle-fetch -l request-timeout -x -d 'Seconds per download attempt'
+complete -c dalle-fetch -l max-bytes -x -d 'Largest image taken (k, m, g)'
 complete -c dalle-fetch -l keep-order -d 'Write records in input order'

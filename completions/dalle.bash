@@ -83,7 +83,7 @@ _dalle() {
 	dalle-fetch)
 		opts='-d --directory -f --force -h --help -j --jobs -o --output
 		    -q --quiet -v --verbose --paths --journal --keep-order
-		    --allow-http --cacert --retries --request-timeout'
+		    --allow-http --cacert --retries --request-timeout --max-bytes'
 		case $prev in
 		-d | --directory)
 			compopt -o filenames 2>/dev/null
@@ -93,7 +93,7 @@ _dalle() {
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 			return 0 ;;
-		-j | --jobs | --retries | --request-timeout)
+		-j | --jobs | --retries | --request-timeout | --max-bytes)
 			return 0 ;;
 		esac
 		;;
@@ -101,8 +101,9 @@ _dalle() {
 		opts='-h --help -d --deployment -l --listen --api-key
 		    --api-key-file --batch-expire --batch-fail-rate
 		    --batch-latency --blocked-term --cache-size --concurrency
-		    --drop-rate --echo-key --fail-rate --image-bytes --image-scale
-		    --jitter --latency --log --public-url --rate-window --response-ttl
+		    --drop-rate --echo-key --fail-rate --hostile --hostile-bytes
+		    --hostile-peer --image-bytes --image-scale --jitter
+		    --latency --log --public-url --rate-window --response-ttl
 		    --rpm --seed
 		    --slow-images --threads --token --token-file --today
 		    --truncate-rate --url-ttl'
@@ -118,6 +119,7 @@ _dalle() {
 		-d | --deployment | -l | --listen | --api-key | --blocked-term | \
 		    --batch-expire | --batch-fail-rate | --batch-latency | \
 		    --cache-size | --concurrency | --drop-rate | --fail-rate | \
+		    --hostile | --hostile-bytes | --hostile-peer | \
 		    --image-bytes | --image-scale | --jitter | --latency | \
 		    --public-url | --rate-window | --response-ttl | --rpm | \
 		    --seed | \

@@ -249,7 +249,7 @@ dalle_batch_merge(jv rec, jv body, jv data)
 static jv
 line_error(jv line, const char *url)
 {
-	struct dalle_xfer x;
+	struct dalle_xfer *x;
 	const char *code, *msg;
 	jv resp, e, body, s;
 	long status;
@@ -271,17 +271,16 @@ line_error(jv line, const char *url)
 	}
 	body = dalle_record_get(resp, "body");
 	s = jv_dump_string(body, 0);
-	memset(&x, 0, sizeof(x));
-	x.url = (char *)(uintptr_t)url;
-	x.result = CURLE_OK;
-	x.status = status;
-	x.hint.retry_after_ms = -1;
-	dalle_buf_adds(&x.resp, jv_string_value(s));
+	/* A transfer of the engine's own making: its error reads the
+	 * engine's private part too. */
+	x = dalle_http_xfer_new("GET", url);
+	x->status = status;
+	dalle_buf_adds(&x->resp, jv_string_value(s));
 	jv_free(s);
-	e = dalle_http_xfer_error(&x, "poll");
+	e = dalle_http_xfer_error(x, "poll");
 	/* A batch line is not retried by itself: it is a record's error. */
 	e = jv_object_set(e, jv_string("retryable"), jv_false());
-	dalle_buf_free(&x.resp);
+	dalle_http_xfer_free(x);
 	jv_free(resp);
 	return e;
 }

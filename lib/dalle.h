@@ -31,6 +31,7 @@
 #include "api.h"
 #include "conf.h"
 #include "retry.h"
+#include "answer.h"
 #include "rate.h"
 #include "http.h"
 #include "loop.h"

@@ -22,7 +22,9 @@
 #include "dalle.h"
 #include "event.h"
 
-#define DEFAULT_MAXBODY (64L << 20)
+/* An image download that moves less than a byte a second this long
+ * has stalled. */
+#define STALL_S 30L
 
 /*
  * A transfer as the engine sees it: the caller's part first, then what is
@@ -39,7 +41,10 @@ struct xfer {
 	int https;                /* may wait to multiplex (CURLOPT_PIPEWAIT) */
 	char errbuf[CURL_ERROR_SIZE];
 	int write_errno;          /* why writing to out failed, or 0 */
-	int throttled;            /* 429s so far (they spend no --retries) */
+	long long got;            /* body bytes of this attempt so far */
+	int checked;              /* its headers have been looked at */
+	char why[160];            /* why the answer was refused, or "" */
+	int cut;                  /* a retry was wanted, but no time left */
 	struct dalle_rate_ticket ticket;
 	struct xfer *next;        /* in the list of finished transfers */
 };
@@ -191,6 +196,10 @@ reset_results(struct dalle_xfer *x)
 	x->location = NULL;
 	x->status = 0;
 	PRIV(x)->write_errno = 0;
+	PRIV(x)->got = 0;
+	PRIV(x)->checked = 0;
+	PRIV(x)->why[0] = '\0';
+	PRIV(x)->cut = 0;
 	x->result = CURLE_OK;
 	PRIV(x)->errbuf[0] = '\0';
 	x->hint.retry_after_ms = -1;
@@ -245,6 +254,41 @@ dalle_http_pending(const struct dalle_http *h)
 	return h->pending;
 }
 
+static char *header(CURL *e, const char *name);
+
+static long long
+max_bytes(const struct dalle_xfer *x)
+{
+	return x->max_bytes > 0 ? x->max_bytes : DALLE_ANSWER_MAX;
+}
+
+/* A 2xx answer's headers, before its body is taken: 0, or -1 with why
+ * set when the answer is not what was asked for. */
+static int
+check_answer(struct dalle_xfer *x)
+{
+	CURL *e = PRIV(x)->e;
+	const char *why;
+	char *ct, *ce;
+	long code;
+	int rc = 0;
+
+	if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK ||
+	    code < 200 || code > 299 || (x->out != NULL && !x->image))
+		return 0;
+	ct = header(e, "Content-Type");
+	ce = header(e, "Content-Encoding");
+	why = dalle_answer_refused(ct, ce, x->image, x->chunk != NULL);
+	if (why != NULL) {
+		snprintf(PRIV(x)->why, sizeof(PRIV(x)->why), "%s: %.60s", why,
+		    strstr(why, "Encoding") ? ce : ct ? ct : "?");
+		rc = -1;
+	}
+	free(ct);
+	free(ce);
+	return rc;
+}
+
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -253,6 +297,19 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	curl_off_t cl;
 	long code;
 
+	if (!PRIV(x)->checked) {
+		PRIV(x)->checked = 1;
+		if (check_answer(x) == -1)
+			return 0;
+	}
+	/* Counted as it comes: a chunked or compressed body has no
+	 * length to refuse it by beforehand. */
+	PRIV(x)->got += (long long)len;
+	if (PRIV(x)->got > max_bytes(x)) {
+		snprintf(PRIV(x)->why, sizeof(PRIV(x)->why), "the answer is "
+		    "larger than %lld bytes", max_bytes(x));
+		return 0;
+	}
 	if (x->out) {
 		if (fwrite(p, 1, len, x->out) != len) {
 			PRIV(x)->write_errno = errno ? errno : EIO;
@@ -263,13 +320,11 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	if (x->chunk && curl_easy_getinfo(PRIV(x)->e, CURLINFO_RESPONSE_CODE,
 	    &code) == CURLE_OK && code >= 200 && code < 300)
 		return x->chunk(x, p, len) == 0 ? len : 0;
-	if (x->resp.len + len > DEFAULT_MAXBODY)
-		return 0;       /* too large: CURLE_WRITE_ERROR */
 	/* The whole body in one allocation when its length is known: an
 	 * answer of a real image is megabytes. */
 	if (x->resp.len == 0 && curl_easy_getinfo(PRIV(x)->e,
 	    CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl > 0 &&
-	    cl <= DEFAULT_MAXBODY)
+	    cl <= max_bytes(x))
 		dalle_buf_reserve(&x->resp, (size_t)cl);
 	dalle_buf_add(&x->resp, p, len);
 	return len;
@@ -338,6 +393,8 @@ attach(struct dalle_http *h, struct xfer *p)
 {
 	const struct dalle_conf *c = h->c;
 	struct dalle_xfer *x = &p->x;
+	long timeout = c->timeout_ms;
+	int64_t left;
 	CURL *e;
 
 	start_curl(h);
@@ -360,7 +417,14 @@ attach(struct dalle_http *h, struct xfer *p)
 	SETOPT(CURLOPT_USERAGENT, "dalle-tools/" VERSION);
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-	SETOPT(CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	/* No attempt outlives the caller's deadline (dalle-poll -t). */
+	if (x->deadline > 0) {
+		left = x->deadline - dalle_now_ms();
+		if (left < timeout)
+			timeout = left > 1 ? (long)left : 1;
+	}
+	SETOPT(CURLOPT_TIMEOUT_MS, timeout);
+	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes(x));
 	SETOPT(CURLOPT_ERRORBUFFER, p->errbuf);
 	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
 	SETOPT(CURLOPT_WRITEDATA, x);
@@ -369,7 +433,14 @@ attach(struct dalle_http *h, struct xfer *p)
 	 * until the first answer came (one whole latency lost). */
 	if (p->https)
 		SETOPT(CURLOPT_PIPEWAIT, 1L);
-	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+	/* An image is compressed already: it asks for no encoding (and
+	 * refuses one, see check_answer), so that no small body inflates
+	 * to gigabytes; an API answer is decoded under the size cap. */
+	if (x->image) {
+		SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
+		SETOPT(CURLOPT_LOW_SPEED_TIME, STALL_S);
+	} else
+		SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
 	if (c->cacert) {
 		/* These authorities alone: not the system's directory too. */
@@ -382,6 +453,8 @@ attach(struct dalle_http *h, struct xfer *p)
 		SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
 		SETOPT(CURLOPT_MAXREDIRS, 5L);
 		SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+		/* No credential follows a redirect to another host. */
+		SETOPT(CURLOPT_UNRESTRICTED_AUTH, 0L);
 	}
 	if (p->form) {
 		/* Built afresh for every attempt: its files are read anew. */
@@ -422,6 +495,7 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	struct xfer *p;
 	char *ms, *ra, *sr, *msg;
 	long delay;
+	int64_t now;
 
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
 	p = PRIV(x);
@@ -432,7 +506,10 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 		ms = header(e, "retry-after-ms");
 		ra = header(e, "retry-after");
 		sr = header(e, "x-should-retry");
-		x->hint.retry_after_ms = dalle_retry_parse(ms, ra);
+		/* A wait of an hour, a year or a date is a minute at most,
+		 * and never longer than a request may take. */
+		x->hint.retry_after_ms = dalle_retry_clamp(
+		    dalle_retry_parse(ms, ra), c->timeout_ms);
 		if (sr)
 			x->hint.should_retry = strcasecmp(sr, "true") == 0;
 		free(ms);
@@ -452,17 +529,24 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	h->pool[h->npool++] = e;
 	h->inflight--;
 
+	if (rc == CURLE_FILESIZE_EXCEEDED)
+		snprintf(p->why, sizeof(p->why), "the answer is larger than "
+		    "%lld bytes", max_bytes(x));
+	else if (rc == CURLE_UNSUPPORTED_PROTOCOL && x->status >= 300 &&
+	    x->status < 400)
+		snprintf(p->why, sizeof(p->why), "HTTP %ld: a redirect to a "
+		    "URL that is not https", x->status);
 	if (h->rate && x->paced)
 		dalle_rate_feedback(h->rate, x->status, x->hint.retry_after_ms,
 		    &p->ticket);
-	/* A 429 is the service pacing us, not failing: it spends no retry,
-	 * up to a bound, so that a pipeline under quota loses nothing. */
-	if (x->status == 429 && p->throttled < 50)
-		p->throttled++;
-	if (x->attempts - p->throttled <= c->retries &&
+	/* A 429 spends a retry like any answer worth another try: the
+	 * budget (rate.c) is what keeps a pipeline under its quota. */
+	now = dalle_now_ms();
+	if (x->attempts <= c->retries && p->why[0] == '\0' &&
 	    dalle_retry_wanted(rc, x->status, &x->hint)) {
 		delay = dalle_retry_delay(x->attempts, &x->hint);
-		if (delay <= c->max_wait_ms) {
+		p->cut = x->deadline > 0 && now + delay >= x->deadline;
+		if (delay <= c->max_wait_ms && !p->cut) {
 			if (!c->quiet) {
 				char *u = dalle_url_redact(x->url,
 				    strlen(x->url));
@@ -470,16 +554,18 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 				msg = dalle_http_xfer_strerror(x);
 				if (x->status == 429)
 					warnx("%s: %s; rate limited, again in "
-					    "%.1f s", u, msg, delay / 1000.0);
+					    "%.1f s (retry %d of %d)", u, msg,
+					    delay / 1000.0, x->attempts,
+					    c->retries);
 				else
 					warnx("%s: %s; retry %d of %d in %.1f s",
-					    u, msg, x->attempts - p->throttled,
-					    c->retries, delay / 1000.0);
+					    u, msg, x->attempts, c->retries,
+					    delay / 1000.0);
 				free(msg);
 				free(u);
 			}
 			/* pending still counts it: it never left */
-			dalle_heap_push(&h->wait, dalle_now_ms() + delay, p);
+			dalle_heap_push(&h->wait, now + delay, p);
 			return;
 		}
 	}
@@ -631,6 +717,8 @@ dalle_http_xfer_strerror(const struct dalle_xfer *x)
 	char *s;
 	jv e;
 
+	if (PRIV(x)->why[0] != '\0')
+		return dalle_xstrdup(PRIV(x)->why);
 	if (x->result != CURLE_OK)
 		return dalle_xstrdup(PRIV(x)->errbuf[0] ? PRIV(x)->errbuf :
 		    curl_easy_strerror(x->result));
@@ -664,11 +752,28 @@ dalle_http_xfer_error(const struct dalle_xfer *x, const char *stage)
 		    strerror(PRIV(x)->write_errno), 0, x->attempts);
 		return r;
 	}
-	if (x->result == CURLE_WRITE_ERROR && x->out == NULL) {
-		msg = dalle_xasprintf("the answer is larger than %zu bytes",
-		    (size_t)DEFAULT_MAXBODY);
+	/* Refused by its headers or its size, or a redirect that went
+	 * too far or off https: the server is misbehaving. */
+	if (PRIV(x)->why[0] != '\0' || x->result == CURLE_TOO_MANY_REDIRECTS ||
+	    x->result == CURLE_UNSUPPORTED_PROTOCOL ||
+	    x->result == CURLE_BAD_CONTENT_ENCODING ||
+	    x->result == CURLE_WEIRD_SERVER_REPLY) {
+		msg = dalle_http_xfer_strerror(x);
 		r = dalle_record_error(stage, DALLE_KIND_PROTOCOL, x->status,
 		    NULL, msg, 0, x->attempts);
+		free(msg);
+		return r;
+	}
+	/* Cut short by the caller's deadline (dalle-poll -t). */
+	if (PRIV(x)->cut || (x->result == CURLE_OPERATION_TIMEDOUT &&
+	    x->deadline > 0 && dalle_now_ms() >= x->deadline)) {
+		char *m = dalle_http_xfer_strerror(x);
+
+		msg = dalle_xasprintf("%s%s", m, PRIV(x)->cut ?
+		    "; no time left for another try" : "");
+		free(m);
+		r = dalle_record_error(stage, DALLE_KIND_TIMEOUT, x->status,
+		    NULL, msg, 1, x->attempts);
 		free(msg);
 		return r;
 	}

@@ -22,6 +22,11 @@ struct dalle_xfer {
 	FILE *out;                /* write the response body here if set */
 	int follow;               /* follow https redirects (image downloads) */
 	int paced;                /* each attempt waits for the engine's rate */
+	int image;                /* an image download: no compression, an
+	                           * image's type (see limits.c) */
+	long long max_bytes;      /* largest body taken; 0: 64 MiB */
+	int64_t deadline;         /* dalle_now_ms() time that bounds every
+	                           * attempt and wait; 0: none */
 	void *udata;              /* the caller's */
 	/* When set, a 2xx body goes here piece by piece as it arrives
 	 * instead of into resp: 0 to go on, -1 to end the transfer (as

@@ -96,3 +96,13 @@ dalle_retry_parse(const char *ms, const char *ra)
 	}
 	return -1;
 }
+
+long
+dalle_retry_clamp(long ms, long limit_ms)
+{
+	if (ms > DALLE_RETRY_MAX_MS)
+		ms = DALLE_RETRY_MAX_MS;
+	if (limit_ms > 0 && ms > limit_ms)
+		ms = limit_ms;
+	return ms;
+}

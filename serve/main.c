@@ -40,8 +40,11 @@ usage(FILE *fp, int rc)
 	    "\t[--batch-latency seconds] [--blocked-term word] "
 	    "[--cache-size mib]\n"
 	    "\t[--concurrency n] [--drop-rate p] [--echo-key mode] "
-	    "[--fail-rate p]\n\t[--image-bytes bytes] "
-	    "[--image-scale n] [--jitter seconds] [--latency seconds]\n"
+	    "[--fail-rate p]\n"
+	    "\t[--hostile mode,...] [--hostile-bytes bytes] "
+	    "[--hostile-peer url]\n"
+	    "\t[--image-bytes bytes] [--image-scale n] [--jitter seconds] "
+	    "[--latency seconds]\n"
 	    "\t[--log file] [--public-url url] [--rate-window seconds] "
 	    "[--response-ttl seconds]\n"
 	    "\t[--rpm n] [--seed n]"
@@ -194,6 +197,9 @@ static const struct optdef opts[] = {
 	{ "echo-key", 0, A_FN, NULL, .fn = echo_key_set },
 	{ "fail-rate", 0, A_REAL, &opt.fail_rate, RANGE(0, 1) },
 	{ "image-bytes", 0, A_BYTES, &opt.image_bytes, COUNT(0, 1 << 30) },
+	{ "hostile", 0, A_FN, NULL, .fn = hostile_set },
+	{ "hostile-bytes", 0, A_FN, NULL, .fn = hostile_bytes },
+	{ "hostile-peer", 0, A_FN, NULL, .fn = hostile_peer },
 	{ "image-scale", 0, A_INT, &opt.image_scale, COUNT(1, 1024) },
 	{ "jitter", 0, A_REAL, &opt.jitter, RANGE(0, 3600) },
 	{ "latency", 0, A_REAL, &opt.latency, RANGE(0, 3600) },

@@ -295,6 +295,7 @@ reply(struct req *rq, unsigned status, struct MHD_Response *r)
 		rq->waiting = 0;
 	}
 	slot_release(rq);
+	hostile_retype(rq, r);
 	if (rq->rl_remaining >= 0 && status != 429) {
 		snprintf(buf, sizeof(buf), "%ld", rq->rl_remaining);
 		MHD_add_response_header(r, "x-ratelimit-remaining-requests",

@@ -175,9 +175,12 @@ classify(const char *method, const char *url)
 static enum MHD_Result
 dispatch(struct req *rq)
 {
+	enum MHD_Result ret;
 	char dep[256];
 	size_t n;
 
+	if (hostile(rq, &ret))
+		return ret;
 	if (rq->responses)
 		return resp_reply(rq);
 	if (rq->rname != NULL)

@@ -372,6 +372,15 @@ extern const char *const opstate_names[4];
 enum route resp_route(const char *method, const char *url);
 enum MHD_Result resp_reply(struct req *rq);
 
+/* hostile.c: --hostile, a server that misbehaves on purpose. */
+void hostile_set(const char *list);
+void hostile_peer(const char *url);
+void hostile_bytes(const char *s);
+/* 1 when a --hostile mode answered the request (*ret set). */
+int hostile(struct req *rq, enum MHD_Result *ret);
+/* --hostile wrong-type: r's Content-Type made a wrong one. */
+void hostile_retype(struct req *rq, struct MHD_Response *r);
+
 /* blob.c: what an image URL stands for. */
 void blob_init(void);
 void blob_add(const char *id, const char *prompt, int w, int h, int n,

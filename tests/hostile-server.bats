@@ -1,0 +1,321 @@
+#!/usr/bin/env bats
+# A hostile server (dalle-serve --hostile): every misbehaviour ends in
+# bounded time and memory with a clear error record, and the key never
+# goes anywhere but the endpoint.
+bats_require_minimum_version 1.5.0
+load helpers/common
+
+SYNC="openai/deployments/dalle3/images/generations?api-version=2024-02-01"
+
+setup_file() {
+	# Peak RSS of one stage, as make bench measures it.
+	cc -O2 -o "$BATS_FILE_TMPDIR/rusage" \
+	    "$BATS_TEST_DIRNAME/../bench/rusage.c"
+}
+
+setup() {
+	_common_setup
+	PEER_PID=
+}
+
+teardown() {
+	stop_pid "${PEER_PID:-}"
+	stop_test_server
+}
+
+# hostile MODE[,MODE] [dalle-serve options]: a server of its own, used
+# with a key.
+hostile() {
+	local modes=$1
+	shift
+	serve_start --hostile "$modes" "$@"
+	use_azure
+}
+
+# A second, well-behaved server: "the other host".  Sets PEER_URL and
+# PEER_LOG.
+peer_start() {
+	local d
+	d=$(mktemp -d "$BATS_TEST_TMPDIR/peer.XXXXXX")
+	"$ROOT/dalle-serve" --listen 127.0.0.1:0 --log "$d/serve.log" \
+	    >"$d/out" 2>"$d/err" 3>&- &
+	PEER_PID=$!
+	PEER_URL=$(first_line "$d/out" "$PEER_PID")
+	PEER_LOG=$d/serve.log
+	[ -n "$PEER_URL" ]
+}
+
+# kind: the error kind of the record in $output.
+kind() {
+	jq -r .error.kind <<<"$output"
+}
+
+# requests ROUTE: how many requests of that route the server logged.
+requests() {
+	jq -s --arg r "$1" 'map(select(.route == $r)) | length' \
+	    "$SERVE_DIR/serve.log"
+}
+
+# maxrss: the peak RSS in KiB of the last command run under rusage.
+maxrss() {
+	awk 'END { print $3 }' "$BATS_TEST_TMPDIR/ru"
+}
+
+# ru CMD...: CMD under rusage, in a shell that may not map more than 2 GiB
+# (an unbounded client fails rather than eat the machine).
+ru() {
+	(ulimit -v 2097152; exec "$BATS_FILE_TMPDIR/rusage" \
+	    "$BATS_TEST_TMPDIR/ru" -- timeout 60 "$@")
+}
+
+# retried_once MODE: a 429 of MODE, with --retries 1 and a request timeout
+# of 1 s: sent twice (its wait cut to the timeout), then a rate_limited
+# record.
+retried_once() {
+	hostile "$1"
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
+	    --retries 1 --request-timeout 1 x
+	assert_equal "$status" 69
+	assert_equal "$(kind)" rate_limited
+	assert_equal "$(requests azure_generate)" 2
+}
+
+# refused_image MODE [dalle-fetch options]: an image from a server of MODE
+# is a protocol error and leaves no file.
+refused_image() {
+	hostile "$1"
+	shift
+	rec=$(image)
+	run --separate-stderr timeout 60 dalle-fetch -d out "$@" <<<"$rec"
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_equal "$(find out -type f | wc -l)" 0
+}
+
+# timed_out MODE: an operation polled from a server of MODE with -t 1
+# ends in a timeout record.
+timed_out() {
+	hostile "$1"
+	rec=$(op)
+	run --separate-stderr timeout 60 dalle-poll -t 1 <<<"$rec"
+	assert_equal "$status" 75
+	assert_equal "$(kind)" timeout
+}
+
+# An operation to poll and an image URL to fetch, from a server that
+# behaves until the stage under test.
+op() {
+	dalle-submit -s 256x256 x
+}
+
+image() {
+	dalle-submit -s 256x256 x | dalle-poll
+}
+
+@test "bad-json: 200 with a broken JSON body is a protocol error" {
+	hostile bad-json
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 x
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_equal "$(requests azure_generate)" 1
+}
+
+@test "html-500: an HTML error page is a server error, retried and reported" {
+	hostile html-500
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
+	    --retries 1 --request-timeout 1 x
+	assert_equal "$status" 69
+	assert_equal "$(kind)" server
+	assert_equal "$(jq -r .error.message <<<"$output")" "HTTP 500"
+	assert_equal "$(requests azure_generate)" 2
+}
+
+@test "html-200: a login page with 200 is a protocol error, not a result" {
+	hostile html-200
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 x
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_regex "$(jq -r .error.message <<<"$output")" 'not JSON.*text/html'
+}
+
+@test "wrong-type: a JSON answer labelled text/plain is refused" {
+	hostile wrong-type:generate
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 x
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_regex "$(jq -r .error.message <<<"$output")" 'text/plain'
+}
+
+@test "wrong-type: an image labelled text/html is refused, no file" {
+	refused_image wrong-type:image
+}
+
+@test "no-location: a 202 without operation-location is a protocol error, nothing polled" {
+	hostile no-location
+	run --separate-stderr timeout 60 bash -o pipefail -c 'dalle-submit -s 256x256 x | dalle-poll'
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_equal "$(requests operation_get)" 0
+}
+
+@test "foreign-location: an operation on another host is refused; the key never goes there" {
+	peer_start
+	hostile foreign-location --hostile-peer "$PEER_URL"
+	run --separate-stderr timeout 60 bash -o pipefail -c 'dalle-submit -s 256x256 x | dalle-poll'
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_equal "$(wc -l <"$PEER_LOG")" 0
+}
+
+@test "unknown-status: a status the service does not document ends the record at once" {
+	hostile unknown-status
+	rec=$(op)
+	run --separate-stderr timeout 60 dalle-poll <<<"$rec"
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_equal "$(requests operation_get)" 1
+}
+
+@test "never-ends: -t 1 ends the polling near 1 s with a timeout record" {
+	timed_out never-ends
+	# From the first poll to the last, as the server saw them.
+	span=$(jq -s 'map(select(.route == "operation_get") |
+	    (.time[0:19] + "Z" | fromdate) + (.time[20:23] | tonumber) / 1000) |
+	    max - min' "$SERVE_DIR/serve.log")
+	[ "$(jq -n "$span <= 2.5")" = true ]
+}
+
+@test "retry-zero: Retry-After 0 on a running operation is no busy loop" {
+	timed_out retry-zero
+	# At most one poll a quarter second (and the last look).
+	[ "$(requests operation_get)" -le 8 ]
+}
+
+@test "stall: a poll whose body stalls ends at -t, not at the request timeout" {
+	timed_out stall:poll
+	assert_equal "$(jq -r .error.attempts <<<"$output")" 1
+}
+
+@test "stall: an image body that stalls ends by the request timeout, no file" {
+	hostile stall:image
+	rec=$(image)
+	run --separate-stderr timeout 60 dalle-fetch -d out --retries 0 \
+	    --request-timeout 1 <<<"$rec"
+	assert_equal "$status" 69
+	assert_equal "$(kind)" network
+	assert_equal "$(find out -type f | wc -l)" 0
+}
+
+@test "trickle: an answer trickled a byte at a time ends by the request timeout" {
+	hostile trickle
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
+	    --retries 0 --request-timeout 1 x
+	assert_equal "$status" 69
+	assert_equal "$(kind)" network
+	assert_regex "$(jq -r .error.message <<<"$output")" 'timed out'
+}
+
+@test "huge: an endless API answer stops at the 64 MiB cap, memory bounded" {
+	hostile huge
+	run --separate-stderr ru dalle-submit --deployment dalle3 x
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_regex "$(jq -r .error.message <<<"$output")" 'larger than 67108864 bytes'
+	[ "$(maxrss)" -lt 131072 ]
+}
+
+@test "huge: an endless image stops at --max-bytes, no file" {
+	refused_image huge:image --max-bytes 1m
+	assert_regex "$(jq -r .error.message <<<"$output")" 'larger than 1048576 bytes'
+}
+
+@test "huge: -o - streams a 48 MiB image without holding it in memory" {
+	hostile huge:image --hostile-bytes 48m
+	rec=$(image)
+	ru dalle-fetch -o - <<<"$rec" >img
+	assert_equal "$(stat -c %s img)" 50331648
+	[ "$(maxrss)" -lt 32768 ]
+}
+
+@test "gzip-bomb: an image with a Content-Encoding nobody asked for is refused at once" {
+	hostile gzip-bomb:image
+	rec=$(image)
+	run --separate-stderr ru dalle-fetch -d out <<<"$rec"
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_regex "$(jq -r .error.message <<<"$output")" 'Content-Encoding.*gzip'
+	assert_equal "$(find out -type f | wc -l)" 0
+	[ "$(maxrss)" -lt 32768 ]
+}
+
+@test "gzip-bomb: a compressed API answer is inflated only up to the cap" {
+	hostile gzip-bomb:generate
+	run --separate-stderr ru dalle-submit --deployment dalle3 x
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_regex "$(jq -r .error.message <<<"$output")" 'larger than'
+	[ "$(maxrss)" -lt 131072 ]
+}
+
+@test "redirect-loop: an API answer's redirect is never followed with the key" {
+	hostile redirect-loop
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 x
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_equal "$(requests azure_generate)" 1
+}
+
+@test "redirect-loop: an image's redirects end, no file" {
+	refused_image redirect-loop:image
+	[ "$(requests image)" -le 6 ]
+}
+
+@test "redirect-away: a redirect to another host carries no key there" {
+	peer_start
+	hostile redirect-away --hostile-peer "$PEER_URL"
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 x
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	run --separate-stderr timeout 60 bash -o pipefail -c 'dalle-submit -s 256x256 x | dalle-poll'
+	assert_equal "$(kind)" protocol
+	assert_equal "$(jq -s 'map(select(.headers["api-key"] or .headers.authorization)) | length' "$PEER_LOG")" 0
+}
+
+@test "bad-base64: invalid b64_json is a protocol error, no file" {
+	hostile bad-base64
+	run --separate-stderr timeout 60 bash -o pipefail -c 'dalle-submit --deployment gpt-image-2 x | dalle-fetch -d out'
+	assert_equal "$status" 76
+	assert_equal "$(kind)" protocol
+	assert_equal "$(find out -type f | wc -l)" 0
+}
+
+@test "html-image: an image URL answering an HTML page with 200 leaves no file" {
+	refused_image html-image
+}
+
+@test "retry-huge: a 429 asking for 115 days waits at most the request timeout and spends --retries" {
+	retried_once retry-huge
+}
+
+@test "retry-negative: a negative Retry-After is the backoff, and 429s spend --retries" {
+	retried_once retry-negative
+}
+
+@test "retry-nan: a Retry-After that is no number is the backoff; --retries 0 sends once" {
+	hostile retry-nan
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
+	    --retries 0 x
+	assert_equal "$status" 69
+	assert_equal "$(kind)" rate_limited
+	assert_equal "$(requests azure_generate)" 1
+}
+
+@test "retry-date: a Retry-After date a year ahead is clamped, and -t bounds a poll's 429s" {
+	retried_once retry-date
+	serve_stop
+	hostile retry-date:poll
+	rec=$(op)
+	run --separate-stderr timeout 60 dalle-poll -t 1 <<<"$rec"
+	assert_equal "$status" 75
+	assert_equal "$(kind)" timeout
+}
