@@ -13,3 +13,4 @@ complete -c dalle-fetch -l cacert -r -F -d 'Trust the certificate authorities in
 complete -c dalle-fetch -l retries -x -d 'Retries per download'
 complete -c dalle-fetch -l request-timeout -x -d 'Seconds per download attempt'
 complete -c dalle-fetch -l keep-order -d 'Write records in input order'
+complete -c dalle-fetch -l max-line -x -d 'Longest input line taken'

@@ -42,5 +42,7 @@
 #include "responses.h"
 #include "batch.h"
 #include "progress.h"
+#include "interrupt.h"
+#include "input.h"
 
 #endif
