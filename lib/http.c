@@ -706,7 +706,8 @@ dalle_http_xfer_error(const struct dalle_xfer *x, const char *stage)
 	int retry;
 	jv e, r, cj;
 
-	if (PRIV(x)->aborted)
+	/* (x may be a caller's own dalle_xfer: PRIV only for our codes.) */
+	if (x->result == CURLE_ABORTED_BY_CALLBACK && PRIV(x)->aborted)
 		return dalle_interrupt_error(stage, PRIV(x)->aborted,
 		    PRIV(x)->sent, x->attempts);
 	/* Called for an answer the caller did not expect: a 2xx other than

@@ -12,7 +12,7 @@
 
 /* The longest input line each program keeps by default (--max-line):
  * prompts are short; a record of real images is megabytes. */
-#define DALLE_INPUT_SUBMIT_MAX_LINE (1024 * 1024)
+#define DALLE_INPUT_SUBMIT_MAX_LINE (16 * 1024 * 1024)
 #define DALLE_INPUT_RECORD_MAX_LINE (64 * 1024 * 1024)
 
 /*

@@ -172,7 +172,7 @@ gone() {
 		printf '\0nul\n'
 		echo 'last'
 	} >in
-	run --separate-stderr dalle-submit --dry-run --deployment gpt-image-2 <in
+	run --separate-stderr dalle-submit --dry-run --max-line 1048576 --deployment gpt-image-2 <in
 	assert_equal "$status" 65
 	assert_equal "$(wc -l <<<"$output")" 4
 	assert_equal "$(jq -r 'select(.error) | .error.kind' <<<"$output" | sort -u)" input
