@@ -14,11 +14,6 @@ setup() {
 	use_azure
 }
 
-# How many requests dalle-serve has logged so far.
-logged() {
-	wc -l <"$SERVE_DIR/serve.log"
-}
-
 # wait_for CMD...: until CMD succeeds, for at most 10 s (a safety net).
 wait_for() {
 	local i
@@ -34,6 +29,11 @@ wait_for() {
 in_flight() {
 	[ "$(curl -s "${SERVE_URL}_serve/stats" |
 	    jq '.in_flight.requests')" -gt "$1" ]
+}
+
+# logged: the requests dalle-serve has logged so far.
+logged() {
+	wc -l <"$SERVE_DIR/serve.log"
 }
 
 # gone PID: the process has ended (waited for at most 10 s).
@@ -81,6 +81,8 @@ gone() {
 	wait "$pid" || status=$?
 	assert_equal "$status" 143
 	n=$(sed -n 's/.*: \([0-9]*\) done, \([0-9]*\) failed, \([0-9]*\) unfinished.*/\1 \2 \3/p' err)
+	[ -n "$n" ]
+	assert [ "$(wc -l <out)" -ge 2 ]
 	assert_equal "$(wc -l <out)" "$(awk '{print $1 + $2 + $3}' <<<"$n")"
 	assert_equal "$(jq -s 'map(select(.error.kind != "interrupted")) | length' out)" 0
 }
