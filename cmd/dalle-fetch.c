@@ -66,7 +66,7 @@ usage(FILE *fp, int rc)
 	    "[--paths]\n"
 	    "\t[--journal file] [--max-bytes n] [--keep-order] [--allow-http]\n"
 	    "\t[--cacert file] [--retries n] [--request-timeout s]\n"
-	    "\t[record-or-url ...]\n", fp);
+	    "\t[--max-line bytes] [record-or-url ...]\n", fp);
 	exit(rc);
 }
 
@@ -366,6 +366,34 @@ make_temp(struct rec *r, const char *path, char **tmp)
 	return fp;
 }
 
+/* Does the regular file at path hold other bytes than p[0..n)?  (Not
+ * there, or not a regular file: no; taken() says what those are.) */
+static int
+other_bytes(const char *path, const unsigned char *p, size_t n)
+{
+	unsigned char buf[65536];
+	struct stat st;
+	size_t off = 0;
+	ssize_t k;
+	int fd, differ = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		return 0;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	if ((size_t)st.st_size != n)
+		differ = 1;
+	while (!differ && (k = read(fd, buf, sizeof(buf))) > 0) {
+		if ((size_t)k > n - off || memcmp(buf, p + off, (size_t)k) != 0)
+			differ = 1;
+		off += (size_t)k;
+	}
+	close(fd);
+	return differ;
+}
+
 static void
 write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 {
@@ -393,8 +421,18 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 		return;
 	}
 	fmt = dalle_image_probe(p, n, &w, &h);
-	if ((path = resolve(r, index, multi, dalle_name_ext(fmt ? fmt : "png"))) ==
-	    NULL || taken(r, path, index, 1)) {
+	path = resolve(r, index, multi, dalle_name_ext(fmt ? fmt : "png"));
+	/* Another image under this name: not left unwritten unsaid. */
+	if (path != NULL && !force && !was_written(path, 0) &&
+	    other_bytes(path, p, n)) {
+		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
+		    "%s: exists and holds another image; -f replaces it, or "
+		    "put {id}, {hash} or a field of your own in -o", path));
+		free(path);
+		free(p);
+		return;
+	}
+	if (path == NULL || taken(r, path, index, 1)) {
 		free(path);
 		free(p);
 		return;
@@ -657,6 +695,8 @@ main(int argc, char *argv[])
 		dalle_resume_sweep(dir, tmpl);
 	memset(&lp, 0, sizeof(lp));
 	lp.line = on_line;
+	lp.stage = "fetch";
+	lp.max_line = DALLE_INPUT_RECORD_MAX_LINE;
 	lp.done = on_done;
 	lp.no_records = paths_only || to_stdout;
 	return dalle_loop_main(&lp, &conf, NULL, argc, argv);

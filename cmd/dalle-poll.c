@@ -62,7 +62,8 @@ usage(FILE *fp, int rc)
 	    "\t[--poll-rate n/s] [--keep-order] [--cancel]\n"
 	    "\t[--endpoint url] [--api-version v] [--api-key-file file]\n"
 	    "\t[--token-command cmd] [--allow-http] [--cacert file]\n"
-	    "\t[--retries n] [--request-timeout s] [operation ...]\n", fp);
+	    "\t[--retries n] [--request-timeout s] [--max-line bytes]\n"
+	    "\t[operation ...]\n", fp);
 	exit(rc);
 }
 
@@ -758,7 +759,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	jv body = jv_null(), rec, v, e;
 	int64_t now;
 	long delay;
-	int rc = 0;
+	int rc = 0, images;
 
 	/* A batch's transfer carries its batch, not an op. */
 	if (batch_owns(o))
@@ -820,12 +821,22 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		jv_free(v);
 		v = dalle_record_get(body, "data");
 	}
+	images = jv_get_kind(v) == JV_KIND_ARRAY ?
+	    jv_array_length(jv_copy(v)) : 0;
 	if (jv_get_kind(v) == JV_KIND_ARRAY)
 		rec = jv_object_set(rec, jv_string("data"), v);
 	else
 		jv_free(v);
-	if (strcmp(status, "succeeded") == 0) {
+	if (strcmp(status, "succeeded") == 0 && images > 0) {
 		dalle_loop_write(lp, o->id, rec, &o->big);
+		goto done;
+	}
+	if (strcmp(status, "succeeded") == 0) {
+		/* Success with nothing to show is no success. */
+		e = dalle_record_error("poll", DALLE_KIND_PROTOCOL, x->status,
+		    NULL, "the operation succeeded with no images", 1,
+		    o->polls);
+		rc = dalle_loop_fail(lp, o->id, rec, e, &o->big);
 		goto done;
 	}
 	v = dalle_record_get(body, "error");
@@ -907,6 +918,8 @@ main(int argc, char *argv[])
 	lp.max_pending = 100000;
 	lp.line = on_line;
 	lp.done = on_done;
+	lp.stage = "poll";
+	lp.max_line = DALLE_INPUT_RECORD_MAX_LINE;
 	dalle_progress_init(&progress, conf.quiet);
 	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
 	dalle_progress_free(&progress);

@@ -20,7 +20,8 @@ enum {
 	OPT_COMPLEXITY, OPT_MODERATION, OPT_SAFETY_ID, OPT_TODAY,
 	OPT_LIST_MODELS, OPT_IMAGE, OPT_MASK, OPT_PARTIAL_IMAGES,
 	OPT_PARTIAL_DIR, OPT_RESPONSES_MODEL, OPT_BATCH, OPT_BATCH_SIZE,
-	OPT_JOURNAL
+	OPT_JOURNAL,
+	OPT_FILE
 };
 
 /*
@@ -68,6 +69,7 @@ static const struct option other_opts[] = {
 	{ "directory", required_argument, NULL, 'd' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "journal", required_argument, NULL, OPT_JOURNAL },
+	{ "file", required_argument, NULL, 'f' },
 };
 #define NOTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -127,7 +129,8 @@ usage(FILE *fp, int rc)
 	    "[--endpoint url]\n"
 	    "\t[--base-url url] [--api-version v] [--api-key-file file]\n"
 	    "\t[--token-command cmd] [--allow-http] [--cacert file]\n"
-	    "\t[--retries n] [--request-timeout s] [prompt ...]\n", fp);
+	    "\t[--retries n] [--request-timeout s] [--max-line bytes]\n"
+	    "\t[-f file | prompt ...]\n", fp);
 	exit(rc);
 }
 
@@ -506,6 +509,26 @@ batch_end(struct dalle_loop *lp)
 	return rc;
 }
 
+/* A signal before the batches were sent: the records held for them. */
+static int
+batch_interrupted(struct dalle_loop *lp, int sig)
+{
+	size_t i;
+	int rc = 0, r;
+
+	for (i = 0; i < nheld; i++) {
+		if (held[i].done)
+			continue;
+		r = dalle_loop_unfinished(lp, held[i].id, held[i].rec,
+		    &held[i].big, sig);
+		if (rc == 0)
+			rc = r;
+		held[i].rec = jv_null();
+		held[i].done = 1;
+	}
+	return rc;
+}
+
 /* A piece of a streamed answer. */
 static int
 on_chunk(struct dalle_xfer *x, const char *p, size_t n)
@@ -769,7 +792,7 @@ static int
 on_line(struct dalle_loop *lp, char *s, size_t n)
 {
 	struct dalle_big big = { 0 };
-	char *p = s;
+	char *p = s, *why;
 	int rc;
 	jv rec;
 
@@ -786,11 +809,14 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	/* What is checked and sent as text is text, however long. */
 	rec = dalle_big_unlift_fields(&big, rec, api_fields);
 	rec = dalle_big_unlift_fields(&big, rec, route_fields);
-	if (dalle_record_str(rec, "prompt") == NULL) {
+	if ((why = dalle_input_types(rec)) != NULL ||
+	    dalle_record_str(rec, "prompt") == NULL) {
 		jv_free(rec);
 		dalle_big_free(&big);
-		return dalle_loop_bad_line(lp, "submit", s,
+		rc = dalle_loop_bad_line(lp, "submit", s, why ? why :
 		    "no \"prompt\" string in the object");
+		free(why);
+		return rc;
 	}
 	return submit(lp, rec, &big);
 }
@@ -936,19 +962,23 @@ main(int argc, char *argv[])
 {
 	struct dalle_loop lp;
 	struct dalle_rate *rate;
+	const char *file = NULL;
 	int ch, rc, list_models = 0;
 	char *why;
 
 	dalle_conf_init(&conf, "dalle-submit");
 	defaults = jv_object();
 	make_longopts();
-	while ((ch = dalle_conf_getopt(&conf, argc, argv, "d:hj:m:n:o:qs:v",
+	while ((ch = dalle_conf_getopt(&conf, argc, argv, "d:f:hj:m:n:o:qs:v",
 	    longopts)) != -1) {
 		if (field_option(ch, optarg))
 			continue;
 		switch (ch) {
 		case 'h':
 			usage(stdout, 0);
+			break;
+		case 'f':
+			file = optarg;
 			break;
 		case OPT_DRY_RUN:
 			dry_run = 1;
@@ -1030,7 +1060,8 @@ main(int argc, char *argv[])
 	}
 	if (!today_given)
 		today = dalle_lifecycle_today();
-	if (argc == 0 && isatty(STDIN_FILENO))
+	dalle_input_operands("dalle-submit", argc, argv, file);
+	if (argc == 0 && file == NULL && isatty(STDIN_FILENO))
 		usage(stderr, DALLE_EX_USAGE);
 	dalle_conf_finish(&conf, !dry_run);
 	if (batch_mode && dalle_api_choose(&conf, conf.deployment,
@@ -1048,8 +1079,13 @@ main(int argc, char *argv[])
 	memset(&lp, 0, sizeof(lp));
 	lp.line = on_line;
 	lp.done = on_done;
-	if (batch_mode)
+	lp.stage = "submit";
+	lp.text_prompts = 1;
+	lp.max_line = DALLE_INPUT_SUBMIT_MAX_LINE;
+	if (batch_mode) {
 		lp.end = batch_end;
+		lp.interrupt = batch_interrupted;
+	}
 	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
 	dalle_rate_close(rate);
 	dalle_resume_close(&resume);

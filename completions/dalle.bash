@@ -30,8 +30,13 @@ _dalle() {
 		    --dry-run --no-validate --keep-order
 		    --rate --rate-file --api --endpoint
 		    --base-url --api-version --api-key-file --token-command
-		    --allow-http --cacert --retries --request-timeout'
+		    --allow-http --cacert --retries --request-timeout
+		    --max-line -f --file'
 		case $prev in
+		-f | --file)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0 ;;
 		-m | --model)
 			vals='gpt-image-2 gpt-image-2.5-flare gpt-image-2.5-sunburst
 			    gpt-image-2.6-flare gpt-image-2.6-sunburst dall-e-2
@@ -63,7 +68,7 @@ _dalle() {
 		    --user | --endpoint | --base-url | --api-version | \
 		    --retries | --request-timeout | --rate | \
 		    --safety-identifier | --today | --responses-model | \
-		    --batch-size)
+		    --batch-size | --max-line)
 			return 0 ;;
 		esac
 		;;
@@ -72,18 +77,19 @@ _dalle() {
 		    --interval --poll-rate --keep-order --cancel --endpoint
 		    --api-version
 		    --api-key-file --token-command --allow-http --cacert --retries
-		    --request-timeout'
+		    --request-timeout --max-line'
 		case $prev in
 		-j | --jobs | -t | --timeout | --interval | --poll-rate | \
 		    --endpoint | \
-		    --api-version | --retries | --request-timeout)
+		    --api-version | --retries | --request-timeout | --max-line)
 			return 0 ;;
 		esac
 		;;
 	dalle-fetch)
 		opts='-d --directory -f --force -h --help -j --jobs -o --output
 		    -q --quiet -v --verbose --paths --journal --keep-order
-		    --allow-http --cacert --retries --request-timeout --max-bytes'
+		    --allow-http --cacert --retries --request-timeout --max-bytes
+		    --max-line'
 		case $prev in
 		-d | --directory)
 			compopt -o filenames 2>/dev/null
@@ -93,7 +99,7 @@ _dalle() {
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 			return 0 ;;
-		-j | --jobs | --retries | --request-timeout | --max-bytes)
+		-j | --jobs | --retries | --request-timeout | --max-bytes | --max-line)
 			return 0 ;;
 		esac
 		;;

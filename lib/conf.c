@@ -172,7 +172,9 @@ set(char **dst, const char *v)
 }
 
 /* A closed stdin, stdout or stderr would be taken by the next open (curl's
- * wake-up socket, an image file): give each one /dev/null instead. */
+ * wake-up socket, an image file): give each one /dev/null instead; a
+ * closed stdout gets it read-only, so that no record vanishes there (the
+ * loop refuses to start: dalle_loop_main). */
 static void
 open_std_fds(void)
 {
@@ -180,7 +182,7 @@ open_std_fds(void)
 
 	for (fd = 0; fd <= 2; fd++)
 		if (fcntl(fd, F_GETFD) == -1 &&
-		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+		    open("/dev/null", fd != 2 ? O_RDONLY : O_WRONLY) != fd)
 			errx(DALLE_EX_OSERR, "/dev/null");
 }
 
@@ -346,6 +348,11 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 		break;
 	case DALLE_OPT_KEEP_ORDER:
 		c->keep_order = 1;
+		break;
+	case DALLE_OPT_MAX_LINE:
+		if (dalle_strtonum(arg, 64, 1LL << 32, &c->max_line) == -1)
+			errx(DALLE_EX_USAGE, "--max-line: %s: not a number of "
+			    "bytes from 64 to 4294967296", arg);
 		break;
 	case 'q':
 		c->quiet = 1;

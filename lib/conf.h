@@ -31,6 +31,7 @@ struct dalle_conf {
 	int jobs;                 /* -j: transfers in flight (0: default) */
 	int keep_order;           /* records out in input order */
 	int verbose, quiet;
+	long long max_line;       /* --max-line: 0, the program's default */
 };
 
 /* Long options every program takes, and their codes (256 up).  Put
@@ -40,7 +41,7 @@ enum {
 	DALLE_OPT_DEPLOYMENT, DALLE_OPT_MODEL, DALLE_OPT_KEY_FILE,
 	DALLE_OPT_TOKEN_COMMAND, DALLE_OPT_ALLOW_HTTP, DALLE_OPT_RETRIES,
 	DALLE_OPT_BASE_URL, DALLE_OPT_REQ_TIMEOUT, DALLE_OPT_KEY_ARGV,
-	DALLE_OPT_KEEP_ORDER, DALLE_OPT_CACERT,
+	DALLE_OPT_KEEP_ORDER, DALLE_OPT_CACERT, DALLE_OPT_MAX_LINE,
 	DALLE_OPT_FIRST_FREE = 300
 };
 #define DALLE_CONF_LONGOPTS \
@@ -65,6 +66,7 @@ enum {
 	{ "request-timeout", required_argument, NULL, DALLE_OPT_REQ_TIMEOUT }, \
 	{ "jobs", required_argument, NULL, 'j' }, \
 	{ "keep-order", no_argument, NULL, DALLE_OPT_KEEP_ORDER }, \
+	{ "max-line", required_argument, NULL, DALLE_OPT_MAX_LINE }, \
 	{ "quiet", no_argument, NULL, 'q' }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "help", no_argument, NULL, 'h' }

@@ -50,5 +50,7 @@
 #include "secret.h"
 #include "token.h"
 #include "outpath.h"
+#include "interrupt.h"
+#include "input.h"
 
 #endif

@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 
 #include "event.h"
+#include "interrupt.h"
 #include "util.h"
 
 /*
@@ -28,6 +29,17 @@
  * and the caller's one descriptor, armed only while the caller wants it.
  */
 #define USER_TAG ((uint64_t)1 << 32)
+#define WAKE_TAG ((uint64_t)2 << 32)
+
+/* A signal came (interrupt.c): empty its pipe; the loop reads the flag. */
+static void
+woken(void)
+{
+	char b[64];
+
+	while (read(dalle_interrupt_fd(), b, sizeof(b)) > 0)
+		;
+}
 
 struct dalle_event {
 	int user;                 /* the caller's descriptor, or -1 */
@@ -35,7 +47,6 @@ struct dalle_event {
 	int user_always;          /* cannot be watched (a regular file) */
 #ifdef __linux__
 	int ep;
-	sigset_t open_mask;       /* the mask while waiting */
 #else
 	struct pollfd *fds;       /* curl's sockets */
 	struct pollfd *polled;    /* what one wait polls: fds and user */
@@ -53,24 +64,27 @@ cselect(int in, int out, int error)
 
 #ifdef __linux__
 /*
- * SIGINT, SIGTERM and SIGHUP arrive only while we wait, when every
- * finished record has been written out: an interrupted pipeline loses
- * none that was done, however its signals are handled.
+ * SIGINT, SIGTERM and SIGHUP wake the wait through interrupt.c's pipe,
+ * watched beside everything else: the loop then accounts for every
+ * record it holds before it ends.
  */
 struct dalle_event *
 dalle_event_new(void)
 {
 	struct dalle_event *w = dalle_xcalloc(1, sizeof(*w));
-	sigset_t s;
+	struct epoll_event ev;
 
 	w->user = -1;
 	if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		err(DALLE_EX_OSERR, "epoll_create1");
-	sigemptyset(&s);
-	sigaddset(&s, SIGINT);
-	sigaddset(&s, SIGTERM);
-	sigaddset(&s, SIGHUP);
-	sigprocmask(SIG_BLOCK, &s, &w->open_mask);
+	if (dalle_interrupt_fd() >= 0) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.u64 = WAKE_TAG;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, dalle_interrupt_fd(),
+		    &ev) == -1)
+			err(DALLE_EX_OSERR, "epoll_ctl");
+	}
 	return w;
 }
 
@@ -78,7 +92,6 @@ void
 dalle_event_free(struct dalle_event *w)
 {
 	close(w->ep);
-	sigprocmask(SIG_SETMASK, &w->open_mask, NULL);
 	free(w);
 }
 
@@ -139,10 +152,14 @@ dalle_event_wait(struct dalle_event *w, long timeout,
 	struct epoll_event ev[64];
 	int i, n, user = 0;
 
-	n = epoll_pwait(w->ep, ev, 64, (int)timeout, &w->open_mask);
+	n = epoll_wait(w->ep, ev, 64, (int)timeout);
 	if (n == -1 && errno != EINTR)
-		err(DALLE_EX_OSERR, "epoll_pwait");
+		err(DALLE_EX_OSERR, "epoll_wait");
 	for (i = 0; i < n; i++) {
+		if (ev[i].data.u64 == WAKE_TAG) {
+			woken();
+			continue;
+		}
 		if (ev[i].data.u64 == USER_TAG) {
 			w->user_armed = 0;
 			user = 1;
@@ -213,11 +230,16 @@ dalle_event_wait(struct dalle_event *w, long timeout,
 	short re;
 
 	/* Poll a copy: ready() may change the set as it goes. */
-	w->polled = dalle_xrealloc(w->polled, (n + 1) * sizeof(*w->polled));
+	w->polled = dalle_xrealloc(w->polled, (n + 2) * sizeof(*w->polled));
 	if (n > 0)
 		memcpy(w->polled, w->fds, n * sizeof(*w->polled));
 	if (w->user >= 0) {
 		w->polled[n].fd = w->user;
+		w->polled[n].events = POLLIN;
+		n++;
+	}
+	if (dalle_interrupt_fd() >= 0) {
+		w->polled[n].fd = dalle_interrupt_fd();
 		w->polled[n].events = POLLIN;
 		n++;
 	}
@@ -226,6 +248,10 @@ dalle_event_wait(struct dalle_event *w, long timeout,
 	for (i = 0; i < n; i++) {
 		if ((re = w->polled[i].revents) == 0)
 			continue;
+		if (w->polled[i].fd == dalle_interrupt_fd()) {
+			woken();
+			continue;
+		}
 		if (i == w->n && w->user >= 0) {
 			user = 1;
 			continue;

@@ -7,8 +7,8 @@
 
 struct dalle_event;
 
-/* A new set; on Linux, SIGINT, SIGTERM and SIGHUP are blocked from now on
- * except while waiting, until dalle_event_free. */
+/* A new set; it watches interrupt.c's pipe too, so that a signal ends
+ * a wait. */
 struct dalle_event *dalle_event_new(void);
 void dalle_event_free(struct dalle_event *w);
 /* Watch socket s for events (CURL_POLL_*), or stop (CURL_POLL_REMOVE);

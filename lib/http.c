@@ -47,6 +47,9 @@ struct xfer {
 	int cut;                  /* a retry was wanted, but no time left */
 	struct dalle_rate_ticket ticket;
 	struct xfer *next;        /* in the list of finished transfers */
+	struct xfer *aprev, *anext;   /* in the list of attached ones */
+	int aborted;              /* by dalle_http_abort: its signal, or -1 */
+	int sent;                 /* aborted after its request went out */
 };
 
 #define PRIV(xp) ((struct xfer *)(xp))
@@ -65,6 +68,7 @@ struct dalle_http {
 	int64_t curl_due;         /* curl's next timeout; -1: none */
 	int64_t rate_until;       /* paced transfers wait for the budget */
 	struct dalle_event *ev;
+	struct xfer *attached;    /* in curl's hands */
 };
 
 static int
@@ -474,6 +478,11 @@ attach(struct dalle_http *h, struct xfer *p)
 	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
 		errx(DALLE_EX_SOFTWARE, "curl_multi_add_handle failed");
 	h->inflight++;
+	p->aprev = NULL;
+	p->anext = h->attached;
+	if (h->attached)
+		h->attached->aprev = p;
+	h->attached = p;
 }
 
 static char *
@@ -484,6 +493,33 @@ header(CURL *e, const char *name)
 	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK)
 		return NULL;
 	return dalle_xstrdup(hd->value);
+}
+
+/* Out of curl's hands: its easy handle back to the pool. */
+static void
+detach(struct dalle_http *h, struct xfer *p)
+{
+	curl_multi_remove_handle(h->multi, p->e);
+	curl_mime_free(p->mime);
+	p->mime = NULL;
+	if (p->aprev)
+		p->aprev->anext = p->anext;
+	else
+		h->attached = p->anext;
+	if (p->anext)
+		p->anext->aprev = p->aprev;
+	p->aprev = p->anext = NULL;
+}
+
+static void
+hand_back(struct dalle_http *h, struct xfer *p)
+{
+	p->next = NULL;
+	if (h->done_tail)
+		h->done_tail->next = p;
+	else
+		h->done = p;
+	h->done_tail = p;
 }
 
 /* A transfer finished: read what it got, then retry it or hand it back. */
@@ -519,9 +555,7 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	/* A service that echoes a key puts it nowhere: every use of the
 	 * body (records, messages) comes after this. */
 	dalle_secret_redact_buf(&x->resp);
-	curl_multi_remove_handle(h->multi, e);
-	curl_mime_free(p->mime);
-	p->mime = NULL;
+	detach(h, p);
 	if (h->npool == h->cappool) {
 		h->cappool = h->cappool ? h->cappool * 2 : 16;
 		h->pool = dalle_xrealloc(h->pool, h->cappool * sizeof(*h->pool));
@@ -569,12 +603,41 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 			return;
 		}
 	}
-	p->next = NULL;
-	if (h->done_tail)
-		h->done_tail->next = p;
-	else
-		h->done = p;
-	h->done_tail = p;
+	hand_back(h, p);
+}
+
+void
+dalle_http_abort(struct dalle_http *h, int sig)
+{
+	struct xfer *p;
+	curl_off_t sent = 0;
+	long reqsize = 0;
+
+	while ((p = h->attached) != NULL) {
+		curl_easy_getinfo(p->e, CURLINFO_REQUEST_SIZE, &reqsize);
+		curl_easy_getinfo(p->e, CURLINFO_SIZE_UPLOAD_T, &sent);
+		detach(h, p);
+		if (h->npool == h->cappool) {
+			h->cappool = h->cappool ? h->cappool * 2 : 16;
+			h->pool = dalle_xrealloc(h->pool, h->cappool *
+			    sizeof(*h->pool));
+		}
+		h->pool[h->npool++] = p->e;
+		p->e = NULL;
+		h->inflight--;
+		reset_results(&p->x);
+		p->sent = reqsize > 0 || sent > 0;
+		p->aborted = sig;
+		p->x.result = CURLE_ABORTED_BY_CALLBACK;
+		hand_back(h, p);
+	}
+	while ((p = dalle_heap_pop(&h->slots, NULL)) != NULL ||
+	    (p = dalle_heap_pop(&h->wait, NULL)) != NULL) {
+		reset_results(&p->x);
+		p->aborted = sig;
+		p->x.result = CURLE_ABORTED_BY_CALLBACK;
+		hand_back(h, p);
+	}
 }
 
 /*
@@ -738,6 +801,10 @@ dalle_http_xfer_error(const struct dalle_xfer *x, const char *stage)
 	int retry;
 	jv e, r, cj;
 
+	/* (x may be a caller's own dalle_xfer: PRIV only for our codes.) */
+	if (x->result == CURLE_ABORTED_BY_CALLBACK && PRIV(x)->aborted)
+		return dalle_interrupt_error(stage, PRIV(x)->aborted,
+		    PRIV(x)->sent, x->attempts);
 	/* Called for an answer the caller did not expect: a 2xx other than
 	 * the one it wanted is the service misbehaving. */
 	if (x->result == CURLE_OK && x->status >= 200 && x->status < 300) {

@@ -71,6 +71,11 @@ void dalle_http_start_at(struct dalle_http *h, struct dalle_xfer *x,
  * *fd_ready.  Returns -1 on a fatal multi error. */
 int dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms,
     int *fd_ready);
+/* Stop every transfer, running, queued or waiting to retry: each goes to
+ * dalle_http_done failed, and dalle_http_xfer_error gives it kind
+ * "interrupted" for signal sig (or "timeout" for sig -1), saying whether
+ * its request had gone out. */
+void dalle_http_abort(struct dalle_http *h, int sig);
 /* The next finished transfer (retries done), or NULL. */
 struct dalle_xfer *dalle_http_done(struct dalle_http *h);
 /* Transfers started and not yet handed back by dalle_http_done. */

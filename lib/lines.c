@@ -14,6 +14,8 @@
 #include "lines.h"
 #include "util.h"
 
+#define LINES_HEAD 64
+
 struct dalle_lines {
 	int fd, eof;
 	long lineno;
@@ -21,6 +23,10 @@ struct dalle_lines {
 	int mapped;
 	size_t off;                     /* start of the unread part */
 	size_t scanned;                 /* bytes after off with no newline */
+	size_t max;                     /* longest line kept; 0: no limit */
+	size_t skipping;                /* bytes of a too long line so far */
+	size_t toolong;                 /* the last line's length, if dropped */
+	char head[LINES_HEAD + 1];      /* a too long line's start */
 };
 
 /* Linux's, which glibc shows only to _GNU_SOURCE. */
@@ -150,26 +156,74 @@ dalle_lines_fill(struct dalle_lines *lr)
 	return n;
 }
 
+void
+dalle_lines_set_max(struct dalle_lines *lr, size_t max)
+{
+	lr->max = max;
+}
+
+size_t
+dalle_lines_toolong(const struct dalle_lines *lr)
+{
+	return lr->toolong;
+}
+
+/* The rest of a line over the limit: dropped as it comes, its start kept
+ * in head; the line handed out once its newline (or EOF) is seen. */
+static char *
+skip_long(struct dalle_lines *lr, size_t *len, long *lineno)
+{
+	char *s = lr->b.p + lr->off, *nl;
+	size_t n;
+
+	nl = memchr(s, '\n', lr->b.len - lr->off);
+	n = nl ? (size_t)(nl - s) : lr->b.len - lr->off;
+	lr->skipping += n;
+	lr->off += n + (nl != NULL);
+	if (nl == NULL && !lr->eof)
+		return NULL;
+	lr->toolong = lr->skipping;
+	lr->skipping = 0;
+	*len = strlen(lr->head);
+	*lineno = ++lr->lineno;
+	return lr->head;
+}
+
 char *
 dalle_lines_next(struct dalle_lines *lr, size_t *len, long *lineno)
 {
 	char *s, *nl;
-	size_t n;
+	size_t n, k;
 
+	lr->toolong = 0;
+	if (lr->skipping > 0)
+		return skip_long(lr, len, lineno);
 	if (lr->off >= lr->b.len)
 		return NULL;
 	s = lr->b.p + lr->off;
 	/* A long line arrives in many reads: look at each byte once. */
 	nl = memchr(s + lr->scanned, '\n', lr->b.len - lr->off - lr->scanned);
+	n = nl ? (size_t)(nl - s) : lr->b.len - lr->off;
+	if (lr->max > 0 && n > lr->max) {
+		/* Too long: its start kept for the error, the rest dropped
+		 * as it comes, so that it costs no more memory than this. */
+		k = n < LINES_HEAD ? n : LINES_HEAD;
+		memcpy(lr->head, s, k);
+		lr->head[k] = '\0';
+		lr->scanned = 0;
+		lr->off += k;
+		lr->skipping = k;
+		return skip_long(lr, len, lineno);
+	}
 	if (nl == NULL && !lr->eof) {
 		lr->scanned = lr->b.len - lr->off;
 		return NULL;
 	}
 	lr->scanned = 0;
-	n = nl ? (size_t)(nl - s) : lr->b.len - lr->off;
 	lr->off += n + (nl != NULL);
-	/* A UTF-8 byte order mark before the first line is no text. */
-	if (lr->lineno == 0 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+	/* A UTF-8 byte order mark at a line's start is no text: the first
+	 * line's, or any line's (files joined with cat). */
+	if (n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
 		s += 3;
 		n -= 3;
 	}

@@ -15,6 +15,13 @@ long dalle_lines_fill(struct dalle_lines *lr);
  * the next dalle_lines_fill, which may move it) or NULL.  At EOF a last
  * unterminated line is returned.  *lineno gets its 1-based number. */
 char *dalle_lines_next(struct dalle_lines *lr, size_t *len, long *lineno);
+/* Lines longer than max bytes (0: no limit) are not kept: their bytes
+ * are dropped as they arrive, and dalle_lines_next hands out their first
+ * 64 bytes instead, with dalle_lines_toolong giving their length. */
+void dalle_lines_set_max(struct dalle_lines *lr, size_t max);
+/* The length of the line dalle_lines_next just gave if it was too long
+ * (only its start was given), else 0. */
+size_t dalle_lines_toolong(const struct dalle_lines *lr);
 /* Has the reader seen EOF and handed out every line? */
 int dalle_lines_eof(const struct dalle_lines *lr);
 /* If fd is a pipe of less than 1 MiB, ask for 1 MiB: a record of a

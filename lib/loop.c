@@ -4,8 +4,13 @@
  * the work in hand is below max_pending), transfers on the http engine,
  * and output in completion order or, with --keep-order, in input order.
  */
+#include <sys/stat.h>
+
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,27 +32,126 @@ out_failed(void)
 	err(DALLE_EX_IOERR, "stdout");
 }
 
-/* Records are buffered, and flushed before the loop waits (flush_out):
+/*
+ * Records are buffered, and flushed before the loop waits (flush_out):
  * every record finished in one wake-up leaves in one write(2), so the
- * next stage also wakes once for them, not once per record. */
-static void
-out(const char *s, size_t n)
-{
-	char *r;
+ * next stage also wakes once for them, not once per record.  The buffer
+ * is ours, not stdio's, so that a signal can end a write that blocks
+ * (nobody reads our stdout) and nothing is lost or written twice.
+ */
+static struct dalle_buf obuf;
+#define OBUF_MAX (256 * 1024)
 
-	/* The last net: no configured secret leaves in a record. */
-	if ((r = dalle_secret_redact(s, n, &n)) != NULL)
-		s = r;
-	if (n > 0 && fwrite(s, 1, n, stdout) != n)
-		out_failed();
-	free(r);
+/* Write what stdout takes of p[0..n): all of it, or less once a signal
+ * came (the loop then ends; see stop). */
+static size_t
+put(const char *p, size_t n)
+{
+	struct pollfd pf;
+	size_t done = 0;
+	ssize_t w;
+
+	while (done < n && !dalle_interrupted()) {
+		w = write(STDOUT_FILENO, p + done, n - done);
+		if (w >= 0) {
+			done += (size_t)w;
+			continue;
+		}
+		if (errno == EAGAIN) {
+			/* Someone made stdout non-blocking: wait for room. */
+			pf.fd = STDOUT_FILENO;
+			pf.events = POLLOUT;
+			poll(&pf, 1, -1);
+		} else if (errno != EINTR)
+			out_failed();
+	}
+	return done;
 }
 
 static void
 flush_out(void)
 {
-	if (fflush(stdout) == EOF)
-		out_failed();
+	size_t n = put(obuf.p, obuf.len);
+
+	if (n > 0) {
+		memmove(obuf.p, obuf.p + n, obuf.len - n);
+		obuf.len -= n;
+	}
+}
+
+static void
+out(const char *s, size_t n)
+{
+	size_t k;
+	char *r;
+
+	if (n == 0)
+		return;
+	/* The last net: no configured secret leaves in a record. */
+	if ((r = dalle_secret_redact(s, n, &n)) != NULL)
+		s = r;
+	if (obuf.len + n > OBUF_MAX) {
+		flush_out();
+		/* A piece of megabytes goes straight out, not copied. */
+		if (obuf.len == 0 && n >= OBUF_MAX) {
+			k = put(s, n);
+			s += k;
+			n -= k;
+		}
+	}
+	dalle_buf_add(&obuf, s, n);
+	free(r);
+}
+
+/*
+ * After a signal: what is left goes out while stdout takes it, for at most
+ * ms milliseconds, in pieces a pipe takes whole (PIPE_BUF) so that no write
+ * blocks.  Returns the bytes it could not write.
+ */
+static size_t
+flush_last(long ms)
+{
+	int64_t until = dalle_now_ms() + ms;
+	struct pollfd pf;
+	struct stat st;
+	size_t off = 0, chunk = obuf.len;
+	ssize_t w;
+
+	if (fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) ||
+	    S_ISSOCK(st.st_mode)))
+		chunk = PIPE_BUF;
+	while (off < obuf.len && dalle_now_ms() < until) {
+		pf.fd = STDOUT_FILENO;
+		pf.events = POLLOUT;
+		if (poll(&pf, 1, (int)(until - dalle_now_ms())) <= 0)
+			continue;
+		if (pf.revents & (POLLERR | POLLHUP | POLLNVAL))
+			break;
+		w = write(STDOUT_FILENO, obuf.p + off, obuf.len - off < chunk ?
+		    obuf.len - off : chunk);
+		if (w > 0)
+			off += (size_t)w;
+		else if (w == -1 && errno != EINTR && errno != EAGAIN)
+			break;
+	}
+	return obuf.len - off;
+}
+
+/* Count rec as an error record (borrowed) if it is one. */
+static void
+count(struct dalle_loop *lp, jv rec)
+{
+	jv e = dalle_record_get(rec, "error");
+	const char *kind;
+
+	if (jv_get_kind(e) == JV_KIND_OBJECT) {
+		kind = dalle_record_str(e, "kind");
+		if (kind && strcmp(kind, DALLE_KIND_INTERRUPTED) == 0)
+			lp->unfinished++;
+		else
+			lp->failed++;
+	}
+	jv_free(e);
 }
 
 void
@@ -128,6 +232,7 @@ dalle_loop_write(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
     const struct dalle_big *big)
 {
 	dalle_buf_reset(&line);
+	count(lp, rec);
 	if (!lp->keep_order) {
 		/* Straight out, big strings from where they are. */
 		lp->emitted++;
@@ -147,10 +252,16 @@ int
 dalle_loop_fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec, jv e,
     const struct dalle_big *big)
 {
-	int rc = dalle_record_exit(dalle_record_str(e, "kind"));
+	const char *kind;
+	int rc;
 
+	/* Before anything reads it: redacting makes a new object. */
 	e = dalle_secret_redact_jv(e);
-	if (!lp->quiet)
+	kind = dalle_record_str(e, "kind");
+	rc = dalle_record_exit(kind);
+	/* The unfinished are counted in one line at the end, not one each. */
+	if (!lp->quiet && (kind == NULL || strcmp(kind,
+	    DALLE_KIND_INTERRUPTED) != 0))
 		warnx("%s:%ld: %s", lp->source, id.lineno,
 		    dalle_record_str(e, "message"));
 	dalle_loop_write(lp, id, jv_object_set(rec, jv_string("error"), e),
@@ -172,6 +283,7 @@ dalle_loop_bad_line(struct dalle_loop *lp, const char *stage, const char *s,
 	rec = jv_object_set(jv_object(), jv_string("error"), e);
 	if (lp->no_records) {
 		jv_free(rec);
+		lp->failed++;
 		dalle_loop_emit(lp, lp->cur, "", 0);
 	} else
 		dalle_loop_write(lp, lp->cur, rec, NULL);
@@ -198,6 +310,7 @@ dalle_loop_take(struct dalle_loop *lp, const char *stage, const char *s,
 	}
 	/* An error record from an earlier stage: the bytes as they came. */
 	dalle_big_free(big);
+	count(lp, *rec);
 	if (!lp->no_records) {
 		dalle_loop_emit_line(lp, lp->cur, s, n);
 		jv_free(*rec);
@@ -242,14 +355,145 @@ room(const struct dalle_loop *lp)
 	return dalle_http_pending(lp->http) + lp->nheld < lp->max_pending;
 }
 
-static void
-one(struct dalle_loop *lp, char *s, size_t n, long lineno)
+/*
+ * A line the programs never see: one over --max-line (only its start is
+ * here, toolong its length) or one with a NUL byte.  Its error record's
+ * status, or -1 for a line to go on with.
+ */
+static int
+refuse(struct dalle_loop *lp, const char *s, size_t n, size_t toolong)
 {
-	if (blank(s))
+	char why[96];
+
+	if (toolong > 0)
+		snprintf(why, sizeof(why), "a line of %zu bytes: longer than "
+		    "--max-line %zu", toolong, lp->max_line);
+	else if (memchr(s, '\0', n) != NULL)
+		snprintf(why, sizeof(why), "a NUL byte at byte %zu of the line",
+		    (size_t)((const char *)memchr(s, '\0', n) - s) + 1);
+	else
+		return -1;
+	return dalle_loop_bad_line(lp, lp->stage ? lp->stage : "input", s,
+	    why);
+}
+
+static void
+one(struct dalle_loop *lp, char *s, size_t n, long lineno, size_t toolong)
+{
+	int rc;
+
+	if (toolong == 0 && strlen(s) == n && blank(s))
 		return;
 	lp->cur.lineno = lineno;
-	dalle_loop_status(lp, lp->line(lp, s, n));
+	if ((rc = refuse(lp, s, n, toolong)) == -1)
+		rc = lp->line(lp, s, n);
+	dalle_loop_status(lp, rc);
 	lp->cur.seq++;
+}
+
+int
+dalle_loop_unfinished(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
+    const struct dalle_big *big, int sig)
+{
+	return dalle_loop_fail(lp, id, rec, dalle_interrupt_error(lp->stage ?
+	    lp->stage : "input", sig, 0, 0), big);
+}
+
+/* A line read but never started: its record, as interrupted. */
+static void
+unstarted(struct dalle_loop *lp, char *s, size_t n, long lineno,
+    size_t toolong, int sig)
+{
+	struct dalle_big big = { 0 };
+	char *p = s;
+	int rc;
+	jv rec, e;
+
+	if (toolong == 0 && strlen(s) == n && blank(s))
+		return;
+	lp->cur.lineno = lineno;
+	if ((rc = refuse(lp, s, n, toolong)) != -1)
+		goto out;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '{' && (rc = dalle_loop_take(lp, lp->stage ? lp->stage :
+	    "input", p, n - (size_t)(p - s), &rec, &big)) != -1)
+		goto out;
+	if (*p == '{' || lp->text_prompts) {
+		if (*p != '{')
+			rec = jv_object_set(jv_object(), jv_string("prompt"),
+			    jv_string_sized(s, (int)n));
+		rc = dalle_loop_unfinished(lp, lp->cur, rec, &big, sig);
+	} else {
+		/* A bare URL or id: given back as the error's input. */
+		e = dalle_interrupt_error(lp->stage ? lp->stage : "input", sig,
+		    0, 0);
+		e = jv_object_set(e, jv_string("input"), jv_string(s));
+		rc = dalle_loop_fail(lp, lp->cur, jv_object(), e, NULL);
+	}
+	dalle_big_free(&big);
+out:
+	dalle_loop_status(lp, rc);
+	lp->cur.seq++;
+}
+
+/* After a signal, input that is on its way (the record of a stage before
+ * us, itself interrupted) is read for this long, up to its end. */
+#define DRAIN_MS 1000
+/* ... and what is left of the output written for this long. */
+#define LAST_WRITE_MS 1000
+
+/*
+ * Signal sig came: every transfer stops and its record goes out as
+ * interrupted (or with its answer, if it came), then every record read
+ * and not started; a line on stderr counts them and says how to resume;
+ * then the program ends as sig ends it.
+ */
+static void
+stop(struct dalle_loop *lp, struct dalle_lines *lr, int argc, char *argv[],
+    int next, int sig)
+{
+	int64_t until = dalle_now_ms() + DRAIN_MS;
+	struct pollfd pf;
+	size_t n, lost;
+	long lineno;
+	char *s;
+
+	drain(lp);
+	while (dalle_http_pending(lp->http) > 0) {
+		dalle_http_abort(lp->http, sig);
+		drain(lp);
+	}
+	if (lp->interrupt != NULL)
+		dalle_loop_status(lp, lp->interrupt(lp, sig));
+	for (; next < argc; next++)
+		unstarted(lp, argv[next], strlen(argv[next]), next + 1, 0, sig);
+	while (lr != NULL) {
+		while ((s = dalle_lines_next(lr, &n, &lineno)) != NULL)
+			unstarted(lp, s, n, lineno, dalle_lines_toolong(lr),
+			    sig);
+		/* Not when stdout takes nothing: more would only wait. */
+		if (dalle_lines_eof(lr) || isatty(STDIN_FILENO) ||
+		    obuf.len > OBUF_MAX || dalle_now_ms() >= until)
+			break;
+		pf.fd = STDIN_FILENO;
+		pf.events = POLLIN;
+		if (poll(&pf, 1, (int)(until - dalle_now_ms())) <= 0 ||
+		    dalle_lines_fill(lr) == -1)
+			break;
+	}
+	lost = flush_last(LAST_WRITE_MS);
+	if (lp->emitted != lp->cur.seq || lp->nheld > 0)
+		warnx("%ld records in, %ld out", lp->cur.seq, lp->emitted);
+	warnx("interrupted by %s: %ld done, %ld failed, %ld unfinished%s; "
+	    "to resume, give the unfinished records (error kind "
+	    "\"interrupted\") back to dalle-%s: jq -c 'select(.error.kind "
+	    "== \"interrupted\") | del(.error)'", dalle_interrupt_name(sig),
+	    lp->emitted - lp->failed - lp->unfinished, lp->failed,
+	    lp->unfinished, lost > 0 ? " (stdout took not all of them)" : "",
+	    lp->stage ? lp->stage : "submit");
+	dalle_lines_free(lr);
+	dalle_interrupt_exit(sig);
 }
 
 int
@@ -259,13 +503,15 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 	char *s;
 	size_t n;
 	long lineno;
-	int i, rc, ready, reading;
+	int i = 0, rc, ready, reading;
 
+	if (argc == 1 && strcmp(argv[0], "-") == 0)
+		argc = 0;               /* "-": stdin */
 	if (argc > 0) {
 		lp->source = "argument";
-		for (i = 0; i < argc; i++) {
-			one(lp, argv[i], strlen(argv[i]), i + 1);
-			while (!room(lp)) {
+		for (i = 0; i < argc && !dalle_interrupted(); i++) {
+			one(lp, argv[i], strlen(argv[i]), i + 1, 0);
+			while (!room(lp) && !dalle_interrupted()) {
 				flush_out();
 				if (dalle_http_wait(lp->http, -1, 1000,
 				    &ready) == -1)
@@ -276,11 +522,14 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 	} else {
 		lp->source = "stdin";
 		lr = dalle_lines_new(STDIN_FILENO);
+		dalle_lines_set_max(lr, lp->max_line);
 	}
 	for (;;) {
-		while (lr && room(lp) &&
+		while (lr && room(lp) && !dalle_interrupted() &&
 		    (s = dalle_lines_next(lr, &n, &lineno)) != NULL)
-			one(lp, s, n, lineno);
+			one(lp, s, n, lineno, dalle_lines_toolong(lr));
+		if (dalle_interrupted())
+			break;
 		reading = lr && !dalle_lines_eof(lr) && room(lp);
 		if (!reading && dalle_http_pending(lp->http) == 0 &&
 		    lp->end != NULL) {
@@ -293,21 +542,27 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		if (!reading && dalle_http_pending(lp->http) == 0)
 			break;
 		flush_out();
+		if (dalle_interrupted())
+			break;
 		if (dalle_http_wait(lp->http, reading ? STDIN_FILENO : -1,
 		    1000, &ready) == -1)
 			errx(DALLE_EX_SOFTWARE, "curl multi failed");
 		drain(lp);
-		if (reading && ready && dalle_lines_fill(lr) == -1)
+		if (reading && ready && dalle_lines_fill(lr) == -1 &&
+		    errno != EINTR)
 			err(DALLE_EX_IOERR, "stdin");
 	}
-	dalle_lines_free(lr);
 	flush_out();
+	if (dalle_interrupted())
+		stop(lp, lr, argc, argv, i, dalle_interrupted());
+	dalle_lines_free(lr);
 	/* One record out for every record in: anything else is our bug. */
 	if (lp->emitted != lp->cur.seq || lp->nheld > 0)
 		errx(DALLE_EX_SOFTWARE, "%ld records in, %ld out", lp->cur.seq,
 		    lp->emitted);
 	free(lp->held);
 	free(lp->heldlen);
+	dalle_buf_free(&obuf);
 	return lp->rc;
 }
 
@@ -315,9 +570,17 @@ int
 dalle_loop_main(struct dalle_loop *lp, struct dalle_conf *c,
     struct dalle_rate *rate, int argc, char *argv[])
 {
-	int rc;
+	int rc, fl;
 
+	/* Nowhere to write the records: nothing is sent. */
+	if ((fl = fcntl(STDOUT_FILENO, F_GETFL)) == -1 ||
+	    (fl & O_ACCMODE) == O_RDONLY)
+		errx(DALLE_EX_IOERR, "stdout is closed or not writable: "
+		    "nothing sent");
+	dalle_interrupt_init();
 	dalle_pipe_grow(STDOUT_FILENO);
+	if (c->max_line > 0)
+		lp->max_line = (size_t)c->max_line;
 	lp->http = dalle_http_new(c);
 	dalle_http_set_rate(lp->http, rate);
 	if (lp->max_pending == 0)

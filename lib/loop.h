@@ -43,6 +43,14 @@ struct dalle_loop {
 	struct dalle_loop_id cur; /* the record line() is called for */
 	long emitted;             /* records out: must end equal to cur.seq */
 	int rc;                   /* the first failure's exit status */
+	const char *stage;        /* "submit", "poll", "fetch" */
+	size_t max_line;          /* longest input line (0: no limit) */
+	int text_prompts;         /* a line that is no JSON is a prompt */
+	/* When set: called on a signal, once every transfer has been handed
+	 * to done() as interrupted, to write the records it holds of its
+	 * own (see dalle_interrupt_error); its status. */
+	int (*interrupt)(struct dalle_loop *lp, int sig);
+	long failed, unfinished;  /* error records out, of which interrupted */
 
 	/* Private to loop.c: output held back for --keep-order. */
 	char **held;
@@ -95,6 +103,11 @@ void dalle_loop_emit_line(struct dalle_loop *lp, struct dalle_loop_id id,
  * message"; returns the exit status of e's kind. */
 int dalle_loop_fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
     jv e, const struct dalle_big *big);
+/* The error record for record id that the signal sig stopped before it
+ * was finished (see dalle_interrupt_error); rec and big as for
+ * dalle_loop_fail.  Returns its status. */
+int dalle_loop_unfinished(struct dalle_loop *lp, struct dalle_loop_id id,
+    jv rec, const struct dalle_big *big, int sig);
 /* An error record for the bad input line s (kept in error.input) of record
  * lp->cur; warns "prog: source:lineno: why", returns 65. */
 int dalle_loop_bad_line(struct dalle_loop *lp, const char *stage,

@@ -50,6 +50,7 @@ jv dalle_record_get(jv obj, const char *key);
 #define DALLE_KIND_EXPIRED "expired"
 #define DALLE_KIND_IO "io"
 #define DALLE_KIND_TIMEOUT "timeout"
+#define DALLE_KIND_INTERRUPTED "interrupted"
 #define DALLE_KIND_FAILED "failed"
 #define DALLE_KIND_PROTOCOL "protocol"
 #define DALLE_KIND_CONFIG "config"

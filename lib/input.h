@@ -1,0 +1,35 @@
+/*
+ * input.h: what the filters take as input before any of it is used:
+ * operands that name files, the longest line, the JSON types of a
+ * record's request fields.
+ */
+#ifndef DALLE_INPUT_H
+#define DALLE_INPUT_H
+
+#include <stddef.h>
+
+#include <jv.h>
+
+/* The longest input line each program keeps by default (--max-line):
+ * prompts are short; a record of real images is megabytes. */
+#define DALLE_INPUT_SUBMIT_MAX_LINE (16 * 1024 * 1024)
+#define DALLE_INPUT_RECORD_MAX_LINE (64 * 1024 * 1024)
+
+/*
+ * dalle-submit's operands are prompts: one that names an existing file is
+ * a mistake that would be billed (the words "prompts.txt" drawn), so it
+ * dies with 64 and a hint; so does "-" beside other operands.  file: -f's
+ * argument or NULL: made stdin ("-": stdin as it is), dies with 66 if it
+ * cannot be opened, 64 with operands too.
+ */
+void dalle_input_operands(const char *prog, int argc, char *argv[],
+    const char *file);
+/*
+ * A request field of rec (borrowed) whose JSON type is wrong: "n" and the
+ * other numbers must be numbers, "deployment", "model", "size" and the
+ * other words strings (null counts as absent).  Returns NULL, or a
+ * malloc'd sentence saying which field and what it should be.
+ */
+char *dalle_input_types(jv rec);
+
+#endif

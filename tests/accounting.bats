@@ -1,0 +1,244 @@
+#!/usr/bin/env bats
+# Every input accounted for (issue 13): signals acted on whatever the loop
+# is doing, a record for every record read and not finished, operands that
+# name files, limits on input lines, and records that used to vanish.
+bats_require_minimum_version 1.5.0
+load helpers/common
+
+setup_file() {
+	serve_start_file
+}
+
+setup() {
+	_common_setup
+	use_azure
+}
+
+# wait_for CMD...: until CMD succeeds, for at most 10 s (a safety net).
+wait_for() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# in_flight N: dalle-serve holds at least N requests (latency, slow
+# images), besides the one asking.
+in_flight() {
+	[ "$(curl -s "${SERVE_URL}_serve/stats" |
+	    jq '.in_flight.requests')" -gt "$1" ]
+}
+
+# logged: the requests dalle-serve has logged so far.
+logged() {
+	wc -l <"$SERVE_DIR/serve.log"
+}
+
+# gone PID: the process has ended (waited for at most 10 s).
+gone() {
+	timeout 10 tail --pid="$1" -f /dev/null
+	! kill -0 "$1" 2>/dev/null
+}
+
+@test "SIGTERM with requests in flight and lines read: one record per line, exit 143" {
+	serve_start --latency 60
+	use_azure
+	mkfifo in
+	# 30 lines, then the writer holds the pipe open: no EOF.
+	{ seq 1 30 | sed 's/^/prompt /'; exec sleep 30; } >in 3>&- &
+	writer=$!
+	dalle-submit --deployment gpt-image-2 -j 2 <in >out 2>err 3>&- &
+	pid=$!
+	wait_for in_flight 2
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	kill "$writer" 2>/dev/null || true
+	assert_equal "$status" 143
+	assert_equal "$(wc -l <out)" 30
+	assert_equal "$(jq -s 'map(select(.error.kind == "interrupted")) | length' out)" 30
+	assert_equal "$(jq -s 'map(select(.error.sent)) | length' out)" 2
+	assert_equal "$(jq -r .prompt out | sort -V | head -1)" "prompt 1"
+	grep -q 'interrupted by SIGTERM: 0 done, 0 failed, 30 unfinished' err
+	# What it gives back resumes as it is.
+	run dalle-submit --dry-run --deployment gpt-image-2 < <(jq -c 'select(.error.kind == "interrupted") | del(.error)' out)
+	assert_success
+	assert_equal "$(grep -c '"request"' <<<"$output")" 30
+}
+
+@test "SIGTERM while input keeps arriving: it ends at once, every line read accounted for" {
+	serve_start --latency 60
+	use_azure
+	{ while :; do echo "prompt $RANDOM"; sleep 0.005; done; } |
+	    dalle-submit --deployment gpt-image-2 -j 2 >out 2>err 3>&- &
+	pid=$!
+	wait_for in_flight 2
+	kill -TERM "$pid"
+	gone "$pid"
+	status=0
+	wait "$pid" || status=$?
+	assert_equal "$status" 143
+	n=$(sed -n 's/.*: \([0-9]*\) done, \([0-9]*\) failed, \([0-9]*\) unfinished.*/\1 \2 \3/p' err)
+	[ -n "$n" ]
+	assert [ "$(wc -l <out)" -ge 2 ]
+	assert_equal "$(wc -l <out)" "$(awk '{print $1 + $2 + $3}' <<<"$n")"
+	assert_equal "$(jq -s 'map(select(.error.kind != "interrupted")) | length' out)" 0
+}
+
+@test "SIGTERM while stdout is blocked: the write gives way and it exits 143" {
+	serve_start
+	use_azure
+	mkfifo o
+	# A reader that never reads: the pipe fills, then every write blocks.
+	{ exec 3<o; exec sleep 30; } &
+	reader=$!
+	yes 'a prompt' | dalle-submit --dry-run --deployment gpt-image-2 >o 2>err 3>&- &
+	pid=$!
+	sleep 1
+	kill -TERM "$pid"
+	gone "$pid" || { kill -KILL "$pid"; false; }
+	status=0
+	wait "$pid" || status=$?
+	kill "$reader" 2>/dev/null || true
+	assert_equal "$status" 143
+	grep -q 'interrupted by SIGTERM' err
+}
+
+@test "dalle-poll on SIGHUP: each operation it waits for comes back resumable" {
+	serve_start --latency 60
+	use_azure
+	dalle-submit -s 256x256 'one' 'two' 'three' >ops
+	dalle-poll <ops >out 2>err 3>&- &
+	pid=$!
+	# Polled once, or waiting for its next look: unfinished either way.
+	sleep 0.5
+	kill -HUP "$pid"
+	status=0
+	wait "$pid" || status=$?
+	assert_equal "$status" 129
+	assert_equal "$(jq -s 'map(select(.error.kind == "interrupted" and .operation.url)) | length' out)" 3
+	assert_equal "$(jq -r .error.signal out | sort -u)" SIGHUP
+}
+
+@test "dalle-fetch on SIGTERM: slow downloads stopped, no temporary file left, records out" {
+	serve_start --slow-images 100
+	use_azure
+	dalle-submit -s 256x256 'a' 'b' | dalle-poll >recs
+	mkdir d
+	dalle-fetch -d d <recs >out 2>err 3>&- &
+	pid=$!
+	wait_for in_flight 2
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	assert_equal "$status" 143
+	assert_equal "$(wc -l <out)" 2
+	assert_equal "$(find d -name '.dalle-fetch.*' | wc -l)" 0
+}
+
+@test "an operand that names a file is refused with a hint, and nothing is sent" {
+	printf 'a\nb\n' >prompts.txt
+	before=$(logged)
+	run --separate-stderr dalle-submit --deployment gpt-image-2 prompts.txt
+	assert_equal "$status" 64
+	[[ "$stderr" == *"'< prompts.txt' or '-f prompts.txt'"* ]]
+	assert_equal "$(logged)" "$before"
+}
+
+@test "-f FILE reads prompts from the file; - is stdin for all three" {
+	printf 'a\nb\n' >prompts.txt
+	run dalle-submit --keep-order --deployment gpt-image-2 -f prompts.txt
+	assert_success
+	assert_equal "$(jq -r .prompt <<<"$output" | tr '\n' ' ')" "a b "
+	run dalle-submit --deployment gpt-image-2 - <prompts.txt
+	assert_success
+	assert_equal "$(wc -l <<<"$output")" 2
+	printf '%s\n' "$output" >recs
+	run dalle-poll - <recs
+	assert_success
+	printf '%s\n' "$output" >polled
+	run dalle-fetch --paths - <polled
+	assert_success
+	assert_equal "$(wc -l <<<"$output")" 2
+	run dalle-submit --deployment gpt-image-2 -f no-such-file
+	assert_equal "$status" 66
+}
+
+@test "a line over --max-line, or with a NUL byte, is an error record; the rest is processed" {
+	{
+		echo 'first'
+		head -c 3000000 /dev/zero | tr '\0' x
+		echo
+		printf '\0nul\n'
+		echo 'last'
+	} >in
+	run --separate-stderr dalle-submit --dry-run --max-line 1048576 --deployment gpt-image-2 <in
+	assert_equal "$status" 65
+	assert_equal "$(wc -l <<<"$output")" 4
+	assert_equal "$(jq -r 'select(.error) | .error.kind' <<<"$output" | sort -u)" input
+	[[ "$stderr" == *"stdin:2: a line of 3000000 bytes: longer than --max-line 1048576"* ]]
+	[[ "$stderr" == *"stdin:3: a NUL byte at byte 1"* ]]
+	assert_equal "$(jq -r 'select(.prompt) | .prompt' <<<"$output" | tr '\n' ' ')" "first last "
+}
+
+@test "a 64 MB line costs no more memory than --max-line" {
+	run bash -c 'head -c 64000000 /dev/zero | tr "\0" x |
+	    /usr/bin/time -f %M -o rss dalle-poll --max-line 1048576 >/dev/null'
+	assert_equal "$status" 65
+	[ "$(tail -1 rss)" -lt 30000 ]
+}
+
+@test "byte-order marks at any line's start are dropped; CRLF ends a line" {
+	printf '\xef\xbb\xbf{"prompt":"a"}\r\n' >a.jsonl
+	printf '\xef\xbb\xbf{"prompt":"b"}\r\n' >b.jsonl
+	run dalle-submit --keep-order --deployment gpt-image-2 < <(cat a.jsonl b.jsonl)
+	assert_success
+	assert_equal "$(jq -r .prompt <<<"$output" | tr '\n' ' ')" "a b "
+}
+
+@test "a request field of the wrong JSON type is an input error, never sent elsewhere" {
+	before=$(logged)
+	run --separate-stderr dalle-submit --deployment gpt-image-2 <<<'{"prompt":"x","deployment":5}
+{"prompt":"y","n":"2"}
+{"prompt":"z","size":1024}'
+	assert_equal "$status" 65
+	assert_equal "$(jq -r .error.kind <<<"$output" | sort -u)" input
+	assert_equal "$(jq -r .error.message <<<"$output" | head -1)" '"deployment" is a number, not a string'
+	assert_equal "$(logged)" "$before"
+}
+
+@test "with stdout closed or read-only, nothing is sent and the exit is not 0" {
+	before=$(logged)
+	run bash -c "dalle-submit --deployment gpt-image-2 x >&-"
+	assert_equal "$status" 74
+	run bash -c 'dalle-submit --deployment gpt-image-2 x 1</dev/null'
+	assert_equal "$status" 74
+	assert_equal "$(logged)" "$before"
+}
+
+@test "an image with another's name is written or refused, never silently dropped" {
+	printf '%s\n' '{"prompt":"a","name":"same"}' '{"prompt":"b","name":"same"}' |
+	    dalle-submit --keep-order --deployment gpt-image-2 >recs
+	run --separate-stderr dalle-fetch <recs
+	assert_equal "$status" 65
+	assert_equal "$(jq -r 'select(.error) | .error.message' <<<"$output" | grep -c 'another image')" 1
+	head -1 recs >r1
+	tail -1 recs >r2
+	rm -f same.png
+	dalle-fetch <r1 >/dev/null
+	# A later run, the name taken by other bytes: an error record.
+	run --separate-stderr dalle-fetch <r2
+	assert_equal "$status" 73
+	assert_equal "$(jq -r .error.kind <<<"$output")" io
+	[[ "$(jq -r .error.message <<<"$output")" == *"holds another image"* ]]
+}
+
+@test "a FIFO at a target path is an io error record, not a hang" {
+	echo '{"prompt":"a","name":"pipe"}' | dalle-submit --deployment gpt-image-2 >recs
+	mkfifo pipe.png
+	run --separate-stderr timeout 10 dalle-fetch <recs
+	assert_equal "$status" 73
+	assert_equal "$(jq -r .error.kind <<<"$output")" io
+}
