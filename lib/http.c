@@ -452,7 +452,8 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	 * up to a bound, so that a pipeline under quota loses nothing. */
 	if (x->status == 429 && p->throttled < 50)
 		p->throttled++;
-	if (x->attempts - p->throttled <= c->retries &&
+	if (x->attempts - p->throttled <= c->retries && !x->once &&
+	    (x->final_status == 0 || x->status != x->final_status) &&
 	    dalle_retry_wanted(rc, x->status, &x->hint)) {
 		delay = dalle_retry_delay(x->attempts, &x->hint);
 		if (delay <= c->max_wait_ms) {

@@ -22,6 +22,9 @@ struct dalle_xfer {
 	FILE *out;                /* write the response body here if set */
 	int follow;               /* follow https redirects (image downloads) */
 	int paced;                /* each attempt waits for the engine's rate */
+	int once;                 /* never retried: the caller decides */
+	long final_status;        /* an answer with this status is not
+	                           * retried (0: none) */
 	void *udata;              /* the caller's */
 	/* When set, a 2xx body goes here piece by piece as it arrives
 	 * instead of into resp: 0 to go on, -1 to end the transfer (as

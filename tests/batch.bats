@@ -470,3 +470,38 @@ prompts() {
 	assert_equal "$(wc -l <second)" 5
 	assert_equal "$(jq -Sc 'del(.operation.polls)' second | sort)" "$(jq -Sc 'del(.operation.polls)' third | sort)"
 }
+
+@test "submit --batch: a line that failed is batched again, one that ran is not" {
+	serve_start --api-key "$KEY" --batch-latency 1 --blocked-term bomb
+	use_oai
+	printf 'a fox\na bomb\n' | dalle-submit --batch -m gpt-image-2 >first
+	dalle-poll --interval 1 <first >done || true
+	assert_equal "$(jq -r 'select(.prompt == "a bomb") | .error.kind' done)" content_filter
+	printf 'a fox\na bomb\n' | dalle-submit --batch -m gpt-image-2 >second
+	assert_equal "$(logged batches_create)" 2
+	fox1=$(jq -r 'select(.prompt == "a fox") | .operation.batch' first)
+	assert_equal "$(jq -r 'select(.prompt == "a fox") | .operation.batch' second)" "$fox1"
+	refute [ "$(jq -r 'select(.prompt == "a bomb") | .operation.batch' second)" = "$fox1" ]
+	# --rebatch sends even what seems batched.
+	echo 'a fox' | dalle-submit --batch --rebatch -m gpt-image-2 >third
+	assert_equal "$(logged batches_create)" 3
+	refute [ "$(jq -r .operation.batch third)" = "$fox1" ]
+}
+
+@test "submit --batch: a past input file over 64 MiB is read streamed, never held" {
+	serve_start --api-key "$KEY" --batch-latency 600
+	use_oai
+	# 72 lines of a megabyte: a past batch of dalle-submit's, running.
+	jq -nc '{custom_id: ("old-" + (range(72) | tostring)), method: "POST",
+	    url: "/v1/images/generations", body: {model: "gpt-image-2",
+	    prompt: ("x" * 1000000)}}' >big.jsonl
+	fid=$(upload big.jsonl)
+	api POST /v1/batches -H 'Content-Type: application/json' \
+	    -d "{\"input_file_id\":\"$fid\",\"endpoint\":\"/v1/images/generations\",\"completion_window\":\"24h\",\"metadata\":{\"dalle_submit\":\"0.1.0\"}}" >/dev/null
+	prompts | /usr/bin/time -f %M -o rss dalle-submit --batch -m gpt-image-2 >recs
+	assert_equal "$(jq -r .operation.kind recs | sort -u)" openai-batch
+	assert_equal "$(logged batches_create)" 2
+	assert_equal "$(logged files_content)" 1
+	# Peak RSS in KiB: far below the 75 MB file.
+	assert [ "$(cat rss)" -lt 30000 ]
+}
