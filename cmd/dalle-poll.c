@@ -302,6 +302,8 @@ batch_next(struct dalle_loop *lp, struct bwait *b, long delay)
 		url = dalle_xasprintf("%s/cancel", b->url);
 		x = dalle_http_xfer_new("POST", url);
 		free(url);
+		/* 409: the batch has ended; asking again will not help. */
+		x->final_status = 409;
 	} else
 		x = dalle_http_xfer_new("GET", b->url);
 	x->headers = dalle_api_auth(&conf, DALLE_API_OPENAI, NULL);

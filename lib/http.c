@@ -359,6 +359,10 @@ attach(struct dalle_http *h, struct xfer *p)
 	SETOPT(CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	SETOPT(CURLOPT_ERRORBUFFER, p->errbuf);
 	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+	/* On a reused connection found dead, libcurl sends again by
+	 * itself: a transfer sent once gets a connection of its own. */
+	if (x->once)
+		SETOPT(CURLOPT_FRESH_CONNECT, 1L);
 	SETOPT(CURLOPT_WRITEDATA, x);
 	/* Wait for a connection that can multiplex only where one can:
 	 * on plain HTTP/1.1, libcurl 7.88 would hold every new transfer

@@ -766,7 +766,12 @@ batches_create(struct req *rq)
 		batches = b;
 		res = batch_json(b);
 		pthread_mutex_unlock(&batch_mu);
-		ret = reply_json(rq, 200, res);
+		/* The fault switches strike after the batch is made: its
+		 * answer lost (or a 5xx) on the way, as happens live. */
+		if (fault(rq, &ret))
+			jv_free(res);
+		else
+			ret = reply_json(rq, 200, res);
 	}
 	jv_free(md);
 	jv_free(body);
@@ -866,7 +871,8 @@ batch_reply(struct req *rq)
 	const char *r = rq->rname;
 	enum MHD_Result ret;
 
-	if (auth_refused(rq, &ret))
+	if (auth_refused(rq, &ret) || (strcmp(r, "batches_create") != 0 &&
+	    fault(rq, &ret)) || quota_take(rq, NULL, 0, &ret))
 		return ret;
 	if (strcmp(r, "files_upload") == 0)
 		return files_upload(rq);

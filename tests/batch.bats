@@ -505,3 +505,54 @@ prompts() {
 	# Peak RSS in KiB: far below the 75 MB file.
 	assert [ "$(cat rss)" -lt 30000 ]
 }
+
+@test "submit --batch: the upload file is private, in TMPDIR, removed on a signal" {
+	# A service that takes the connection and never answers.
+	python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True); time.sleep(30)' >port &
+	hold=$!
+	until [ -s port ]; do sleep 0.05; done
+	mkdir tmp
+	export OPENAI_BASE_URL="http://127.0.0.1:$(cat port)/v1" OPENAI_API_KEY="$KEY"
+	prompts | TMPDIR="$PWD/tmp" dalle-submit --allow-http --batch --rebatch -m gpt-image-2 >recs &
+	pid=$!
+	for _ in $(seq 100); do
+		ls tmp | grep -q '\.jsonl$' && break
+		sleep 0.05
+	done
+	assert_equal "$(ls tmp | grep -c '^dalle-.*\.jsonl$')" 1
+	assert_equal "$(stat -c %a tmp/dalle-*.jsonl)" 600
+	assert_equal "$(wc -l <tmp/dalle-*.jsonl)" 5
+	kill -TERM "$pid"
+	wait "$pid" || true
+	kill "$hold"
+	assert_equal "$(ls tmp | grep -c '\.jsonl$')" 0
+}
+
+@test "poll --cancel: a batch that has ended is asked once (409), not again" {
+	serve_start --api-key "$KEY" --batch-latency 1
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >recs
+	dalle-poll --interval 1 <recs >done
+	dalle-poll --cancel --interval 1 <recs >again
+	assert_equal "$(logged batches_cancel)" 1
+	assert_equal "$(jq -r .status again | sort -u)" succeeded
+}
+
+@test "batch: the fault switches strike upload, create, poll and content; all outlived, one batch made" {
+	serve_start --api-key "$KEY" --batch-latency 1 --seed 6 --drop-rate 0.3 --fail-rate 0.3
+	use_oai
+	prompts | dalle-submit -q --retries 20 --batch -m gpt-image-2 >recs
+	assert_equal "$(jq -r .operation.batch recs | sort -u | wc -l)" 1
+	dalle-poll -q --retries 20 --interval 1 <recs >done
+	assert_equal "$(jq -r .status done | sort -u)" succeeded
+	jq -r 'select(.fault) | .route' "$SERVE_DIR/serve.log" | sort -u >struck
+	assert_equal "$(grep -c -e files_upload -e batches_create -e batches_get -e files_content struck)" 4
+	# The create struck after the batch was made: found, not made again.
+	for _ in 1 2 3 4 5 6 7 8; do
+		api GET /v1/batches >list || true
+		[ "$(code)" = 200 ] && break
+	done
+	assert_equal "$(jq -r '.data | length' list)" 1
+}
