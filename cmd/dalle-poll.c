@@ -329,6 +329,15 @@ batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 	    jv_invalid();
 	if (jv_is_valid(b->fail))
 		e = jv_copy(b->fail);
+	else if (jv_get_kind(at) != JV_KIND_ARRAY && b->status != NULL &&
+	    (strcmp(b->status, "cancelled") == 0 ||
+	    strcmp(b->status, "expired") == 0))
+		/* A line the batch never ran, nor wrote: cancelled, say,
+		 * while it was validating. */
+		e = dalle_record_errorf("poll", strcmp(b->status,
+		    "expired") == 0 ? DALLE_KIND_BATCH_EXPIRED :
+		    DALLE_KIND_CANCELLED, "%s: the batch ended %s before it "
+		    "ran this line", b->id, b->status);
 	else if (jv_get_kind(at) != JV_KIND_ARRAY)
 		e = dalle_record_errorf("poll", DALLE_KIND_PROTOCOL,
 		    "%s: custom_id %s is in neither the output nor the error "
