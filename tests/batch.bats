@@ -556,3 +556,31 @@ print(s.getsockname()[1], flush=True); time.sleep(30)' >port &
 	done
 	assert_equal "$(jq -r '.data | length' list)" 1
 }
+
+@test "poll --cancel while validating: each line its own cancelled record" {
+	serve_start --api-key "$KEY" --batch-latency 5
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >recs
+	dalle-poll --cancel --interval 1 <recs >done || true
+	assert_equal "$(wc -l <done)" 5
+	assert_equal "$(jq -r .error.kind done | sort -u)" cancelled
+	assert_equal "$(jq -r .status done | sort -u)" cancelled
+	assert_equal "$(logged files_content)" 1
+	# As live: the lines never run are in the error file.
+	run api GET "/v1/batches/$(jq -r .operation.batch recs | head -n 1)"
+	assert_equal "$(jq -r .in_progress_at <<<"$output")" null
+	api GET "/v1/files/$(jq -r .error_file_id <<<"$output")/content" >err.jsonl
+	assert_equal "$(jq -r .error.code err.jsonl | sort | uniq -c | tr -s ' ')" ' 5 batch_cancelled'
+}
+
+@test "serve: 20,000 lines validated without comparing each custom_id with every other" {
+	# Validated as it expires, its lines never run.
+	serve_start --api-key "$KEY" --batch-latency 600 --batch-expire 0.5
+	jq -nc 'range(20000) | {custom_id: ("r" + tostring), method: "POST",
+	    url: "/v1/images/generations", body: {model: "gpt-image-2", prompt: "a"}}' >in.jsonl
+	bid=$(create "$(upload in.jsonl)")
+	until_status "$bid" expired
+	# The poll that validated the file, in dalle-serve's log: its ms.
+	ms=$(jq -r 'select(.route == "batches_get") | .ms' "$SERVE_DIR/serve.log" | sort -n | tail -n 1)
+	assert [ "$ms" -lt 3000 ]
+}
