@@ -259,7 +259,8 @@ struct bwait {
 	size_t n, cap;
 	int phase;                /* B_* */
 	char *files[2];           /* output and error file ids, or NULL */
-	struct dalle_buf data[2];
+	FILE *fp[2];              /* their bytes, in unlinked temporary
+	                           * files until the records are out */
 	jv idx;                   /* custom_id: [file, offset, length] */
 	jv fail;                  /* the whole batch's error, or invalid */
 	char *status;
@@ -282,6 +283,22 @@ batch_owns(const void *p)
 	return 0;
 }
 
+/* A new private temporary file in $TMPDIR, already unlinked. */
+static FILE *
+private_file(void)
+{
+	char *tmp;
+	FILE *fp;
+	int fd;
+
+	if ((fd = dalle_temp_private(".jsonl", &tmp)) == -1 ||
+	    (fp = fdopen(fd, "w+")) == NULL)
+		err(DALLE_EX_IOERR, "a temporary file in $TMPDIR");
+	unlink(tmp);
+	dalle_temp_done(tmp);
+	return fp;
+}
+
 /* The next request of b, after delay ms. */
 static void
 batch_next(struct dalle_loop *lp, struct bwait *b, long delay)
@@ -296,8 +313,7 @@ batch_next(struct dalle_loop *lp, struct bwait *b, long delay)
 		free(what);
 		x = dalle_http_xfer_new("GET", url);
 		free(url);
-		if ((x->out = tmpfile()) == NULL)
-			err(DALLE_EX_IOERR, "tmpfile");
+		x->out = private_file();
 	} else if (b->phase == B_CANCEL) {
 		url = dalle_xasprintf("%s/cancel", b->url);
 		x = dalle_http_xfer_new("POST", url);
@@ -317,6 +333,7 @@ static int
 batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 {
 	const char *cid;
+	char *line = NULL;
 	jv rec, op, at, e = jv_invalid();
 	double f, off, len;
 	int rc = 0;
@@ -343,11 +360,18 @@ batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 		    "%s: custom_id %s is in neither the output nor the error "
 		    "file", b->id, cid ? cid : "(none)");
 	else {
+		/* Its line alone read back: one record's bytes in memory. */
 		f = jv_number_value(jv_array_get(jv_copy(at), 0));
 		off = jv_number_value(jv_array_get(jv_copy(at), 1));
 		len = jv_number_value(jv_array_get(jv_copy(at), 2));
-		rec = dalle_batch_result(&o->big, rec, b->data[(int)f].p +
-		    (size_t)off, (size_t)len, b->url, &e);
+		line = dalle_xmalloc((size_t)len + 1);
+		if (pread(fileno(b->fp[(int)f]), line, (size_t)len,
+		    (off_t)off) != (ssize_t)len)
+			e = dalle_record_errorf("poll", DALLE_KIND_IO, "%s: "
+			    "cannot read its file back", b->id);
+		else
+			rec = dalle_batch_result(&o->big, rec, line,
+			    (size_t)len, b->url, &e);
 	}
 	if (jv_is_valid(e)) {
 		jv_free(rec);
@@ -355,6 +379,7 @@ batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 		rc = dalle_loop_fail(lp, o->id, rec, e, &o->big);
 	} else
 		dalle_loop_write(lp, o->id, rec, &o->big);
+	free(line);
 	jv_free(at);
 	jv_free(op);
 	dalle_big_free(&o->big);
@@ -373,26 +398,25 @@ batch_end(struct dalle_loop *lp, struct bwait *b)
 	dalle_progress_clear(&progress);
 	b->phase = B_ENDED;
 	for (i = 0; i < 2; i++)
-		b->idx = dalle_batch_index(b->data[i].p, b->data[i].len,
-		    (int)i, b->idx);
+		if (b->fp[i] != NULL)
+			b->idx = dalle_batch_index(b->fp[i], (int)i, b->idx);
 	for (i = 0; i < b->n; i++) {
 		r = batch_put(lp, b, b->w[i]);
 		rc = rc ? rc : r;
 	}
 	b->n = 0;
+	/* Its records are out: its files go (a record of it that comes
+	 * later has it polled again). */
+	for (i = 0; i < 2; i++) {
+		if (b->fp[i] != NULL)
+			fclose(b->fp[i]);
+		b->fp[i] = NULL;
+		free(b->files[i]);
+		b->files[i] = NULL;
+	}
+	jv_free(b->idx);
+	b->idx = jv_object();
 	return rc;
-}
-
-/* The file a download wrote, into b->data[k]. */
-static void
-batch_read(struct bwait *b, int k, FILE *fp)
-{
-	char buf[65536];
-	size_t n;
-
-	rewind(fp);
-	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
-		dalle_buf_add(&b->data[k], buf, n);
 }
 
 /* On a terminal: a line for each batch still waited on. */
@@ -458,7 +482,8 @@ batch_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		goto out;
 	}
 	if (b->phase == B_OUTPUT || b->phase == B_ERROR) {
-		batch_read(b, b->phase - B_OUTPUT, x->out);
+		b->fp[b->phase - B_OUTPUT] = x->out;
+		x->out = NULL;
 		b->phase++;
 		if (b->phase == B_ERROR && b->files[1] == NULL)
 			b->phase++;
@@ -572,8 +597,12 @@ batch_start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 	o->id = lp->cur;
 	jv_free(op);
 	jv_free(rec);
-	if (b->phase == B_ENDED)
+	if (b->phase == B_ENDED && jv_is_valid(b->fail))
 		return batch_put(lp, b, o);
+	if (b->phase == B_ENDED) {      /* its files are gone: again */
+		b->phase = B_POLL;
+		batch_next(lp, b, 0);
+	}
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 16;
 		b->w = dalle_xrealloc(b->w, b->cap * sizeof(*b->w));

@@ -441,27 +441,37 @@ dalle_batch_inflight(struct dalle_http *h, const struct dalle_conf *c,
 	return ids;
 }
 
-jv
-dalle_batch_index(const char *p, size_t n, int file, jv idx)
-{
-	struct dalle_big scratch = { 0 };
-	const char *s = p, *end = p + n, *nl, *cid;
-	jv line;
+struct index {
+	jv idx;
+	int file;
+};
 
-	for (; p != NULL && s < end; s = nl + 1) {
-		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
-			nl = end;
-		line = dalle_big_parse(&scratch, s, (size_t)(nl - s));
-		if (jv_get_kind(line) == JV_KIND_OBJECT &&
-		    (cid = dalle_record_str(line, "custom_id")) != NULL)
-			idx = jv_object_set(idx, jv_string(cid), JV_ARRAY(
-			    jv_number(file), jv_number((double)(s - p)),
-			    jv_number((double)(nl - s))));
-		jv_free(line);
-		dalle_big_free(&scratch);
-		memset(&scratch, 0, sizeof(scratch));
-	}
-	return idx;
+static void
+index_line(void *arg, const char *cid, int64_t off, int64_t len)
+{
+	struct index *ix = arg;
+
+	ix->idx = jv_object_set(ix->idx, jv_string(cid), JV_ARRAY(
+	    jv_number(ix->file), jv_number((double)off),
+	    jv_number((double)len)));
+}
+
+jv
+dalle_batch_index(FILE *fp, int file, jv idx)
+{
+	struct dalle_batch_scan sc;
+	struct index ix = { idx, file };
+	char buf[65536];
+	size_t n;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.line = index_line;
+	sc.arg = &ix;
+	rewind(fp);
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		dalle_batch_scan_feed(&sc, buf, n);
+	dalle_batch_scan_feed(&sc, "\n", 1);
+	return ix.idx;
 }
 
 jv

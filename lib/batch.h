@@ -7,6 +7,7 @@
 #define DALLE_BATCH_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jv.h>
 
@@ -60,10 +61,10 @@ struct dalle_batch_scan {
 void dalle_batch_scan_feed(struct dalle_batch_scan *sc, const char *p,
     size_t n);
 
-/* Where each custom_id's line is in a batch's output or error file (p,
- * n bytes), file 0 or 1: idx (consumed) with {custom_id: [file, offset,
- * length]} added. */
-jv dalle_batch_index(const char *p, size_t n, int file, jv idx);
+/* Where each custom_id's line is in fp, a batch's output or error file
+ * (file 0 or 1), read in pieces from its start: idx (consumed) with
+ * {custom_id: [file, offset, length]} added. */
+jv dalle_batch_index(FILE *fp, int file, jv idx);
 /*
  * rec (consumed) with the result of its line of a batch's files (n bytes
  * at line, its big strings into big, spans of line): as a synchronous

@@ -503,7 +503,7 @@ prompts() {
 	assert_equal "$(logged batches_create)" 2
 	assert_equal "$(logged files_content)" 1
 	# Peak RSS in KiB: far below the 75 MB file.
-	assert [ "$(cat rss)" -lt 30000 ]
+	assert [ "$(cat rss)" -lt 25000 ]
 }
 
 @test "submit --batch: the upload file is private, in TMPDIR, removed on a signal" {
@@ -583,4 +583,19 @@ print(s.getsockname()[1], flush=True); time.sleep(30)' >port &
 	# The poll that validated the file, in dalle-serve's log: its ms.
 	ms=$(jq -r 'select(.route == "batches_get") | .ms' "$SERVE_DIR/serve.log" | sort -n | tail -n 1)
 	assert [ "$ms" -lt 3000 ]
+}
+
+@test "poll: a batch's files stay on disk: peak RSS far below the output file" {
+	serve_start --api-key "$KEY" --batch-latency 1 --image-bytes 1500000
+	use_oai
+	printf 'a %s\n' $(seq 20) | dalle-submit --batch -m gpt-image-2 >recs
+	mkdir tmp
+	TMPDIR="$PWD/tmp" /usr/bin/time -f %M -o rss dalle-poll --interval 1 <recs >done
+	assert_equal "$(jq -r .status done | sort -u)" succeeded
+	assert_equal "$(wc -l <done)" 20
+	# The output file is over 40 MB; dalle-poll's peak RSS (KiB):
+	assert [ "$(wc -c <done)" -gt 40000000 ]
+	assert [ "$(cat rss)" -lt 25000 ]
+	# Nothing left behind in TMPDIR.
+	assert_equal "$(ls tmp | grep -c jsonl)" 0
 }
