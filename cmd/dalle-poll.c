@@ -41,6 +41,11 @@ struct op {
 static struct dalle_conf conf;
 static long timeout_ms = 600000;
 static long interval_ms = 1000;
+static int timeout_given, interval_given;  /* -t, --interval */
+/* A batch unless -t or --interval: polled this often, waited for until
+ * its expires_at and this much more (it reports expired by then). */
+#define BATCH_INTERVAL_MS 30000
+#define BATCH_GRACE_S 900
 static double polls_per_min = 100 * 60;
 static int cancel;              /* --cancel */
 
@@ -456,6 +461,24 @@ batch_counts(struct bwait *b, jv body)
 	jv_free(c);
 }
 
+/* Has b, still running as body (borrowed) says, outlived its wait: -t,
+ * else its expires_at and BATCH_GRACE_S? */
+static int
+batch_late(struct bwait *b, jv body)
+{
+	jv v;
+
+	if (!timeout_given && b->deadline == INT64_MAX) {
+		v = jv_object_get(jv_copy(body), jv_string("expires_at"));
+		if (jv_get_kind(v) == JV_KIND_NUMBER)
+			b->deadline = dalle_now_ms() + (int64_t)(
+			    jv_number_value(v) - (double)dalle_time() +
+			    BATCH_GRACE_S) * 1000;
+		jv_free(v);
+	}
+	return dalle_now_ms() >= b->deadline;
+}
+
 static int
 batch_done(struct dalle_loop *lp, struct dalle_xfer *x)
 {
@@ -525,13 +548,14 @@ batch_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			rc = batch_end(lp, b);
 		else
 			batch_next(lp, b, 0);
-	} else if (dalle_now_ms() >= b->deadline) {
+	} else if (batch_late(b, body)) {
 		b->fail = dalle_record_error("poll", DALLE_KIND_TIMEOUT, 0,
 		    NULL, "still not finished when the timeout came", 1,
 		    b->polls);
 		rc = batch_end(lp, b);
 	} else
-		batch_next(lp, b, interval_ms);
+		batch_next(lp, b, interval_given ? interval_ms :
+		    BATCH_INTERVAL_MS);
 out:
 	jv_free(body);
 	if (x->out != NULL)
@@ -579,7 +603,8 @@ batch_start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 		b->url = dalle_xstrdup(url);
 		b->idx = jv_object();
 		b->fail = jv_invalid();
-		b->deadline = dalle_now_ms() + timeout_ms;
+		b->deadline = timeout_given ? dalle_now_ms() + timeout_ms :
+		    INT64_MAX;
 		b->phase = cancel ? B_CANCEL : B_POLL;
 		b->next = bwaits;
 		bwaits = b;
@@ -632,6 +657,20 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 			dalle_big_free(&big);
 		}
 		return rc;
+	}
+	/* A batch has no records of its own to give its lines to. */
+	url = NULL;
+	if (strncmp(s, "batch_", 6) == 0 || ((url = strstr(s,
+	    "/batches/batch_")) != NULL && strncmp(s, "http", 4) == 0)) {
+		url = url ? url + 9 : s;
+		rec = jv_object_set(jv_object(), jv_string("operation"),
+		    JV_OBJECT(jv_string("kind"), jv_string("openai-batch"),
+		    jv_string("batch"), jv_string_sized(url,
+		    (int)strcspn(url, "/?#"))));
+		return dalle_loop_fail(lp, lp->cur, rec, dalle_record_errorf(
+		    "poll", DALLE_KIND_INPUT, "%s: batches are polled from "
+		    "dalle-submit's records, one per line of the batch", s),
+		    NULL);
 	}
 	/* A bare operation URL, or an id on the configured endpoint. */
 	if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
@@ -889,12 +928,14 @@ main(int argc, char *argv[])
 				errx(DALLE_EX_USAGE, "-t: %s: not a number of "
 				    "seconds from 1 to 604800", optarg);
 			timeout_ms = (long)num * 1000;
+			timeout_given = 1;
 			break;
 		case OPT_INTERVAL:
 			if (dalle_strtonum(optarg, 1, 3600, &num) == -1)
 				errx(DALLE_EX_USAGE, "--interval: %s: not a "
 				    "number of seconds from 1 to 3600", optarg);
 			interval_ms = (long)num * 1000;
+			interval_given = 1;
 			break;
 		case OPT_CANCEL:
 			cancel = 1;

@@ -599,3 +599,26 @@ print(s.getsockname()[1], flush=True); time.sleep(30)' >port &
 	# Nothing left behind in TMPDIR.
 	assert_equal "$(ls tmp | grep -c jsonl)" 0
 }
+
+@test "poll: a batch is polled every 30 s unless --interval; -t bounds it when given" {
+	serve_start --api-key "$KEY" --batch-latency 60
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >recs
+	dalle-poll <recs >done &
+	pid=$!
+	until [ "$(logged batches_get)" -ge 1 ]; do sleep 0.05; done
+	sleep 2.5
+	kill "$pid"
+	wait "$pid" || true
+	assert_equal "$(logged batches_get)" 1
+	dalle-poll -q -t 1 --interval 1 <recs >late || true
+	assert_equal "$(jq -r .error.kind late | sort -u)" timeout
+}
+
+@test "poll: a bare batch id or batch URL is refused with what to give instead" {
+	serve_start --api-key "$KEY"
+	use_oai
+	run -65 dalle-poll batch_6b1138e4bb1dc6749f244d3c8dfcfbec "${SERVE_URL}v1/batches/batch_6b1138e4bb1dc6749f244d3c8dfcfbec"
+	assert_output --partial "batches are polled from dalle-submit's records"
+	assert_equal "$(wc -l <"$SERVE_DIR/serve.log")" 0
+}
