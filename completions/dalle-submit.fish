@@ -25,6 +25,7 @@ complete -c dalle-submit -l mask -r -F -d 'PNG whose transparent pixels are repa
 complete -c dalle-submit -l partial-images -x -a '0 1 2 3' -d 'Stream, with this many partial images'
 complete -c dalle-submit -l batch -d 'Send through the Batch API at half the price'
 complete -c dalle-submit -l batch-size -x -d 'Lines per batch file'
+complete -c dalle-submit -l rebatch -d 'Batch even the lines that seem batched already'
 complete -c dalle-submit -l partial-dir -x -a '(__fish_complete_directories)' -d 'Save partial images in a directory'
 complete -c dalle-submit -l dry-run -d 'Write the requests instead of sending them'
 complete -c dalle-submit -l no-validate -d 'Do not check requests against the model rules'
