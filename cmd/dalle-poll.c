@@ -337,7 +337,7 @@ batch_next(struct dalle_loop *lp, struct bwait *b, long delay)
 static int
 batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 {
-	const char *cid;
+	const char *cid, *k;
 	char *line = NULL;
 	jv rec, op, at, e = jv_invalid();
 	double f, off, len;
@@ -381,6 +381,13 @@ batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 	if (jv_is_valid(e)) {
 		jv_free(rec);
 		rec = op_rec(o, b->status);
+		/* A line's own error is as a synchronous one: no status (a
+		 * line never run keeps its batch's, expired or cancelled). */
+		k = dalle_record_str(e, "kind");
+		if (!jv_is_valid(b->fail) && k != NULL &&
+		    strcmp(k, DALLE_KIND_BATCH_EXPIRED) != 0 &&
+		    strcmp(k, DALLE_KIND_CANCELLED) != 0)
+			rec = jv_object_delete(rec, jv_string("status"));
 		rc = dalle_loop_fail(lp, o->id, rec, e, &o->big);
 	} else
 		dalle_loop_write(lp, o->id, rec, &o->big);

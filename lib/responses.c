@@ -147,6 +147,13 @@ dalle_responses_record(jv rec, jv body, int polls, jv *e)
 			rec = jv_object_set(rec, jv_string("usage"), u);
 		else
 			jv_free(u);
+		/* And the mainline model's own, charged too. */
+		u = dalle_record_get(body, "usage");
+		if (jv_get_kind(u) == JV_KIND_OBJECT)
+			rec = jv_object_set(rec, jv_string("response_usage"),
+			    u);
+		else
+			jv_free(u);
 		rec = dalle_record_made(rec, call);
 		jv_free(call);
 		return rec;

@@ -410,6 +410,8 @@ prompts() {
 	dalle-poll <recs >done || true
 	assert_equal "$(jq -r 'select(.prompt == "a bomb") | .error.kind' done)" content_filter
 	assert_equal "$(jq -r 'select(.prompt == "a bomb") | .error.status' done)" 400
+	# As a synchronous error record: no "status" (not the batch's).
+	assert_equal "$(jq -r 'select(.prompt == "a bomb") | .status' done)" null
 	assert_equal "$(jq -r 'select(.prompt != "a bomb") | .status' done | sort -u)" succeeded
 	assert_equal "$(jq -r 'select(.prompt != "a bomb") | .error' done | sort -u)" null
 	# The output and the error file, each read once per poller.
