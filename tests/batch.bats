@@ -624,3 +624,60 @@ print(s.getsockname()[1], flush=True); time.sleep(30)' >port &
 	assert_output --partial "batches are polled from dalle-submit's records"
 	assert_equal "$(wc -l <"$SERVE_DIR/serve.log")" 0
 }
+
+@test "pipeline: mixed good and bad lines, submit --batch | poll | fetch, one upload, polls per batch" {
+	serve_start --api-key "$KEY" --batch-latency 2 --blocked-term bomb
+	use_oai
+	{
+		printf '{"prompt":"a %s","id":%d}\n' fox 1 owl 2 cat 3 bomb 4 'bomb shelter' 5
+		echo '{"prompt":"a tiny fox","size":"7x7","id":6}'
+	} | dalle-submit -q --batch -m gpt-image-2 --quality low >recs || true
+	assert_equal "$(wc -l <recs)" 6
+	# Refused before it was sent: no line of the batch.
+	assert_equal "$(jq -r 'select(.id == 6) | .error.stage' recs)" submit
+	dalle-poll -q --interval 1 <recs >done || true
+	mkdir out
+	(cd out && dalle-fetch -q <../done >../fetched) || true
+	assert_equal "$(wc -l <fetched)" 6
+	assert_equal "$(jq -r 'select(.error == null) | .id' fetched | sort | tr '\n' ' ')" '1 2 3 '
+	assert_equal "$(jq -r 'select(.id == 4 or .id == 5) | .error.kind' fetched | sort -u)" content_filter
+	assert_equal "$(jq -r '.id' fetched | sort | tr '\n' ' ')" '1 2 3 4 5 6 '
+	for f in $(jq -r 'select(.error == null) | .files[0].path' fetched); do
+		assert_equal "$(od -An -tx1 -N4 "out/$f" | tr -d ' \n')" 89504e47
+	done
+	assert_equal "$(logged files_upload)" 1
+	assert_equal "$(logged batches_create)" 1
+	# Polled per batch: fewer polls than records, whatever the interval.
+	assert [ "$(logged batches_get)" -lt 5 ]
+}
+
+@test "poll: killed after the quick batch's records, restarted while the slow one runs: the same records" {
+	serve_start --api-key "$KEY" --batch-latency 3
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >quick
+	# The slow batch made when the quick one is four fifths done.
+	q=$(jq -r .operation.batch quick | head -n 1)
+	for _ in $(seq 100); do
+		case $(api GET "/v1/batches/$q" | jq -r .status) in
+		finalizing | completed) break ;;
+		esac
+		sleep 0.1
+	done
+	echo 'a slow yak' | dalle-submit --batch -m gpt-image-2 >slow
+	cat slow quick | dalle-poll --interval 1 >first &
+	pid=$!
+	for _ in $(seq 100); do
+		[ "$(wc -l <first)" -lt 5 ] || break
+		sleep 0.1
+	done
+	kill "$pid"
+	wait "$pid" || true
+	assert_equal "$(wc -l <first)" 5
+	slow_id=$(jq -r .operation.batch slow)
+	refute [ "$(api GET "/v1/batches/$slow_id" | jq -r .status)" = completed ]
+	cat slow quick | dalle-poll --interval 1 >second
+	assert_equal "$(wc -l <second)" 6
+	assert_equal "$(jq -r .status second | sort -u)" succeeded
+	assert_equal "$(jq -Sc 'del(.operation.polls)' first | sort)" \
+	    "$(jq -Sc 'select(.prompt != "a slow yak") | del(.operation.polls)' second | sort)"
+}
