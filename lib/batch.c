@@ -12,10 +12,13 @@
 #include "dalle.h"
 #include "batch.h"
 
-jv
-dalle_batch_call(struct dalle_http *h, const struct dalle_conf *c,
-    const char *method, const char *what, struct dalle_buf *json,
-    struct dalle_form *form, jv *err)
+/* One request, once (x->once) or with the engine's retries: the answer
+ * as an object, or jv_invalid() with *err and *again whether the outcome
+ * is worth another try. */
+static jv
+call(struct dalle_http *h, const struct dalle_conf *c, const char *method,
+    const char *what, struct dalle_buf *json, struct dalle_form *form,
+    int once, jv *err, int *again)
 {
 	struct dalle_xfer *x;
 	char *url;
@@ -25,12 +28,14 @@ dalle_batch_call(struct dalle_http *h, const struct dalle_conf *c,
 	url = dalle_api_url(c, DALLE_API_OPENAI, NULL, what);
 	x = dalle_http_xfer_new(method, url);
 	free(url);
+	x->once = once;
 	if (json != NULL)
 		dalle_http_xfer_body(x, json);
 	else if (form != NULL)
 		dalle_http_xfer_form(x, form);
 	x->headers = dalle_api_auth(c, DALLE_API_OPENAI, x->headers);
 	dalle_http_start(h, x);
+	*again = 0;
 	while ((x = dalle_http_done(h)) == NULL)
 		if (dalle_http_wait(h, -1, 1000, &ready) == -1) {
 			*err = dalle_record_errorf("submit",
@@ -44,9 +49,22 @@ dalle_batch_call(struct dalle_http *h, const struct dalle_conf *c,
 		jv_free(body);
 		body = jv_invalid();
 		*err = dalle_http_xfer_error(x, "submit");
+		*again = dalle_retry_wanted(x->result, x->status, &x->hint);
+		if (*again)
+			*again = (int)dalle_retry_delay(x->attempts, &x->hint);
 	}
 	dalle_http_xfer_free(x);
 	return body;
+}
+
+jv
+dalle_batch_call(struct dalle_http *h, const struct dalle_conf *c,
+    const char *method, const char *what, struct dalle_buf *json,
+    struct dalle_form *form, jv *err)
+{
+	int again;
+
+	return call(h, c, method, what, json, form, 0, err, &again);
 }
 
 char *
@@ -78,48 +96,6 @@ dalle_batch_upload(struct dalle_http *h, const struct dalle_conf *c,
 	return s;
 }
 
-/* One request, once (x->once) or with the engine's retries: the answer
- * as an object, or jv_invalid() with *err and *again whether the outcome
- * is worth another try. */
-static jv
-call(struct dalle_http *h, const struct dalle_conf *c, const char *method,
-    const char *what, struct dalle_buf *json, int once, jv *err, int *again)
-{
-	struct dalle_xfer *x;
-	char *url;
-	int ready;
-	jv body;
-
-	url = dalle_api_url(c, DALLE_API_OPENAI, NULL, what);
-	x = dalle_http_xfer_new(method, url);
-	free(url);
-	x->once = once;
-	if (json != NULL)
-		dalle_http_xfer_body(x, json);
-	x->headers = dalle_api_auth(c, DALLE_API_OPENAI, x->headers);
-	dalle_http_start(h, x);
-	*again = 0;
-	while ((x = dalle_http_done(h)) == NULL)
-		if (dalle_http_wait(h, -1, 1000, &ready) == -1) {
-			*err = dalle_record_errorf("submit",
-			    DALLE_KIND_NETWORK, "curl multi failed");
-			return jv_invalid();
-		}
-	body = x->result == CURLE_OK && x->status >= 200 && x->status < 300 &&
-	    x->resp.p ? jv_parse_sized(x->resp.p, (int)x->resp.len) :
-	    jv_invalid();
-	if (jv_get_kind(body) != JV_KIND_OBJECT) {
-		jv_free(body);
-		body = jv_invalid();
-		*err = dalle_http_xfer_error(x, "submit");
-		*again = dalle_retry_wanted(x->result, x->status, &x->hint);
-		if (*again)
-			*again = (int)dalle_retry_delay(x->attempts, &x->hint);
-	}
-	dalle_http_xfer_free(x);
-	return body;
-}
-
 /* The newest batch of ours for file_id within the window, or invalid. */
 static jv
 batch_of_file(struct dalle_http *h, const struct dalle_conf *c,
@@ -129,7 +105,8 @@ batch_of_file(struct dalle_http *h, const struct dalle_conf *c,
 	jv page, data, b, e = jv_invalid();
 	int i, n, again;
 
-	page = call(h, c, "GET", "batches?limit=100", NULL, 0, &e, &again);
+	page = call(h, c, "GET", "batches?limit=100", NULL, NULL, 0, &e,
+	    &again);
 	jv_free(e);
 	data = dalle_record_get(page, "data");
 	n = jv_get_kind(data) == JV_KIND_ARRAY ?
@@ -167,7 +144,7 @@ dalle_batch_create(struct dalle_http *h, const struct dalle_conf *c,
 	s = jv_dump_string(body, 0);
 	for (;;) {
 		dalle_buf_adds(&b, jv_string_value(s));
-		o = call(h, c, "POST", "batches", &b, 1, err, &again);
+		o = call(h, c, "POST", "batches", &b, NULL, 1, err, &again);
 		if (jv_is_valid(o) || !again || tries++ >= c->retries)
 			break;
 		if (again > 0 && again <= c->max_wait_ms)
