@@ -47,6 +47,11 @@ struct op {
 static struct dalle_conf conf;
 static long timeout_ms = 600000;
 static long interval_ms = 1000;
+static int timeout_given, interval_given;  /* -t, --interval */
+/* A batch unless -t or --interval: polled this often, waited for until
+ * its expires_at and this much more (it reports expired by then). */
+#define BATCH_INTERVAL_MS 30000
+#define BATCH_GRACE_S 900
 static double polls_per_min = 100 * 60;
 static int cancel;              /* --cancel */
 
@@ -268,7 +273,8 @@ struct bwait {
 	size_t n, cap;
 	int phase;                /* B_* */
 	char *files[2];           /* output and error file ids, or NULL */
-	struct dalle_buf data[2];
+	FILE *fp[2];              /* their bytes, in unlinked temporary
+	                           * files until the records are out */
 	jv idx;                   /* custom_id: [file, offset, length] */
 	jv fail;                  /* the whole batch's error, or invalid */
 	char *status;
@@ -291,6 +297,22 @@ batch_owns(const void *p)
 	return 0;
 }
 
+/* A new private temporary file in $TMPDIR, already unlinked. */
+static FILE *
+private_file(void)
+{
+	char *tmp;
+	FILE *fp;
+	int fd;
+
+	if ((fd = dalle_temp_private(".jsonl", &tmp)) == -1 ||
+	    (fp = fdopen(fd, "w+")) == NULL)
+		err(DALLE_EX_IOERR, "a temporary file in $TMPDIR");
+	unlink(tmp);
+	dalle_temp_done(tmp);
+	return fp;
+}
+
 /* The next request of b, after delay ms. */
 static void
 batch_next(struct dalle_loop *lp, struct bwait *b, long delay)
@@ -305,14 +327,15 @@ batch_next(struct dalle_loop *lp, struct bwait *b, long delay)
 		free(what);
 		x = dalle_http_xfer_new("GET", url);
 		free(url);
-		if ((x->out = tmpfile()) == NULL)
-			err(DALLE_EX_IOERR, "tmpfile");
+		x->out = private_file();
 		/* A batch's results are hundreds of images' base64. */
 		x->max_bytes = (long long)4 << 30;
 	} else if (b->phase == B_CANCEL) {
 		url = dalle_xasprintf("%s/cancel", b->url);
 		x = dalle_http_xfer_new("POST", url);
 		free(url);
+		/* 409: the batch has ended; asking again will not help. */
+		x->final_status = 409;
 	} else
 		x = dalle_http_xfer_new("GET", b->url);
 	x->headers = dalle_api_auth(&conf, DALLE_API_OPENAI, NULL);
@@ -325,7 +348,8 @@ batch_next(struct dalle_loop *lp, struct bwait *b, long delay)
 static int
 batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 {
-	const char *cid;
+	const char *cid, *k;
+	char *line = NULL;
 	jv rec, op, at, e = jv_invalid();
 	double f, off, len;
 	int rc = 0;
@@ -338,23 +362,47 @@ batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 	    jv_invalid();
 	if (jv_is_valid(b->fail))
 		e = jv_copy(b->fail);
+	else if (jv_get_kind(at) != JV_KIND_ARRAY && b->status != NULL &&
+	    (strcmp(b->status, "cancelled") == 0 ||
+	    strcmp(b->status, "expired") == 0))
+		/* A line the batch never ran, nor wrote: cancelled, say,
+		 * while it was validating. */
+		e = dalle_record_errorf("poll", strcmp(b->status,
+		    "expired") == 0 ? DALLE_KIND_BATCH_EXPIRED :
+		    DALLE_KIND_CANCELLED, "%s: the batch ended %s before it "
+		    "ran this line", b->id, b->status);
 	else if (jv_get_kind(at) != JV_KIND_ARRAY)
 		e = dalle_record_errorf("poll", DALLE_KIND_PROTOCOL,
 		    "%s: custom_id %s is in neither the output nor the error "
 		    "file", b->id, cid ? cid : "(none)");
 	else {
+		/* Its line alone read back: one record's bytes in memory. */
 		f = jv_number_value(jv_array_get(jv_copy(at), 0));
 		off = jv_number_value(jv_array_get(jv_copy(at), 1));
 		len = jv_number_value(jv_array_get(jv_copy(at), 2));
-		rec = dalle_batch_result(&o->big, rec, b->data[(int)f].p +
-		    (size_t)off, (size_t)len, b->url, &e);
+		line = dalle_xmalloc((size_t)len + 1);
+		if (pread(fileno(b->fp[(int)f]), line, (size_t)len,
+		    (off_t)off) != (ssize_t)len)
+			e = dalle_record_errorf("poll", DALLE_KIND_IO, "%s: "
+			    "cannot read its file back", b->id);
+		else
+			rec = dalle_batch_result(&o->big, rec, line,
+			    (size_t)len, b->url, &e);
 	}
 	if (jv_is_valid(e)) {
 		jv_free(rec);
 		rec = op_rec(o, b->status);
+		/* A line's own error is as a synchronous one: no status (a
+		 * line never run keeps its batch's, expired or cancelled). */
+		k = dalle_record_str(e, "kind");
+		if (!jv_is_valid(b->fail) && k != NULL &&
+		    strcmp(k, DALLE_KIND_BATCH_EXPIRED) != 0 &&
+		    strcmp(k, DALLE_KIND_CANCELLED) != 0)
+			rec = jv_object_delete(rec, jv_string("status"));
 		rc = dalle_loop_fail(lp, o->id, rec, e, &o->big);
 	} else
 		dalle_loop_write(lp, o->id, rec, &o->big);
+	free(line);
 	jv_free(at);
 	jv_free(op);
 	dalle_big_free(&o->big);
@@ -373,26 +421,25 @@ batch_end(struct dalle_loop *lp, struct bwait *b)
 	dalle_progress_clear(&progress);
 	b->phase = B_ENDED;
 	for (i = 0; i < 2; i++)
-		b->idx = dalle_batch_index(b->data[i].p, b->data[i].len,
-		    (int)i, b->idx);
+		if (b->fp[i] != NULL)
+			b->idx = dalle_batch_index(b->fp[i], (int)i, b->idx);
 	for (i = 0; i < b->n; i++) {
 		r = batch_put(lp, b, b->w[i]);
 		rc = rc ? rc : r;
 	}
 	b->n = 0;
+	/* Its records are out: its files go (a record of it that comes
+	 * later has it polled again). */
+	for (i = 0; i < 2; i++) {
+		if (b->fp[i] != NULL)
+			fclose(b->fp[i]);
+		b->fp[i] = NULL;
+		free(b->files[i]);
+		b->files[i] = NULL;
+	}
+	jv_free(b->idx);
+	b->idx = jv_object();
 	return rc;
-}
-
-/* The file a download wrote, into b->data[k]. */
-static void
-batch_read(struct bwait *b, int k, FILE *fp)
-{
-	char buf[65536];
-	size_t n;
-
-	rewind(fp);
-	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
-		dalle_buf_add(&b->data[k], buf, n);
 }
 
 /* On a terminal: a line for each batch still waited on. */
@@ -432,6 +479,24 @@ batch_counts(struct bwait *b, jv body)
 	jv_free(c);
 }
 
+/* Has b, still running as body (borrowed) says, outlived its wait: -t,
+ * else its expires_at and BATCH_GRACE_S? */
+static int
+batch_late(struct bwait *b, jv body)
+{
+	jv v;
+
+	if (!timeout_given && b->deadline == INT64_MAX) {
+		v = jv_object_get(jv_copy(body), jv_string("expires_at"));
+		if (jv_get_kind(v) == JV_KIND_NUMBER)
+			b->deadline = dalle_now_ms() + (int64_t)(
+			    jv_number_value(v) - (double)dalle_time() +
+			    BATCH_GRACE_S) * 1000;
+		jv_free(v);
+	}
+	return dalle_now_ms() >= b->deadline;
+}
+
 static int
 batch_done(struct dalle_loop *lp, struct dalle_xfer *x)
 {
@@ -458,7 +523,8 @@ batch_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		goto out;
 	}
 	if (b->phase == B_OUTPUT || b->phase == B_ERROR) {
-		batch_read(b, b->phase - B_OUTPUT, x->out);
+		b->fp[b->phase - B_OUTPUT] = x->out;
+		x->out = NULL;
 		b->phase++;
 		if (b->phase == B_ERROR && b->files[1] == NULL)
 			b->phase++;
@@ -500,13 +566,14 @@ batch_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			rc = batch_end(lp, b);
 		else
 			batch_next(lp, b, 0);
-	} else if (dalle_now_ms() >= b->deadline) {
+	} else if (batch_late(b, body)) {
 		b->fail = dalle_record_error("poll", DALLE_KIND_TIMEOUT, 0,
 		    NULL, "still not finished when the timeout came", 1,
 		    b->polls);
 		rc = batch_end(lp, b);
 	} else
-		batch_next(lp, b, interval_ms);
+		batch_next(lp, b, interval_given ? interval_ms :
+		    BATCH_INTERVAL_MS);
 out:
 	jv_free(body);
 	if (x->out != NULL)
@@ -554,7 +621,8 @@ batch_start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 		b->url = dalle_xstrdup(url);
 		b->idx = jv_object();
 		b->fail = jv_invalid();
-		b->deadline = dalle_now_ms() + timeout_ms;
+		b->deadline = timeout_given ? dalle_now_ms() + timeout_ms :
+		    INT64_MAX;
 		b->phase = cancel ? B_CANCEL : B_POLL;
 		b->next = bwaits;
 		bwaits = b;
@@ -572,8 +640,12 @@ batch_start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 	o->id = lp->cur;
 	jv_free(op);
 	jv_free(rec);
-	if (b->phase == B_ENDED)
+	if (b->phase == B_ENDED && jv_is_valid(b->fail))
 		return batch_put(lp, b, o);
+	if (b->phase == B_ENDED) {      /* its files are gone: again */
+		b->phase = B_POLL;
+		batch_next(lp, b, 0);
+	}
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 16;
 		b->w = dalle_xrealloc(b->w, b->cap * sizeof(*b->w));
@@ -603,6 +675,20 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 			dalle_big_free(&big);
 		}
 		return rc;
+	}
+	/* A batch has no records of its own to give its lines to. */
+	url = NULL;
+	if (strncmp(s, "batch_", 6) == 0 || ((url = strstr(s,
+	    "/batches/batch_")) != NULL && strncmp(s, "http", 4) == 0)) {
+		url = url ? url + 9 : s;
+		rec = jv_object_set(jv_object(), jv_string("operation"),
+		    JV_OBJECT(jv_string("kind"), jv_string("openai-batch"),
+		    jv_string("batch"), jv_string_sized(url,
+		    (int)strcspn(url, "/?#"))));
+		return dalle_loop_fail(lp, lp->cur, rec, dalle_record_errorf(
+		    "poll", DALLE_KIND_INPUT, "%s: batches are polled from "
+		    "dalle-submit's records, one per line of the batch", s),
+		    NULL);
 	}
 	/* A bare operation URL, or an id on the configured endpoint. */
 	if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
@@ -881,12 +967,14 @@ main(int argc, char *argv[])
 				errx(DALLE_EX_USAGE, "-t: %s: not a number of "
 				    "seconds from 1 to 604800", optarg);
 			timeout_ms = (long)num * 1000;
+			timeout_given = 1;
 			break;
 		case OPT_INTERVAL:
 			if (dalle_strtonum(optarg, 1, 3600, &num) == -1)
 				errx(DALLE_EX_USAGE, "--interval: %s: not a "
 				    "number of seconds from 1 to 3600", optarg);
 			interval_ms = (long)num * 1000;
+			interval_given = 1;
 			break;
 		case OPT_CANCEL:
 			cancel = 1;

@@ -21,7 +21,8 @@ enum {
 	OPT_LIST_MODELS, OPT_IMAGE, OPT_MASK, OPT_PARTIAL_IMAGES,
 	OPT_PARTIAL_DIR, OPT_RESPONSES_MODEL, OPT_BATCH, OPT_BATCH_SIZE,
 	OPT_JOURNAL,
-	OPT_FILE
+	OPT_FILE,
+	OPT_REBATCH
 };
 
 /*
@@ -70,6 +71,7 @@ static const struct option other_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "journal", required_argument, NULL, OPT_JOURNAL },
 	{ "file", required_argument, NULL, 'f' },
+	{ "rebatch", no_argument, NULL, OPT_REBATCH },
 };
 #define NOTHER_OPTS (sizeof(other_opts) / sizeof(other_opts[0]))
 
@@ -108,6 +110,7 @@ static int batch_mode;          /* --batch */
 static long long batch_size = DALLE_BATCH_MAX_LINES;   /* --batch-size */
 static struct dalle_resume resume = { NULL, ".", NULL, 0, NULL };
 static const char *journal_path;    /* --journal */
+static int rebatch;             /* --rebatch */
 
 static void
 usage(FILE *fp, int rc)
@@ -123,7 +126,7 @@ usage(FILE *fp, int rc)
 	    "\t[--user id] [--partial-images 0-3] [--partial-dir dir]\n"
 	    "\t[--dry-run] [--no-validate] [--keep-order]\n"
 	    "\t[--image file] [--mask file] [--responses-model model]\n"
-	    "\t[--batch] [--batch-size n]\n"
+	    "\t[--batch] [--batch-size n] [--rebatch]\n"
 	    "\t[-d dir] [-o template] [--journal file]\n"
 	    "\t[--rate n/min] [--rate-file file] [--api name] "
 	    "[--endpoint url]\n"
@@ -277,23 +280,78 @@ note_unknown(const char *name)
 #define AZURE_NO_BATCH "OpenAI only: no image model runs in Azure's " \
 	"Global Batch"
 
-/* A record held for its batch, and its line of the batch's file. */
+/* The lines of one model and endpoint, in a temporary file as they
+ * come (unlinked at once: its descriptor is all there is of it). */
+struct group {
+	char *model, *endpoint;
+	FILE *fp;
+};
+static struct group *groups;
+static size_t ngroups;
+
+/* A record held for its batch, and where its line is. */
 struct held {
 	jv rec;
 	struct dalle_big big;
 	struct dalle_loop_id id;
-	char *model, *endpoint, *cid;
-	struct dalle_buf line;
+	char *cid;
+	size_t group;
+	off_t off;
+	size_t len;
 	int done;
 };
 static struct held *held;
 static size_t nheld, capheld;
 static jv seen;                 /* hash: how many times so far */
 
+/* The group of model and endpoint ep, made if need be. */
+static size_t
+group_of(const char *model, const char *ep)
+{
+	char *tmp;
+	size_t g;
+	int fd;
+
+	for (g = 0; g < ngroups; g++)
+		if (strcmp(groups[g].model, model) == 0 &&
+		    strcmp(groups[g].endpoint, ep) == 0)
+			return g;
+	groups = dalle_xrealloc(groups, (ngroups + 1) * sizeof(*groups));
+	if ((fd = dalle_temp_private(".jsonl", &tmp)) == -1 ||
+	    (groups[g].fp = fdopen(fd, "w+")) == NULL)
+		err(DALLE_EX_IOERR, "a temporary file in $TMPDIR");
+	unlink(tmp);
+	dalle_temp_done(tmp);
+	groups[g].model = dalle_xstrdup(model);
+	groups[g].endpoint = dalle_xstrdup(ep);
+	ngroups++;
+	return g;
+}
+
+/* Held line h, n bytes of it from off, into fp. */
+static int
+line_copy(const struct held *h, FILE *fp)
+{
+	char buf[65536];
+	size_t k, left = h->len;
+	off_t at = h->off;
+	ssize_t r;
+	int fd = fileno(groups[h->group].fp);
+
+	for (; left > 0; left -= (size_t)r, at += r) {
+		k = left < sizeof(buf) ? left : sizeof(buf);
+		if ((r = pread(fd, buf, k, at)) <= 0 ||
+		    fwrite(buf, 1, (size_t)r, fp) != (size_t)r)
+			return -1;
+	}
+	return 0;
+}
+
 /*
- * Hold rec (its big strings kept) for the batch written at the end.  Its
- * custom_id is the request's hash, and for the k-th repeat of the same
- * request in the input "-k": the same input gives the same ids.
+ * Hold rec (its big strings kept) for the batch written at the end, its
+ * line appended to its group's file.  Its custom_id is the request's
+ * hash, and for the k-th repeat of the same request in the input "-k":
+ * the same input gives the same ids.
  */
 static void
 batch_hold(struct dalle_loop *lp, jv rec, struct dalle_big *big,
@@ -303,7 +361,9 @@ batch_hold(struct dalle_loop *lp, jv rec, struct dalle_big *big,
 	const char *hash = dalle_record_str(request, "hash");
 	const char *ep = strstr(url, "/images/edits") ?
 	    "/v1/images/edits" : "/v1/images/generations";
+	struct dalle_buf line = { 0 };
 	struct held *h;
+	FILE *fp;
 	double k;
 	jv v;
 
@@ -321,16 +381,21 @@ batch_hold(struct dalle_loop *lp, jv rec, struct dalle_big *big,
 	memset(h, 0, sizeof(*h));
 	h->cid = k > 0 ? dalle_xasprintf("%s-%.0f", hash, k) :
 	    dalle_xstrdup(hash);
-	h->model = dalle_xstrdup(model ? model : "");
-	h->endpoint = dalle_xstrdup(ep);
+	h->group = group_of(model ? model : "", ep);
 	h->id = lp->cur;
-	dalle_buf_adds(&h->line, "{\"custom_id\":\"");
-	dalle_buf_adds(&h->line, h->cid);
-	dalle_buf_adds(&h->line, "\",\"method\":\"POST\",\"url\":\"");
-	dalle_buf_adds(&h->line, ep);
-	dalle_buf_adds(&h->line, "\",\"body\":");
-	dalle_buf_add(&h->line, body->p, body->len);
-	dalle_buf_adds(&h->line, "}\n");
+	dalle_buf_adds(&line, "{\"custom_id\":\"");
+	dalle_buf_adds(&line, h->cid);
+	dalle_buf_adds(&line, "\",\"method\":\"POST\",\"url\":\"");
+	dalle_buf_adds(&line, ep);
+	dalle_buf_adds(&line, "\",\"body\":");
+	dalle_buf_add(&line, body->p, body->len);
+	dalle_buf_adds(&line, "}\n");
+	fp = groups[h->group].fp;
+	if (fseeko(fp, 0, SEEK_END) == -1 || (h->off = ftello(fp)) == -1 ||
+	    fwrite(line.p, 1, line.len, fp) != line.len)
+		err(DALLE_EX_IOERR, "a temporary file in $TMPDIR");
+	h->len = line.len;
+	dalle_buf_free(&line);
 	h->rec = jv_object_set(rec, jv_string("request"), request);
 	h->big = *big;
 	memset(big, 0, sizeof(*big));
@@ -375,17 +440,22 @@ batch_show(struct dalle_loop *lp, struct held *h, int file, size_t lines,
 {
 	char *url = dalle_api_url(&conf, DALLE_API_OPENAI, NULL, "files");
 	jv req = dalle_record_get(h->rec, "request"), up;
+	char *line = dalle_xmalloc(h->len + 1);
 
+	if (pread(fileno(groups[h->group].fp), line, h->len, h->off) !=
+	    (ssize_t)h->len)
+		err(DALLE_EX_IOERR, "a temporary file in $TMPDIR");
 	up = JV_OBJECT(jv_string("url"), jv_string(url),
 	    jv_string("file"), jv_number(file),
 	    jv_string("purpose"), jv_string("batch"),
-	    jv_string("endpoint"), jv_string(h->endpoint),
+	    jv_string("endpoint"), jv_string(groups[h->group].endpoint),
 	    jv_string("lines"), jv_number((double)lines),
 	    jv_string("bytes"), jv_number((double)bytes),
 	    jv_string("cost"), jv_string("batch: half the synchronous price"));
 	free(url);
 	req = jv_object_set(req, jv_string("batch_line"),
-	    jv_parse_sized(h->line.p, (int)h->line.len));
+	    jv_parse_sized(line, (int)h->len));
+	free(line);
 	req = jv_object_set(req, jv_string("upload"), up);
 	h->rec = jv_object_set(h->rec, jv_string("request"), req);
 	dalle_loop_write(lp, h->id, h->rec, &h->big);
@@ -398,35 +468,40 @@ batch_show(struct dalle_loop *lp, struct held *h, int file, size_t lines,
 static int
 batch_send(struct dalle_loop *lp, const size_t *v, size_t n, int file)
 {
-	char path[] = "/tmp/dalle-batch-XXXXXX.jsonl", *fid = NULL;
+	char *path = NULL, *fid = NULL;
 	size_t i, bytes = 0;
 	jv e = jv_invalid(), b = jv_invalid();
 	FILE *fp = NULL;
 	int fd, rc = 0, r;
 
 	for (i = 0; i < n; i++)
-		bytes += held[v[i]].line.len;
+		bytes += held[v[i]].len;
 	if (dry_run) {
 		for (i = 0; i < n; i++)
 			batch_show(lp, &held[v[i]], file, n, bytes);
 		return 0;
 	}
-	if ((fd = mkstemps(path, 6)) == -1 ||
+	if ((fd = dalle_temp_private(".jsonl", &path)) == -1 ||
 	    (fp = fdopen(fd, "w")) == NULL)
 		e = dalle_record_errorf("submit", DALLE_KIND_IO,
-		    "%s: cannot create", path);
+		    "cannot create a temporary file in $TMPDIR");
 	for (i = 0; fp != NULL && i < n; i++)
-		fwrite(held[v[i]].line.p, 1, held[v[i]].line.len, fp);
-	if (fp != NULL && fclose(fp) == EOF)
+		if (line_copy(&held[v[i]], fp) == -1 &&
+		    !jv_is_valid(e))
+			e = dalle_record_errorf("submit", DALLE_KIND_IO,
+			    "%s: cannot write", path);
+	if (fp != NULL && fclose(fp) == EOF && !jv_is_valid(e))
 		e = dalle_record_errorf("submit", DALLE_KIND_IO,
 		    "%s: cannot write", path);
 	if (!jv_is_valid(e))
 		fid = dalle_batch_upload(lp->http, &conf, path, &e);
-	if (fd != -1)
+	if (path != NULL) {
 		unlink(path);
+		dalle_temp_done(path);
+	}
 	if (fid != NULL)
 		b = dalle_batch_create(lp->http, &conf, fid,
-		    held[v[0]].endpoint, &e);
+		    groups[held[v[0]].group].endpoint, &e);
 	free(fid);
 	for (i = 0; i < n; i++) {
 		r = batch_put(lp, &held[v[i]], b, jv_is_valid(b) ?
@@ -440,23 +515,31 @@ batch_send(struct dalle_loop *lp, const size_t *v, size_t n, int file)
 }
 
 /*
- * The end of the input: the lines already in a batch of ours (not failed,
- * expired or cancelled) point at it; the others go in new batches, one
- * model and endpoint each, at most --batch-size lines and 200 MB.
+ * The end of the input: the lines already batched (see
+ * dalle_batch_inflight) point at their batch, unless --rebatch; the
+ * others go in new batches, one model and endpoint each, at most
+ * --batch-size lines and 200 MB.
  */
 static int
 batch_end(struct dalle_loop *lp)
 {
-	size_t i, j, n, *v;
+	size_t i, j, g, n, *v;
 	long long bytes;
-	jv inflight = jv_object(), e = jv_invalid(), got;
+	jv inflight = jv_object(), e = jv_invalid(), got, want;
 	int rc = 0, r, file = 0;
 
 	if (nheld == 0)
 		return 0;
-	if (!dry_run) {
+	if (!dry_run && !rebatch) {
+		want = jv_object();
+		for (i = 0; i < nheld; i++)
+			want = jv_object_set(want, jv_string(held[i].cid),
+			    jv_true());
+		for (g = 0; g < ngroups; g++)
+			fflush(groups[g].fp);
 		jv_free(inflight);
-		inflight = dalle_batch_inflight(lp->http, &conf, &e);
+		inflight = dalle_batch_inflight(lp->http, &conf, want, &e);
+		jv_free(want);
 	}
 	for (i = 0; i < nheld; i++) {
 		if (!jv_is_valid(inflight)) {
@@ -473,6 +556,9 @@ batch_end(struct dalle_loop *lp)
 		}
 		jv_free(got);
 	}
+	for (g = 0; g < ngroups; g++)
+		if (fflush(groups[g].fp) == EOF)
+			err(DALLE_EX_IOERR, "a temporary file in $TMPDIR");
 	v = dalle_xcalloc(nheld, sizeof(*v));
 	for (i = 0; i < nheld; i++) {
 		if (held[i].done)
@@ -480,14 +566,12 @@ batch_end(struct dalle_loop *lp)
 		n = 0;
 		bytes = 0;
 		for (j = i; j < nheld; j++) {
-			if (held[j].done || strcmp(held[j].model,
-			    held[i].model) != 0 || strcmp(held[j].endpoint,
-			    held[i].endpoint) != 0)
+			if (held[j].done || held[j].group != held[i].group)
 				continue;
 			if ((long long)n == batch_size || bytes +
-			    (long long)held[j].line.len > DALLE_BATCH_MAX_BYTES)
+			    (long long)held[j].len > DALLE_BATCH_MAX_BYTES)
 				break;
-			bytes += (long long)held[j].line.len;
+			bytes += (long long)held[j].len;
 			v[n++] = j;
 		}
 		if (n == 0)             /* one line over 200 MB: refused */
@@ -495,12 +579,14 @@ batch_end(struct dalle_loop *lp)
 		r = batch_send(lp, v, n, ++file);
 		rc = rc ? rc : r;
 	}
-	for (i = 0; i < nheld; i++) {
-		free(held[i].model);
-		free(held[i].endpoint);
+	for (i = 0; i < nheld; i++)
 		free(held[i].cid);
-		dalle_buf_free(&held[i].line);
+	for (g = 0; g < ngroups; g++) {
+		fclose(groups[g].fp);
+		free(groups[g].model);
+		free(groups[g].endpoint);
 	}
+	free(groups);
 	free(v);
 	free(held);
 	jv_free(inflight);
@@ -1039,6 +1125,9 @@ main(int argc, char *argv[])
 		case OPT_JOURNAL:
 			journal_path = optarg;
 			break;
+		case OPT_REBATCH:
+			rebatch = 1;
+			break;
 		case OPT_BATCH_SIZE:
 			if (dalle_strtonum(optarg, 1, DALLE_BATCH_MAX_LINES,
 			    &batch_size) == -1)
@@ -1067,7 +1156,7 @@ main(int argc, char *argv[])
 	if (batch_mode && dalle_api_choose(&conf, conf.deployment,
 	    conf.model) != DALLE_API_OPENAI)
 		errx(DALLE_EX_CONFIG, "--batch: %s", AZURE_NO_BATCH);
-	if (partial_dir)
+	if (partial_dir || batch_mode)
 		dalle_temp_init();
 
 	if (conf.jobs == 0)

@@ -24,7 +24,7 @@ _dalle() {
 		    --response-format --output-format --output-compression
 		    --background --complexity --moderation --safety-identifier
 		    --today --list-models --image --mask --responses-model
-		    --batch --batch-size
+		    --batch --batch-size --rebatch
 		    -d --directory -o --output --journal
 		    --user --partial-images --partial-dir
 		    --dry-run --no-validate --keep-order

@@ -5,16 +5,31 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sys/stat.h>
 
 #include "dalle.h"
 #include "batch.h"
 
-jv
-dalle_batch_call(struct dalle_http *h, const struct dalle_conf *c,
-    const char *method, const char *what, struct dalle_buf *json,
-    struct dalle_form *form, jv *err)
+/* The transfer a blocking call waits for, once done; a signal stops it
+ * (it comes back done, of kind "interrupted"), so that the record loop
+ * acts on the signal at once. */
+static struct dalle_xfer *
+wait_done(struct dalle_http *h)
+{
+	if (dalle_interrupted())
+		dalle_http_abort(h, dalle_interrupted());
+	return dalle_http_done(h);
+}
+
+/* One request, once (x->once) or with the engine's retries: the answer
+ * as an object, or jv_invalid() with *err and *again whether the outcome
+ * is worth another try. */
+static jv
+call(struct dalle_http *h, const struct dalle_conf *c, const char *method,
+    const char *what, struct dalle_buf *json, struct dalle_form *form,
+    int once, jv *err, int *again)
 {
 	struct dalle_xfer *x;
 	char *url;
@@ -24,13 +39,15 @@ dalle_batch_call(struct dalle_http *h, const struct dalle_conf *c,
 	url = dalle_api_url(c, DALLE_API_OPENAI, NULL, what);
 	x = dalle_http_xfer_new(method, url);
 	free(url);
+	x->once = once;
 	if (json != NULL)
 		dalle_http_xfer_body(x, json);
 	else if (form != NULL)
 		dalle_http_xfer_form(x, form);
 	x->headers = dalle_api_auth(c, DALLE_API_OPENAI, x->headers);
 	dalle_http_start(h, x);
-	while ((x = dalle_http_done(h)) == NULL)
+	*again = 0;
+	while ((x = wait_done(h)) == NULL)
 		if (dalle_http_wait(h, -1, 1000, &ready) == -1) {
 			*err = dalle_record_errorf("submit",
 			    DALLE_KIND_NETWORK, "curl multi failed");
@@ -43,9 +60,22 @@ dalle_batch_call(struct dalle_http *h, const struct dalle_conf *c,
 		jv_free(body);
 		body = jv_invalid();
 		*err = dalle_http_xfer_error(x, "submit");
+		*again = dalle_retry_wanted(x->result, x->status, &x->hint);
+		if (*again)
+			*again = (int)dalle_retry_delay(x->attempts, &x->hint);
 	}
 	dalle_http_xfer_free(x);
 	return body;
+}
+
+jv
+dalle_batch_call(struct dalle_http *h, const struct dalle_conf *c,
+    const char *method, const char *what, struct dalle_buf *json,
+    struct dalle_form *form, jv *err)
+{
+	int again;
+
+	return call(h, c, method, what, json, form, 0, err, &again);
 }
 
 char *
@@ -77,12 +107,45 @@ dalle_batch_upload(struct dalle_http *h, const struct dalle_conf *c,
 	return s;
 }
 
+/* The newest batch of ours for file_id within the window, or invalid. */
+static jv
+batch_of_file(struct dalle_http *h, const struct dalle_conf *c,
+    const char *file_id)
+{
+	const char *fid;
+	jv page, data, b, e = jv_invalid();
+	int i, n, again;
+
+	page = call(h, c, "GET", "batches?limit=100", NULL, NULL, 0, &e,
+	    &again);
+	jv_free(e);
+	data = dalle_record_get(page, "data");
+	n = jv_get_kind(data) == JV_KIND_ARRAY ?
+	    jv_array_length(jv_copy(data)) : 0;
+	for (i = 0; i < n; i++) {
+		b = jv_array_get(jv_copy(data), i);
+		fid = dalle_record_str(b, "input_file_id");
+		if (fid != NULL && strcmp(fid, file_id) == 0)
+			break;
+		jv_free(b);
+	}
+	jv_free(data);
+	jv_free(page);
+	return i < n ? b : jv_invalid();
+}
+
+/*
+ * The create is never retried blindly: an answer lost on the way would
+ * make the batch twice.  After a failure worth another try, the batches
+ * are searched for one of this file first.
+ */
 jv
 dalle_batch_create(struct dalle_http *h, const struct dalle_conf *c,
     const char *file_id, const char *endpoint, jv *err)
 {
 	struct dalle_buf b = { 0 };
 	jv body, s, o;
+	int again, tries = 0;
 
 	body = JV_OBJECT(jv_string("input_file_id"), jv_string(file_id),
 	    jv_string("endpoint"), jv_string(endpoint),
@@ -90,9 +153,20 @@ dalle_batch_create(struct dalle_http *h, const struct dalle_conf *c,
 	    jv_string("metadata"), JV_OBJECT(jv_string(DALLE_BATCH_MARK),
 	    jv_string(VERSION)));
 	s = jv_dump_string(body, 0);
-	dalle_buf_adds(&b, jv_string_value(s));
+	for (;;) {
+		dalle_buf_adds(&b, jv_string_value(s));
+		o = call(h, c, "POST", "batches", &b, NULL, 1, err, &again);
+		if (jv_is_valid(o) || !again || tries++ >= c->retries)
+			break;
+		if (again > 0 && again <= c->max_wait_ms)
+			usleep((useconds_t)again * 1000);
+		if (jv_is_valid(o = batch_of_file(h, c, file_id))) {
+			jv_free(*err);
+			break;
+		}
+		jv_free(*err);
+	}
 	jv_free(s);
-	o = dalle_batch_call(h, c, "POST", "batches", &b, NULL, err);
 	if (jv_is_valid(o) && dalle_record_str(o, "id") == NULL) {
 		jv_free(o);
 		*err = dalle_record_errorf("submit", DALLE_KIND_PROTOCOL,
@@ -102,64 +176,189 @@ dalle_batch_create(struct dalle_http *h, const struct dalle_conf *c,
 	return o;
 }
 
-/* Add the custom_ids of batch b's input file to *ids. */
-static int
-add_lines(struct dalle_http *h, const struct dalle_conf *c, jv b, jv *ids,
-    jv *err)
+/* Where "custom_id" is in p (n bytes), or NULL. */
+static const char *
+key_at(const char *p, size_t n)
 {
-	const char *fid = dalle_record_str(b, "input_file_id"), *cid;
+	const char *e = p + n;
+
+	for (; p != NULL && e - p >= 11; p++) {
+		if ((p = memchr(p, '"', (size_t)(e - p))) == NULL ||
+		    e - p < 11)
+			return NULL;
+		if (memcmp(p, "\"custom_id\"", 11) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+void
+dalle_batch_scan_feed(struct dalle_batch_scan *sc, const char *p, size_t n)
+{
+	const char *nl, *q, *e;
+	size_t k, room;
+	jv cid;
+
+	while (n > 0) {
+		nl = memchr(p, '\n', n);
+		k = nl ? (size_t)(nl - p) : n;
+		room = sizeof(sc->head) - sc->nhead;
+		if (room > k)
+			room = k;
+		memcpy(sc->head + sc->nhead, p, room);
+		sc->nhead += room;
+		sc->len += (int64_t)k;
+		if (nl == NULL)
+			return;
+		/* A line ends: its custom_id, from its first bytes. */
+		q = key_at(sc->head, sc->nhead);
+		cid = jv_invalid();
+		if (q != NULL) {
+			e = sc->head + sc->nhead;
+			for (q += 11; q < e && strchr(" \t:", *q); q++)
+				;
+			for (k = 1; q < e && *q == '"' && q + k < e &&
+			    q[k] != '"'; k++)
+				if (q[k] == '\\')
+					k++;
+			if (q < e && *q == '"' && q + k < e)
+				cid = jv_parse_sized(q, (int)k + 1);
+		}
+		if (jv_get_kind(cid) == JV_KIND_STRING)
+			sc->line(sc->arg, jv_string_value(cid), sc->off,
+			    sc->len);
+		jv_free(cid);
+		sc->off += sc->len + 1;
+		sc->len = 0;
+		sc->nhead = 0;
+		n -= (size_t)(nl - p) + 1;
+		p = nl + 1;
+	}
+}
+
+/* The lines of one batch of ours that count as batched. */
+struct seen {
+	jv want;                  /* borrowed: the custom_ids asked about */
+	jv got;                   /* {custom_id: true} */
+	jv bad;                   /* {custom_id: true}: failed there */
+	int drop;                 /* lines seen go to bad, not got */
+	struct dalle_batch_scan sc;
+	int attempt;
+};
+
+static void
+seen_line(void *arg, const char *cid, int64_t off, int64_t len)
+{
+	struct seen *s = arg;
+
+	(void)off;
+	(void)len;
+	if (!jv_object_has(jv_copy(s->want), jv_string(cid)))
+		return;
+	if (s->drop)
+		s->bad = jv_object_set(s->bad, jv_string(cid), jv_true());
+	else
+		s->got = jv_object_set(s->got, jv_string(cid), jv_true());
+}
+
+static int
+seen_chunk(struct dalle_xfer *x, const char *p, size_t n)
+{
+	struct seen *s = x->udata;
+
+	if (x->attempts != s->attempt) {        /* a retry starts afresh */
+		s->attempt = x->attempts;
+		s->sc.off = s->sc.len = 0;
+		s->sc.nhead = 0;
+	}
+	dalle_batch_scan_feed(&s->sc, p, n);
+	return 0;
+}
+
+/* The custom_ids of file fid read as it streams in, each kept only when
+ * s->want has it: 0, or -1 with *err. */
+static int
+scan_file(struct dalle_http *h, const struct dalle_conf *c, const char *fid,
+    struct seen *s, jv *err)
+{
 	struct dalle_xfer *x;
-	const char *p, *end, *nl;
 	char *url, *what;
 	int ready;
-	jv line, v;
 
-	if (fid == NULL)
-		return 0;
 	what = dalle_xasprintf("files/%s/content", fid);
 	url = dalle_api_url(c, DALLE_API_OPENAI, NULL, what);
 	free(what);
 	x = dalle_http_xfer_new("GET", url);
 	free(url);
 	x->headers = dalle_api_auth(c, DALLE_API_OPENAI, x->headers);
+	x->chunk = seen_chunk;
+	/* Read as it streams, only its custom_ids kept: a batch file may
+	 * be 200 MB of lines. */
+	x->max_bytes = (long long)4 << 30;
+	x->udata = s;
+	memset(&s->sc, 0, sizeof(s->sc));
+	s->sc.line = seen_line;
+	s->sc.arg = s;
+	s->attempt = 1;
 	dalle_http_start(h, x);
-	while ((x = dalle_http_done(h)) == NULL)
+	while ((x = wait_done(h)) == NULL)
 		if (dalle_http_wait(h, -1, 1000, &ready) == -1)
 			return -1;
+	dalle_batch_scan_feed(&s->sc, "\n", 1);
 	if (x->result != CURLE_OK || x->status != 200) {
 		*err = dalle_http_xfer_error(x, "submit");
 		dalle_http_xfer_free(x);
 		return -1;
 	}
-	p = x->resp.p;
-	end = p ? p + x->resp.len : p;
-	for (; p != NULL && p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		line = jv_parse_sized(p, (int)(nl - p));
-		if (jv_get_kind(line) == JV_KIND_OBJECT &&
-		    (cid = dalle_record_str(line, "custom_id")) != NULL) {
-			v = JV_OBJECT(jv_string("batch"),
-			    dalle_record_get(b, "id"), jv_string("status"),
-			    dalle_record_get(b, "status"));
-			*ids = jv_object_set(*ids, jv_string(cid), v);
-		}
-		jv_free(line);
-	}
 	dalle_http_xfer_free(x);
+	return 0;
+}
+
+/*
+ * The lines of batch b (ours, in the window) that count as batched: all
+ * of a running batch's; of a completed one, those not in its error file;
+ * of an expired or cancelled one, those in its output file.
+ */
+static int
+batch_lines(struct dalle_http *h, const struct dalle_conf *c, jv b,
+    struct seen *s, jv *err)
+{
+	static const char *const running[] = { "validating", "in_progress",
+	    "finalizing", NULL };
+	const char *st = dalle_record_str(b, "status");
+	const char *in = dalle_record_str(b, "input_file_id");
+	const char *out = dalle_record_str(b, "output_file_id");
+	const char *bad = dalle_record_str(b, "error_file_id");
+	int k;
+
+	if (st == NULL)
+		return 0;
+	for (k = 0; running[k] && strcmp(st, running[k]); k++)
+		;
+	if (running[k] != NULL || strcmp(st, "completed") == 0) {
+		if (in == NULL || scan_file(h, c, in, s, err) == -1)
+			return in == NULL ? 0 : -1;
+		s->drop = 1;
+		if (running[k] == NULL && bad != NULL &&
+		    scan_file(h, c, bad, s, err) == -1)
+			return -1;
+	} else if ((strcmp(st, "expired") == 0 ||
+	    strcmp(st, "cancelled") == 0) && out != NULL)
+		return scan_file(h, c, out, s, err);
 	return 0;
 }
 
 jv
 dalle_batch_inflight(struct dalle_http *h, const struct dalle_conf *c,
-    jv *err)
+    jv want, jv *err)
 {
-	static const char *const ended[] = { "failed", "expired",
-	    "cancelling", "cancelled", NULL };
-	const char *st, *last;
+	const char *last;
 	char *what = dalle_xstrdup("batches?limit=100");
-	jv ids = jv_object(), page, data, b, mark;
-	int i, n, k, ours, more = 1;
+	jv ids = jv_object(), page, data, b, mark, keys, k;
+	struct seen s;
+	int i, n, j, m, more = 1, ours;
+	double made, since = (double)dalle_time() -
+	    DALLE_BATCH_WINDOW_DAYS * 86400.0;
 
 	while (more) {
 		page = dalle_batch_call(h, c, "GET", what, NULL, NULL, err);
@@ -174,27 +373,56 @@ dalle_batch_inflight(struct dalle_http *h, const struct dalle_conf *c,
 		    jv_array_length(jv_copy(data)) : 0;
 		for (i = 0; i < n; i++) {
 			b = jv_array_get(jv_copy(data), i);
-			st = dalle_record_str(b, "status");
-			for (k = 0; st && ended[k] && strcmp(st, ended[k]); k++)
-				;
 			mark = jv_getpath(jv_copy(b), JV_ARRAY(
 			    jv_string("metadata"), jv_string(DALLE_BATCH_MARK)));
 			ours = jv_get_kind(mark) == JV_KIND_STRING;
 			jv_free(mark);
-			if (st != NULL && ended[k] == NULL && ours &&
-			    add_lines(h, c, b, &ids, err) == -1) {
+			mark = dalle_record_get(b, "created_at");
+			made = jv_get_kind(mark) == JV_KIND_NUMBER ?
+			    jv_number_value(mark) : 0;
+			jv_free(mark);
+			/* Newest first: past the window, nothing is ours. */
+			if (made < since)
+				more = 0;
+			memset(&s, 0, sizeof(s));
+			s.want = want;
+			s.got = jv_object();
+			s.bad = jv_object();
+			if (ours && made >= since &&
+			    batch_lines(h, c, b, &s, err) == -1) {
+				jv_free(s.got);
+				jv_free(s.bad);
 				jv_free(b);
 				jv_free(data);
 				jv_free(page);
 				jv_free(ids);
 				return jv_invalid();
 			}
+			/* The newest batch of a line names it. */
+			keys = jv_keys(jv_copy(s.got));
+			m = jv_array_length(jv_copy(keys));
+			for (j = 0; j < m; j++) {
+				k = jv_array_get(jv_copy(keys), j);
+				if (!jv_object_has(jv_copy(ids), jv_copy(k)) &&
+				    !jv_object_has(jv_copy(s.bad), jv_copy(k)))
+					ids = jv_object_set(ids, k, JV_OBJECT(
+					    jv_string("batch"),
+					    dalle_record_get(b, "id"),
+					    jv_string("status"),
+					    dalle_record_get(b, "status")));
+				else
+					jv_free(k);
+			}
+			jv_free(keys);
+			jv_free(s.got);
+			jv_free(s.bad);
 			jv_free(b);
 		}
 		jv_free(data);
 		last = dalle_record_str(page, "last_id");
 		mark = jv_object_get(jv_copy(page), jv_string("has_more"));
-		more = jv_get_kind(mark) == JV_KIND_TRUE && last != NULL;
+		more = more && jv_get_kind(mark) == JV_KIND_TRUE &&
+		    last != NULL;
 		jv_free(mark);
 		if (more)
 			what = dalle_xasprintf("batches?limit=100&after=%s",
@@ -204,27 +432,37 @@ dalle_batch_inflight(struct dalle_http *h, const struct dalle_conf *c,
 	return ids;
 }
 
-jv
-dalle_batch_index(const char *p, size_t n, int file, jv idx)
-{
-	struct dalle_big scratch = { 0 };
-	const char *s = p, *end = p + n, *nl, *cid;
-	jv line;
+struct index {
+	jv idx;
+	int file;
+};
 
-	for (; p != NULL && s < end; s = nl + 1) {
-		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
-			nl = end;
-		line = dalle_big_parse(&scratch, s, (size_t)(nl - s));
-		if (jv_get_kind(line) == JV_KIND_OBJECT &&
-		    (cid = dalle_record_str(line, "custom_id")) != NULL)
-			idx = jv_object_set(idx, jv_string(cid), JV_ARRAY(
-			    jv_number(file), jv_number((double)(s - p)),
-			    jv_number((double)(nl - s))));
-		jv_free(line);
-		dalle_big_free(&scratch);
-		memset(&scratch, 0, sizeof(scratch));
-	}
-	return idx;
+static void
+index_line(void *arg, const char *cid, int64_t off, int64_t len)
+{
+	struct index *ix = arg;
+
+	ix->idx = jv_object_set(ix->idx, jv_string(cid), JV_ARRAY(
+	    jv_number(ix->file), jv_number((double)off),
+	    jv_number((double)len)));
+}
+
+jv
+dalle_batch_index(FILE *fp, int file, jv idx)
+{
+	struct dalle_batch_scan sc;
+	struct index ix = { idx, file };
+	char buf[65536];
+	size_t n;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.line = index_line;
+	sc.arg = &ix;
+	rewind(fp);
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		dalle_batch_scan_feed(&sc, buf, n);
+	dalle_batch_scan_feed(&sc, "\n", 1);
+	return ix.idx;
 }
 
 jv

@@ -6,6 +6,9 @@
 #ifndef DALLE_BATCH_H
 #define DALLE_BATCH_H
 
+#include <stdint.h>
+#include <stdio.h>
+
 #include <jv.h>
 
 #include "conf.h"
@@ -30,16 +33,38 @@ char *dalle_batch_upload(struct dalle_http *h, const struct dalle_conf *c,
  * the batch object, or jv_invalid() with *err. */
 jv dalle_batch_create(struct dalle_http *h, const struct dalle_conf *c,
     const char *file_id, const char *endpoint, jv *err);
-/* The lines of the batches dalle-submit made that are not failed,
- * expired or cancelled: {custom_id: {"batch": id, "status": s}}, read
- * from their input files; jv_invalid() with *err. */
+/* How far back dalle-submit looks for the batches it made. */
+#define DALLE_BATCH_WINDOW_DAYS 7
+/*
+ * Of the custom_ids in want (an object, borrowed), those already batched
+ * by dalle-submit in the last DALLE_BATCH_WINDOW_DAYS days: lines of a
+ * batch still running, lines of a completed batch not in its error file,
+ * lines in the output file of an expired or cancelled batch.  Returns
+ * {custom_id: {"batch": id, "status": s}} (the newest batch of each), or
+ * jv_invalid() with *err.  The files are read as they stream in, only
+ * each line's custom_id kept.
+ */
 jv dalle_batch_inflight(struct dalle_http *h, const struct dalle_conf *c,
-    jv *err);
+    jv want, jv *err);
 
-/* Where each custom_id's line is in a batch's output or error file (p,
- * n bytes), file 0 or 1: idx (consumed) with {custom_id: [file, offset,
- * length]} added. */
-jv dalle_batch_index(const char *p, size_t n, int file, jv idx);
+/* A scan of JSONL as it arrives: for each line, its custom_id (read
+ * from its first 4 KiB) with the line's offset and length; the line
+ * itself is never kept. */
+struct dalle_batch_scan {
+	void (*line)(void *arg, const char *cid, int64_t off, int64_t len);
+	void *arg;
+	int64_t off, len;         /* the current line's */
+	char head[4096];
+	size_t nhead;
+};
+/* The next n bytes; a last line without a newline needs one fed. */
+void dalle_batch_scan_feed(struct dalle_batch_scan *sc, const char *p,
+    size_t n);
+
+/* Where each custom_id's line is in fp, a batch's output or error file
+ * (file 0 or 1), read in pieces from its start: idx (consumed) with
+ * {custom_id: [file, offset, length]} added. */
+jv dalle_batch_index(FILE *fp, int file, jv idx);
 /*
  * rec (consumed) with the result of its line of a batch's files (n bytes
  * at line, its big strings into big, spans of line): as a synchronous

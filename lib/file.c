@@ -145,3 +145,25 @@ dalle_temp_open(const char *path, char **tmp)
 	*tmp = t;
 	return fd;
 }
+
+int
+dalle_temp_private(const char *suffix, char **tmp)
+{
+	const char *d = getenv("TMPDIR");
+	char *t;
+	int fd, e;
+
+	if (d == NULL || *d == '\0')
+		d = "/tmp";
+	t = dalle_xasprintf("%s/dalle-XXXXXX%s", d, suffix);
+	if ((fd = mkstemps(t, (int)strlen(suffix))) == -1) {
+		e = errno;
+		free(t);
+		errno = e;
+		return -1;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	temp_add(t);
+	*tmp = t;
+	return fd;
+}

@@ -431,6 +431,10 @@ attach(struct dalle_http *h, struct xfer *p)
 	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes(x));
 	SETOPT(CURLOPT_ERRORBUFFER, p->errbuf);
 	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+	/* On a reused connection found dead, libcurl sends again by
+	 * itself: a transfer sent once gets a connection of its own. */
+	if (x->once)
+		SETOPT(CURLOPT_FRESH_CONNECT, 1L);
 	SETOPT(CURLOPT_WRITEDATA, x);
 	/* Wait for a connection that can multiplex only where one can:
 	 * on plain HTTP/1.1, libcurl 7.88 would hold every new transfer
@@ -576,7 +580,8 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	/* A 429 spends a retry like any answer worth another try: the
 	 * budget (rate.c) is what keeps a pipeline under its quota. */
 	now = dalle_now_ms();
-	if (x->attempts <= c->retries && p->why[0] == '\0' &&
+	if (x->attempts <= c->retries && p->why[0] == '\0' && !x->once &&
+	    (x->final_status == 0 || x->status != x->final_status) &&
 	    dalle_retry_wanted(rc, x->status, &x->hint)) {
 		delay = dalle_retry_delay(x->attempts, &x->hint);
 		p->cut = x->deadline > 0 && now + delay >= x->deadline;

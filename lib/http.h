@@ -27,6 +27,9 @@ struct dalle_xfer {
 	long long max_bytes;      /* largest body taken; 0: 64 MiB */
 	int64_t deadline;         /* dalle_now_ms() time that bounds every
 	                           * attempt and wait; 0: none */
+	int once;                 /* never retried: the caller decides */
+	long final_status;        /* an answer with this status is not
+	                           * retried (0: none) */
 	void *udata;              /* the caller's */
 	/* When set, a 2xx body goes here piece by piece as it arrives
 	 * instead of into resp: 0 to go on, -1 to end the transfer (as

@@ -109,6 +109,16 @@ dalle_responses_find(jv obj, const char *key, const char *type)
 	return jv_null();
 }
 
+/* rec (consumed) with key set to v (consumed) when v is an object. */
+static jv
+set_object(jv rec, const char *key, jv v)
+{
+	if (jv_get_kind(v) == JV_KIND_OBJECT)
+		return jv_object_set(rec, jv_string(key), v);
+	jv_free(v);
+	return rec;
+}
+
 jv
 dalle_responses_record(jv rec, jv body, int polls, jv *e)
 {
@@ -143,10 +153,10 @@ dalle_responses_record(jv rec, jv body, int polls, jv *e)
 			jv_free(u);
 			u = dalle_record_get(body, "usage");
 		}
-		if (jv_get_kind(u) == JV_KIND_OBJECT)
-			rec = jv_object_set(rec, jv_string("usage"), u);
-		else
-			jv_free(u);
+		rec = set_object(rec, "usage", u);
+		/* And the mainline model's own, charged too. */
+		rec = set_object(rec, "response_usage",
+		    dalle_record_get(body, "usage"));
 		rec = dalle_record_made(rec, call);
 		jv_free(call);
 		return rec;

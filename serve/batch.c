@@ -320,9 +320,10 @@ batch_model(const char *name)
 	    m->family == DALLE_FAMILY_GPTIMAGE2);
 }
 
-/* One line of the input file into b->lines, or an error for it. */
+/* One line of the input file into b->lines, or an error for it; *ids
+ * holds the custom_ids so far. */
 static void
-validate_line(struct batch *b, const char *p, size_t n, long no)
+validate_line(struct batch *b, const char *p, size_t n, long no, jv *ids)
 {
 	static const char *const req[] = { "custom_id", "method", "url",
 	    "body" };
@@ -371,10 +372,7 @@ validate_line(struct batch *b, const char *p, size_t n, long no)
 		verr(b, "streaming_unsupported", no, "body.stream", "Images: "
 		    "Streaming is not supported in the Batch API.%s", "");
 	else {
-		for (i = 0; i < b->n; i++)
-			if (strcmp(b->lines[i].custom_id, cid) == 0)
-				break;
-		if (i < b->n)
+		if (jv_object_has(jv_copy(*ids), jv_string(cid)))
 			verr(b, "duplicate_custom_id", no, NULL,
 			    "The custom_id '%.200s' for this request is a duplicate of "
 			    "another request. The custom_id parameter must be "
@@ -382,8 +380,10 @@ validate_line(struct batch *b, const char *p, size_t n, long no)
 		else {
 			if (b->model == NULL)
 				b->model = dalle_xstrdup(model);
-			b->lines = dalle_xrealloc(b->lines, (b->n + 1) *
-			    sizeof(*b->lines));
+			if ((b->n & (b->n - 1)) == 0)   /* 0, 1, 2, 4 ... */
+				b->lines = dalle_xrealloc(b->lines, (b->n ?
+				    b->n * 2 : 1) * sizeof(*b->lines));
+			*ids = jv_object_set(*ids, jv_string(cid), jv_true());
 			b->lines[b->n].custom_id = dalle_xstrdup(cid);
 			b->lines[b->n++].body = jv_copy(body);
 		}
@@ -399,11 +399,13 @@ validate(struct batch *b)
 	struct sfile *f = file_find(b->input_file_id);
 	const char *p, *end, *nl;
 	long no = 0;
+	jv ids = jv_object();
 
 	if (f == NULL) {
 		verr(b, "invalid_request", 0, "file_id", "Cannot find file "
 		    "%.100s, or organization org-dalleserve does not have "
 		    "access to it.", b->input_file_id);
+		jv_free(ids);
 		return -1;
 	}
 	p = f->data.p;
@@ -414,7 +416,7 @@ validate(struct batch *b)
 			nl = end;
 		no++;
 		if (nl > p && !(nl - p == 1 && *p == '\r'))
-			validate_line(b, p, (size_t)(nl - p), no);
+			validate_line(b, p, (size_t)(nl - p), no, &ids);
 		if (no > MAX_LINES) {
 			verr(b, "too_many_tasks", 0, NULL, "The input file "
 			    "has more than %s requests.", "50000");
@@ -422,6 +424,7 @@ validate(struct batch *b)
 		}
 		p = nl + 1;
 	}
+	jv_free(ids);
 	if (jv_array_length(jv_copy(b->errors)) == 0 && b->n == 0)
 		verr(b, "empty_file", 0, NULL, "The input file is empty. "
 		    "Please ensure that the batch contains at least one "
@@ -582,6 +585,12 @@ advance(struct batch *b, int64_t now)
 	if (b->state == B_CANCELLING) {
 		if (now - b->cancel_ms < v)
 			return;
+		/* Cancelled while validating: its lines, read now, were
+		 * never run, each an error line as live. */
+		if (b->in_progress_at == 0 && b->n == 0 && validate(b) == -1) {
+			jv_free(b->errors);
+			b->errors = jv_array();
+		}
 		batch_close(b, "batch_cancelled", "This request was "
 		    "cancelled before it could be executed.", B_CANCELLED,
 		    &b->cancelled_at);
@@ -766,7 +775,12 @@ batches_create(struct req *rq)
 		batches = b;
 		res = batch_json(b);
 		pthread_mutex_unlock(&batch_mu);
-		ret = reply_json(rq, 200, res);
+		/* The fault switches strike after the batch is made: its
+		 * answer lost (or a 5xx) on the way, as happens live. */
+		if (fault(rq, &ret))
+			jv_free(res);
+		else
+			ret = reply_json(rq, 200, res);
 	}
 	jv_free(md);
 	jv_free(body);
@@ -866,7 +880,8 @@ batch_reply(struct req *rq)
 	const char *r = rq->rname;
 	enum MHD_Result ret;
 
-	if (auth_refused(rq, &ret))
+	if (auth_refused(rq, &ret) || (strcmp(r, "batches_create") != 0 &&
+	    fault(rq, &ret)) || quota_take(rq, NULL, 0, &ret))
 		return ret;
 	if (strcmp(r, "files_upload") == 0)
 		return files_upload(rq);

@@ -410,6 +410,8 @@ prompts() {
 	dalle-poll <recs >done || true
 	assert_equal "$(jq -r 'select(.prompt == "a bomb") | .error.kind' done)" content_filter
 	assert_equal "$(jq -r 'select(.prompt == "a bomb") | .error.status' done)" 400
+	# As a synchronous error record: no "status" (not the batch's).
+	assert_equal "$(jq -r 'select(.prompt == "a bomb") | .status' done)" null
 	assert_equal "$(jq -r 'select(.prompt != "a bomb") | .status' done | sort -u)" succeeded
 	assert_equal "$(jq -r 'select(.prompt != "a bomb") | .error' done | sort -u)" null
 	# The output and the error file, each read once per poller.
@@ -470,4 +472,214 @@ prompts() {
 	dalle-poll --interval 1 <recs >third
 	assert_equal "$(wc -l <second)" 5
 	assert_equal "$(jq -Sc 'del(.operation.polls)' second | sort)" "$(jq -Sc 'del(.operation.polls)' third | sort)"
+}
+
+@test "submit --batch: a line that failed is batched again, one that ran is not" {
+	serve_start --api-key "$KEY" --batch-latency 1 --blocked-term bomb
+	use_oai
+	printf 'a fox\na bomb\n' | dalle-submit --batch -m gpt-image-2 >first
+	dalle-poll --interval 1 <first >done || true
+	assert_equal "$(jq -r 'select(.prompt == "a bomb") | .error.kind' done)" content_filter
+	printf 'a fox\na bomb\n' | dalle-submit --batch -m gpt-image-2 >second
+	assert_equal "$(logged batches_create)" 2
+	fox1=$(jq -r 'select(.prompt == "a fox") | .operation.batch' first)
+	assert_equal "$(jq -r 'select(.prompt == "a fox") | .operation.batch' second)" "$fox1"
+	refute [ "$(jq -r 'select(.prompt == "a bomb") | .operation.batch' second)" = "$fox1" ]
+	# --rebatch sends even what seems batched.
+	echo 'a fox' | dalle-submit --batch --rebatch -m gpt-image-2 >third
+	assert_equal "$(logged batches_create)" 3
+	refute [ "$(jq -r .operation.batch third)" = "$fox1" ]
+}
+
+@test "submit --batch: a past input file over 64 MiB is read streamed, never held" {
+	serve_start --api-key "$KEY" --batch-latency 600
+	use_oai
+	# 72 lines of a megabyte: a past batch of dalle-submit's, running.
+	jq -nc '{custom_id: ("old-" + (range(72) | tostring)), method: "POST",
+	    url: "/v1/images/generations", body: {model: "gpt-image-2",
+	    prompt: ("x" * 1000000)}}' >big.jsonl
+	fid=$(upload big.jsonl)
+	api POST /v1/batches -H 'Content-Type: application/json' \
+	    -d "{\"input_file_id\":\"$fid\",\"endpoint\":\"/v1/images/generations\",\"completion_window\":\"24h\",\"metadata\":{\"dalle_submit\":\"0.1.0\"}}" >/dev/null
+	prompts | /usr/bin/time -f %M -o rss dalle-submit --batch -m gpt-image-2 >recs
+	assert_equal "$(jq -r .operation.kind recs | sort -u)" openai-batch
+	assert_equal "$(logged batches_create)" 2
+	assert_equal "$(logged files_content)" 1
+	# Peak RSS in KiB: far below the 75 MB file.
+	assert [ "$(cat rss)" -lt 25000 ]
+}
+
+@test "submit --batch: the upload file is private, in TMPDIR, removed on a signal" {
+	# A service that takes the connection and never answers.
+	node -e 'require("net").createServer(() => {}).listen(0, "127.0.0.1",
+	    function () { console.log(this.address().port) })' >port &
+	hold=$!
+	until [ -s port ]; do sleep 0.05; done
+	mkdir tmp
+	export OPENAI_BASE_URL="http://127.0.0.1:$(cat port)/v1" OPENAI_API_KEY="$KEY"
+	prompts | TMPDIR="$PWD/tmp" dalle-submit --allow-http --batch --rebatch -m gpt-image-2 >recs &
+	pid=$!
+	for _ in $(seq 100); do
+		ls tmp | grep -q '\.jsonl$' && break
+		sleep 0.05
+	done
+	assert_equal "$(ls tmp | grep -c '^dalle-.*\.jsonl$')" 1
+	assert_equal "$(stat -c %a tmp/dalle-*.jsonl)" 600
+	assert_equal "$(wc -l <tmp/dalle-*.jsonl)" 5
+	kill -TERM "$pid"
+	wait "$pid" || true
+	kill "$hold"
+	assert_equal "$(ls tmp | grep -c '\.jsonl$')" 0
+}
+
+@test "poll --cancel: a batch that has ended is asked once (409), not again" {
+	serve_start --api-key "$KEY" --batch-latency 1
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >recs
+	dalle-poll --interval 1 <recs >done
+	dalle-poll --cancel --interval 1 <recs >again
+	assert_equal "$(logged batches_cancel)" 1
+	assert_equal "$(jq -r .status again | sort -u)" succeeded
+}
+
+@test "batch: the fault switches strike upload, create, poll and content; all outlived, one batch made" {
+	serve_start --api-key "$KEY" --batch-latency 1 --seed 6 --drop-rate 0.3 --fail-rate 0.3
+	use_oai
+	prompts | dalle-submit -q --retries 20 --batch -m gpt-image-2 >recs
+	assert_equal "$(jq -r .operation.batch recs | sort -u | wc -l)" 1
+	dalle-poll -q --retries 20 --interval 1 <recs >done
+	assert_equal "$(jq -r .status done | sort -u)" succeeded
+	jq -r 'select(.fault) | .route' "$SERVE_DIR/serve.log" | sort -u >struck
+	assert_equal "$(grep -c -e files_upload -e batches_create -e batches_get -e files_content struck)" 4
+	# The create struck after the batch was made: found, not made again.
+	for _ in 1 2 3 4 5 6 7 8; do
+		api GET /v1/batches >list || true
+		[ "$(code)" = 200 ] && break
+	done
+	assert_equal "$(jq -r '.data | length' list)" 1
+}
+
+@test "poll --cancel while validating: each line its own cancelled record" {
+	serve_start --api-key "$KEY" --batch-latency 5
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >recs
+	dalle-poll --cancel --interval 1 <recs >done || true
+	assert_equal "$(wc -l <done)" 5
+	assert_equal "$(jq -r .error.kind done | sort -u)" cancelled
+	assert_equal "$(jq -r .status done | sort -u)" cancelled
+	assert_equal "$(logged files_content)" 1
+	# As live: the lines never run are in the error file.
+	run api GET "/v1/batches/$(jq -r .operation.batch recs | head -n 1)"
+	assert_equal "$(jq -r .in_progress_at <<<"$output")" null
+	api GET "/v1/files/$(jq -r .error_file_id <<<"$output")/content" >err.jsonl
+	assert_equal "$(jq -r .error.code err.jsonl | sort | uniq -c | tr -s ' ')" ' 5 batch_cancelled'
+}
+
+@test "serve: 50,000 lines validated without comparing each custom_id with every other" {
+	# Validated as it expires, its lines never run.
+	serve_start --api-key "$KEY" --batch-latency 600 --batch-expire 0.5
+	jq -nc 'range(50000) | {custom_id: ("r" + tostring), method: "POST",
+	    url: "/v1/images/generations", body: {model: "gpt-image-2", prompt: "a"}}' >in.jsonl
+	bid=$(create "$(upload in.jsonl)")
+	until_status "$bid" expired
+	# The poll that validated the file, in dalle-serve's log: its ms.
+	ms=$(jq -r 'select(.route == "batches_get") | .ms' "$SERVE_DIR/serve.log" | sort -n | tail -n 1)
+	assert [ "$ms" -lt 8000 ]
+}
+
+@test "poll: a batch's files stay on disk: peak RSS far below the output file" {
+	serve_start --api-key "$KEY" --batch-latency 1 --image-bytes 1500000
+	use_oai
+	printf 'a %s\n' $(seq 20) | dalle-submit --batch -m gpt-image-2 >recs
+	mkdir tmp
+	TMPDIR="$PWD/tmp" /usr/bin/time -f %M -o rss dalle-poll --interval 1 <recs >done
+	assert_equal "$(jq -r .status done | sort -u)" succeeded
+	assert_equal "$(wc -l <done)" 20
+	# The output file is over 40 MB; dalle-poll's peak RSS (KiB):
+	assert [ "$(wc -c <done)" -gt 40000000 ]
+	assert [ "$(cat rss)" -lt 25000 ]
+	# Nothing left behind in TMPDIR.
+	assert_equal "$(ls tmp | grep -c jsonl)" 0
+}
+
+@test "poll: a batch is polled every 30 s unless --interval; -t bounds it when given" {
+	serve_start --api-key "$KEY" --batch-latency 60
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >recs
+	dalle-poll <recs >done &
+	pid=$!
+	until [ "$(logged batches_get)" -ge 1 ]; do sleep 0.05; done
+	sleep 2.5
+	kill "$pid"
+	wait "$pid" || true
+	assert_equal "$(logged batches_get)" 1
+	dalle-poll -q -t 1 --interval 1 <recs >late || true
+	assert_equal "$(jq -r .error.kind late | sort -u)" timeout
+}
+
+@test "poll: a bare batch id or batch URL is refused with what to give instead" {
+	serve_start --api-key "$KEY"
+	use_oai
+	run -65 dalle-poll batch_6b1138e4bb1dc6749f244d3c8dfcfbec "${SERVE_URL}v1/batches/batch_6b1138e4bb1dc6749f244d3c8dfcfbec"
+	assert_output --partial "batches are polled from dalle-submit's records"
+	assert_equal "$(wc -l <"$SERVE_DIR/serve.log")" 0
+}
+
+@test "pipeline: mixed good and bad lines, submit --batch | poll | fetch, one upload, polls per batch" {
+	serve_start --api-key "$KEY" --batch-latency 2 --blocked-term bomb
+	use_oai
+	{
+		printf '{"prompt":"a %s","id":%d}\n' fox 1 owl 2 cat 3 bomb 4 'bomb shelter' 5
+		echo '{"prompt":"a tiny fox","size":"7x7","id":6}'
+	} | dalle-submit -q --batch -m gpt-image-2 --quality low >recs || true
+	assert_equal "$(wc -l <recs)" 6
+	# Refused before it was sent: no line of the batch.
+	assert_equal "$(jq -r 'select(.id == 6) | .error.stage' recs)" submit
+	dalle-poll -q --interval 1 <recs >done || true
+	mkdir out
+	(cd out && dalle-fetch -q <../done >../fetched) || true
+	assert_equal "$(wc -l <fetched)" 6
+	assert_equal "$(jq -r 'select(.error == null) | .id' fetched | sort | tr '\n' ' ')" '1 2 3 '
+	assert_equal "$(jq -r 'select(.id == 4 or .id == 5) | .error.kind' fetched | sort -u)" content_filter
+	assert_equal "$(jq -r '.id' fetched | sort | tr '\n' ' ')" '1 2 3 4 5 6 '
+	for f in $(jq -r 'select(.error == null) | .files[0].path' fetched); do
+		assert_equal "$(od -An -tx1 -N4 "out/$f" | tr -d ' \n')" 89504e47
+	done
+	assert_equal "$(logged files_upload)" 1
+	assert_equal "$(logged batches_create)" 1
+	# Polled per batch: fewer polls than records, whatever the interval.
+	assert [ "$(logged batches_get)" -lt 5 ]
+}
+
+@test "poll: killed after the quick batch's records, restarted while the slow one runs: the same records" {
+	serve_start --api-key "$KEY" --batch-latency 3
+	use_oai
+	prompts | dalle-submit --batch -m gpt-image-2 >quick
+	# The slow batch made when the quick one is four fifths done.
+	q=$(jq -r .operation.batch quick | head -n 1)
+	for _ in $(seq 100); do
+		case $(api GET "/v1/batches/$q" | jq -r .status) in
+		finalizing | completed) break ;;
+		esac
+		sleep 0.1
+	done
+	echo 'a slow yak' | dalle-submit --batch -m gpt-image-2 >slow
+	cat slow quick | dalle-poll --interval 1 >first &
+	pid=$!
+	for _ in $(seq 100); do
+		[ "$(wc -l <first)" -lt 5 ] || break
+		sleep 0.1
+	done
+	kill "$pid"
+	wait "$pid" || true
+	# The quick batch's five, and the slow one's record, unfinished.
+	assert_equal "$(wc -l <first)" 6
+	assert_equal "$(jq -r 'select(.error.kind == "interrupted") | .prompt' first)" 'a slow yak'
+	slow_id=$(jq -r .operation.batch slow)
+	refute [ "$(api GET "/v1/batches/$slow_id" | jq -r .status)" = completed ]
+	cat slow quick | dalle-poll --interval 1 >second
+	assert_equal "$(wc -l <second)" 6
+	assert_equal "$(jq -r .status second | sort -u)" succeeded
+	assert_equal "$(jq -Sc 'select(.error == null) | del(.operation.polls)' first | sort)" \
+	    "$(jq -Sc 'select(.prompt != "a slow yak") | del(.operation.polls)' second | sort)"
 }

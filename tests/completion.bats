@@ -222,3 +222,19 @@ $(usage_shorts "$p")" "$(bash_complete "$p" -)")
 	assert_line --regexp $'^256x256\t'
 	assert_line --regexp $'^auto\t'
 }
+
+@test "bash, zsh, fish: no option is offered twice for a program" {
+	local p body bad=
+	for p in $(programs); do
+		d=$(bash_complete "$p" -- | sort | uniq -d)
+		[ -z "$d" ] || bad+="dalle.bash $p: "$d$'\n'
+		body=$(sed -n "/^_$p() {/,/^}/p" "$ROOT/completions/_dalle")
+		d=$(grep -oE -- "'(\\([^)]*\\))?(\\*)?--[a-z0-9-]+" <<<"$body" |
+		    grep -oE -- '--[a-z0-9-]+$' | sort | uniq -d)
+		[ -z "$d" ] || bad+="_dalle $p: "$d$'\n'
+		d=$(grep -oE -- " -l [a-z0-9-]+" "$ROOT/completions/$p.fish" |
+		    sort | uniq -d)
+		[ -z "$d" ] || bad+="$p.fish: "$d$'\n'
+	done
+	[ -z "$bad" ] || fail "offered twice: $bad"
+}

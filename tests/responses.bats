@@ -152,6 +152,8 @@ get() {
 	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r .status | sort -u)" succeeded
 	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r '.files[0].width' | sort -u)" 1024
 	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r '.usage.output_tokens' | sort -u)" 200
+	# The mainline model's own tokens, kept beside the image's.
+	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r '.response_usage.output_tokens' | sort -u)" 20
 	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r '.quality' | sort -u)" low
 	fox=$(printf '%s\n' "${lines[@]}" | jq -r 'select(.prompt == "A red fox") | .files[0].path')
 	assert_equal "$(png_size "$fox")" 1024x1024
