@@ -42,5 +42,6 @@
 #include "responses.h"
 #include "batch.h"
 #include "progress.h"
+#include "name.h"
 
 #endif
