@@ -22,38 +22,42 @@ sextet(int c)
 	return -1;
 }
 
+/* The rules said another way: the sextets first, then whole groups. */
 static unsigned char *
 ref_decode(const unsigned char *s, size_t n, size_t *outlen)
 {
-	unsigned char *o = malloc(n + 1);
-	uint32_t acc = 0;
-	size_t i, len = 0;
-	int bits = 0, pad = 0, v;
+	unsigned char *v = malloc(n + 1), *o = malloc(n + 1);
+	size_t i, nd = 0, g, len = 0;
+	int pad = 0;
 
-	CHECK(o != NULL);
+	CHECK(v != NULL && o != NULL);
 	for (i = 0; i < n; i++) {
-		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
+		if (strchr(" \t\n\r", s[i]) != NULL && s[i] != '\0')
 			continue;
-		if (s[i] == '=') {
+		if (s[i] == '=')
 			pad++;
-			continue;
-		}
-		if ((v = sextet(s[i])) < 0 || pad)
-			goto bad;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			o[len++] = (unsigned char)(acc >> bits);
-		}
+		else if (pad > 0 || sextet(s[i]) < 0)
+			pad = 3;        /* no data after padding */
+		else
+			v[nd++] = (unsigned char)sextet(s[i]);
+		if (pad > 2)
+			break;
 	}
-	if (pad > 2 || bits >= 6)
-		goto bad;
+	if (pad > 2 || nd % 4 == 1) {
+		free(v);
+		free(o);
+		return NULL;
+	}
+	for (g = 0; g < nd; g += 4) {
+		o[len++] = (unsigned char)(v[g] << 2 | v[g + 1] >> 4);
+		if (g + 2 < nd)
+			o[len++] = (unsigned char)(v[g + 1] << 4 | v[g + 2] >> 2);
+		if (g + 3 < nd)
+			o[len++] = (unsigned char)(v[g + 2] << 6 | v[g + 3]);
+	}
+	free(v);
 	*outlen = len;
 	return o;
-bad:
-	free(o);
-	return NULL;
 }
 
 int

@@ -9,34 +9,49 @@
 #include <unistd.h>
 #include "lines.h"
 
+/* The lines the reader must give, found all at once. */
 struct ref {
-	const uint8_t *d;
-	size_t n, at;
+	const uint8_t **s;
+	size_t *len, n, next;
 	long lineno;
 };
 
-/* The next line the reader must give, or 0 when there is none. */
+static void
+ref_split(struct ref *r, const uint8_t *d, size_t size)
+{
+	size_t i, start = 0, k;
+
+	r->s = calloc(size + 1, sizeof(*r->s));
+	r->len = calloc(size + 1, sizeof(*r->len));
+	CHECK(r->s != NULL && r->len != NULL);
+	for (i = 0; i <= size; i++) {
+		if (i < size && d[i] != '\n')
+			continue;
+		if (i == size && start == size)
+			break;          /* no unterminated last line */
+		k = r->n++;
+		r->s[k] = d + start;
+		r->len[k] = i - start;
+		start = i + 1;
+	}
+	if (r->n > 0 && r->len[0] >= 3 && r->s[0][0] == 0xef &&
+	    r->s[0][1] == 0xbb && r->s[0][2] == 0xbf) {
+		r->s[0] += 3;
+		r->len[0] -= 3;
+	}
+	for (k = 0; k < r->n; k++)
+		if (r->len[k] > 0 && r->s[k][r->len[k] - 1] == '\r')
+			r->len[k]--;
+}
+
 static int
 ref_next(struct ref *r, const uint8_t **s, size_t *len)
 {
-	const uint8_t *p, *nl;
-	size_t n;
-
-	if (r->at >= r->n)
+	if (r->next >= r->n)
 		return 0;
-	p = r->d + r->at;
-	nl = memchr(p, '\n', r->n - r->at);
-	n = nl ? (size_t)(nl - p) : r->n - r->at;
-	r->at += n + (nl != NULL);
-	if (r->lineno == 0 && n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
-		p += 3;
-		n -= 3;
-	}
-	if (n > 0 && p[n - 1] == '\r')
-		n--;
+	*s = r->s[r->next];
+	*len = r->len[r->next++];
 	r->lineno++;
-	*s = p;
-	*len = n;
 	return 1;
 }
 
@@ -60,7 +75,7 @@ drain(struct dalle_lines *lr, struct ref *r)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ref r = { data, size, 0, 0 };
+	struct ref r = { NULL, NULL, 0, 0, 0 };
 	struct dalle_lines *lr;
 	uint32_t st = fuzz_seed(data, size);
 	size_t at = 0, k;
@@ -68,6 +83,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t wlen;
 	int fd[2];
 
+	ref_split(&r, data, size);
 	CHECK(pipe(fd) == 0);
 	lr = dalle_lines_new(fd[0]);
 	while (at < size) {
@@ -88,5 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(!ref_next(&r, &want, &wlen));
 	dalle_lines_free(lr);
 	close(fd[0]);
+	free(r.s);
+	free(r.len);
 	return 0;
 }
