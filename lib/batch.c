@@ -208,10 +208,12 @@ jv
 dalle_batch_index(const char *p, size_t n, int file, jv idx)
 {
 	struct dalle_big scratch = { 0 };
-	const char *s = p, *end = p + n, *nl, *cid;
+	const char *s = p, *end, *nl, *cid;
 	jv line;
 
-	for (; p != NULL && s < end; s = nl + 1) {
+	if (p == NULL)          /* an empty file: NULL + 0 is undefined */
+		return idx;
+	for (end = p + n; s < end; s = nl + 1) {
 		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
 			nl = end;
 		line = dalle_big_parse(&scratch, s, (size_t)(nl - s));

@@ -2,7 +2,8 @@
  * batch.c: a batch's output or error file (lib/batch.c) as dalle-poll
  * reads it: every custom_id's line found where the index says, inside the
  * file and without its newline, and each line's result either a record
- * that succeeded with its images or an error with a kind.
+ * that succeeded with its images or an error with a kind.  And an empty
+ * file given as no buffer at all (UBSan: NULL + 0, found by make asan).
  */
 #include "fuzz.h"
 #include <jv.h>
@@ -18,6 +19,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	jv idx, ks, at, rec, err, d;
 	int i, nk;
 
+	/* An empty file may come as no buffer at all (dalle-poll). */
+	idx = dalle_batch_index(NULL, 0, 0, jv_object());
+	CHECK(jv_get_kind(idx) == JV_KIND_OBJECT);
+	jv_free(idx);
 	idx = dalle_batch_index(p, n, 1, jv_object());
 	CHECK(jv_get_kind(idx) == JV_KIND_OBJECT);
 	ks = jv_keys(jv_copy(idx));
