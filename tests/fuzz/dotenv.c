@@ -96,11 +96,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(strcmp(dotenv.k[i], k) == 0);
 			CHECK(strcmp(dotenv.v[i], v) == 0);
 			i++;
-			if (*v)
-				CHECK(strcmp(conf_get(k), v) == 0 ||
-				    getenv(k) != NULL);
 		}
 		CHECK(i == dotenv.n);
+		/* The last non-empty value of a key is the one read, unless
+		 * the environment has the key. */
+		for (i = 0; i < dotenv.n; i++) {
+			size_t j;
+
+			for (j = i + 1; j < dotenv.n; j++)
+				if (strcmp(dotenv.k[j], dotenv.k[i]) == 0 &&
+				    *dotenv.v[j])
+					break;
+			if (j == dotenv.n && *dotenv.v[i] &&
+			    getenv(dotenv.k[i]) == NULL)
+				CHECK(strcmp(conf_get(dotenv.k[i]),
+				    dotenv.v[i]) == 0);
+		}
 	}
 	for (i = 0; i < dotenv.n; i++) {
 		free(dotenv.k[i]);
