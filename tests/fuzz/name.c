@@ -49,7 +49,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(why);
 	} else {
 		CHECK(why == NULL);
-		dlen = strcmp(dir, ".") == 0 ? 0 : strlen(dir) + 1;
+		/* An absolute template is not below -d. */
+		dlen = strcmp(dir, ".") == 0 || tmpl[0] == '/' ? 0 :
+		    strlen(dir) + 1;
 		CHECK(dlen == 0 || strncmp(path, "out/", 4) == 0);
 		rest = path + dlen;
 		if (safe) {
