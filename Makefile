@@ -179,6 +179,53 @@ valgrind: all
 	DALLE_WRAP_DIR=$$PWD/tests/.wrap $(MAKE) check; \
 	    rc=$$?; sh tests/wrap -r tests/.tool-log && exit $$rc
 
+# libFuzzer harnesses (clang), tests/fuzz/*.c, over a libdalle.a of
+# their own in fuzz/ built with the fuzzer's instrumentation and the
+# sanitizers.  make fuzz runs each FUZZ_TIME seconds from its seeds in
+# tests/fuzz/corpus/; a crash fails it and stays in fuzz/ (tests/fuzz/run).
+FUZZ_CC = clang
+FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+FUZZ_TIME = 60
+FUZZ = base64 batch dotenv lines name record response retry sse stream url
+FUZZBIN = fuzz/base64 fuzz/batch fuzz/dotenv fuzz/lines fuzz/name \
+	fuzz/record fuzz/response fuzz/retry fuzz/sse fuzz/stream fuzz/url
+
+fuzz/libdalle.a: $(LIBOBJ:.o=.c) $(HDR)
+	mkdir -p fuzz/obj
+	for s in $(LIBOBJ:.o=.c); do \
+	    $(FUZZ_CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(FUZZ_CFLAGS) \
+	    -fsanitize=fuzzer-no-link -c -o fuzz/obj/$${s#lib/}.o $$s || \
+	    exit 1; \
+	done
+	rm -f $@
+	ar rcs $@ fuzz/obj/*.o
+
+$(FUZZBIN): fuzz/libdalle.a tests/fuzz/fuzz.h lib/conf.c
+	$(FUZZ_CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer \
+	    -o $@ tests/$@.c fuzz/libdalle.a $(CURL_LIBS) $(JQ_LIBS) \
+	    $(CRYPTO_LIBS) -lm
+fuzz/base64: tests/fuzz/base64.c
+fuzz/batch: tests/fuzz/batch.c
+fuzz/dotenv: tests/fuzz/dotenv.c
+fuzz/lines: tests/fuzz/lines.c
+fuzz/name: tests/fuzz/name.c
+fuzz/record: tests/fuzz/record.c
+fuzz/response: tests/fuzz/response.c
+fuzz/retry: tests/fuzz/retry.c
+fuzz/sse: tests/fuzz/sse.c
+fuzz/stream: tests/fuzz/stream.c
+fuzz/url: tests/fuzz/url.c
+
+fuzz:
+	@sh .ci/deps fuzz
+	@$(MAKE) $(FUZZBIN)
+	@FUZZ_TIME=$(FUZZ_TIME) sh tests/fuzz/run $(FUZZ)
+
+# CI's share: 10 s each.
+fuzz-brief:
+	@$(MAKE) fuzz FUZZ_TIME=10
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) \
@@ -204,5 +251,5 @@ clean:
 	    tests/ratesim tests/imgcheck
 	rm -rf tests/.wrap tests/.tool-log
 
-.PHONY: all deps check demo bench soak killtest lint asan valgrind install \
-	uninstall clean
+.PHONY: all deps check demo bench soak killtest lint asan valgrind fuzz \
+	fuzz-brief install uninstall clean

@@ -801,6 +801,7 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 
 	if (batch_mode) {
 		batch_hold(lp, rec, big, request, &s, check, url);
+		dalle_buf_free(&s);     /* batch_hold copied it */
 		jv_free(body);
 		free(url);
 		return -1;
