@@ -887,16 +887,23 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 		while (*p == ' ' || *p == '\t')
 			p++;
 	}
-	if (strcmp(lp->source, "stdin") != 0 || *p != '{')
+	if (strcmp(lp->source, "stdin") != 0 || *p != '{') {
+		if ((why = dalle_input_text(s, n, jv_invalid())) != NULL) {
+			rc = dalle_loop_bad_line(lp, "submit", s, why);
+			free(why);
+			return rc;
+		}
 		return submit(lp, jv_object_set(jv_object(),
 		    jv_string("prompt"), jv_string_sized(s, (int)n)), &big);
+	}
 	rc = dalle_loop_take(lp, "submit", s, n, &rec, &big);
 	if (rc != -1)
 		return rc;
 	/* What is checked and sent as text is text, however long. */
 	rec = dalle_big_unlift_fields(&big, rec, api_fields);
 	rec = dalle_big_unlift_fields(&big, rec, route_fields);
-	if ((why = dalle_input_types(rec)) != NULL ||
+	if ((why = dalle_input_text(s, n, rec)) != NULL ||
+	    (why = dalle_input_types(rec)) != NULL ||
 	    dalle_record_str(rec, "prompt") == NULL) {
 		jv_free(rec);
 		dalle_big_free(&big);

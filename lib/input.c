@@ -89,3 +89,98 @@ dalle_input_types(jv rec)
 	}
 	return NULL;
 }
+
+/* The offset of the first byte that is not well-formed UTF-8 (no
+ * overlong forms, surrogates or code points past U+10FFFF), or -1. */
+static long
+utf8_bad(const unsigned char *s, size_t n)
+{
+	size_t i = 0, k, need;
+	unsigned char c;
+
+	while (i < n) {
+		c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			need = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			need = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			need = 3;
+		else
+			return (long)i;
+		if (n - i <= need)
+			return (long)i;
+		for (k = 1; k <= need; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return (long)i;
+		if ((c == 0xe0 && s[i + 1] < 0xa0) ||
+		    (c == 0xed && s[i + 1] > 0x9f) ||
+		    (c == 0xf0 && s[i + 1] < 0x90) ||
+		    (c == 0xf4 && s[i + 1] > 0x8f))
+			return (long)i;
+		i += need + 1;
+	}
+	return -1;
+}
+
+/* The keys of a JSON object's top level as written: each is followed by
+ * the only ':' at depth 1 outside strings. */
+static size_t
+top_keys(const char *s, size_t n)
+{
+	size_t i, keys = 0;
+	int depth = 0, str = 0;
+
+	for (i = 0; i < n; i++) {
+		if (str) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				str = 0;
+			continue;
+		}
+		switch (s[i]) {
+		case '"':
+			str = 1;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		case ':':
+			keys += depth == 1;
+			break;
+		}
+	}
+	return keys;
+}
+
+char *
+dalle_input_text(const char *s, size_t n, jv rec)
+{
+	const char *p;
+	size_t len;
+	long bad;
+
+	if ((bad = utf8_bad((const unsigned char *)s, n)) != -1)
+		return dalle_xasprintf("not UTF-8 text: byte %ld of the line "
+		    "is 0x%02x", bad + 1, (unsigned char)s[bad]);
+	if (jv_get_kind(rec) != JV_KIND_OBJECT)
+		return NULL;
+	if (top_keys(s, n) != (size_t)jv_object_length(jv_copy(rec)))
+		return dalle_xstrdup("a key appears twice in the object: "
+		    "which one counts would be a guess");
+	if ((p = dalle_record_strn(rec, "prompt", &len)) != NULL &&
+	    memchr(p, '\0', len) != NULL)
+		return dalle_xstrdup("the prompt holds a NUL character "
+		    "(\\u0000)");
+	return NULL;
+}

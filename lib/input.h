@@ -12,7 +12,7 @@
 
 /* The longest input line each program keeps by default (--max-line):
  * prompts are short; a record of real images is megabytes. */
-#define DALLE_INPUT_SUBMIT_MAX_LINE (16 * 1024 * 1024)
+#define DALLE_INPUT_SUBMIT_MAX_LINE (8 * 1024 * 1024)
 #define DALLE_INPUT_RECORD_MAX_LINE (64 * 1024 * 1024)
 
 /*
@@ -31,5 +31,13 @@ void dalle_input_operands(const char *prog, int argc, char *argv[],
  * malloc'd sentence saying which field and what it should be.
  */
 char *dalle_input_types(jv rec);
+/*
+ * What makes a prompt line ambiguous or not text, before it is billed: a
+ * line that is not UTF-8 (the service would see other words), a JSON
+ * object that names one key twice (which one counts is a guess: rec is
+ * the parsed object, or jv_invalid() for a plain line), a prompt with a
+ * NUL character.  A malloc'd sentence, or NULL when the line is sound.
+ */
+char *dalle_input_text(const char *s, size_t n, jv rec);
 
 #endif
