@@ -45,7 +45,10 @@ dalle_input_operands(const char *prog, int argc, char *argv[],
 	}
 }
 
-/* The request fields and the JSON kind each must have. */
+/* The fields that choose where a request goes, and the JSON kind each
+ * must have: one of another kind must not send it to the default
+ * deployment or model.  The request's own fields (n, size ...) are the
+ * model's rules' to judge, worded as the service words them. */
 static const struct {
 	const char *field;
 	jv_kind kind;
@@ -53,20 +56,6 @@ static const struct {
 	{ "prompt", JV_KIND_STRING },
 	{ "deployment", JV_KIND_STRING },
 	{ "model", JV_KIND_STRING },
-	{ "n", JV_KIND_NUMBER },
-	{ "size", JV_KIND_STRING },
-	{ "quality", JV_KIND_STRING },
-	{ "style", JV_KIND_STRING },
-	{ "response_format", JV_KIND_STRING },
-	{ "output_format", JV_KIND_STRING },
-	{ "output_compression", JV_KIND_NUMBER },
-	{ "background", JV_KIND_STRING },
-	{ "user", JV_KIND_STRING },
-	{ "moderation", JV_KIND_STRING },
-	{ "complexity", JV_KIND_STRING },
-	{ "safety_identifier", JV_KIND_STRING },
-	{ "input_fidelity", JV_KIND_STRING },
-	{ "partial_images", JV_KIND_NUMBER },
 };
 
 char *

@@ -102,7 +102,11 @@ interrupted() {
 	serve_start --slow-images 500
 	post_json "$SERVE_URL$DALLE3" '{"prompt":"x","size":"1024x1024"}' -H 'api-key: k'
 	curl -s -o /dev/null "$(jqb '.data[0].url')" &
-	suspended 1
+	# The download has begun: its connection was suspended between
+	# paced pieces at least once (the gauge itself may be read between
+	# two of them on a loaded machine; at 500 bytes/s it runs a minute).
+	await "${SERVE_URL}_serve/stats" .in_flight.suspended_peak -ge 1
+	[ "$(jqb .in_flight.suspended_peak)" -ge 1 ]
 	interrupted INT
 }
 
