@@ -114,7 +114,10 @@ dotenv_load(void)
 			k += 7;
 		*eq = '\0';
 		k = unquote(k);
-		if (*k == '\0')
+		/* A name, as a shell's: a quoted key with escapes (a newline)
+		 * names nothing the programs read. */
+		if (*k == '\0' || k[strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789_.-")] != '\0')
 			continue;
 		dotenv.k = dalle_xrealloc(dotenv.k, (dotenv.n + 1) * sizeof(char *));
 		dotenv.v = dalle_xrealloc(dotenv.v, (dotenv.n + 1) * sizeof(char *));
