@@ -352,6 +352,7 @@ batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 	char *line = NULL;
 	jv rec, op, at, e = jv_invalid();
 	double f, off, len;
+	size_t rl;
 	int rc = 0;
 
 	o->polls = b->polls;
@@ -385,9 +386,18 @@ batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 		    (off_t)off) != (ssize_t)len)
 			e = dalle_record_errorf("poll", DALLE_KIND_IO, "%s: "
 			    "cannot read its file back", b->id);
-		else
+		else {
+			/* An answer, redacted as it comes in (loop.c). */
+			char *r = dalle_secret_redact(line, (size_t)len, &rl);
+
+			if (r != NULL) {
+				free(line);
+				line = r;
+				len = (double)rl;
+			}
 			rec = dalle_batch_result(&o->big, rec, line,
 			    (size_t)len, b->url, &e);
+		}
 	}
 	if (jv_is_valid(e)) {
 		jv_free(rec);

@@ -79,17 +79,22 @@ flush_out(void)
 	}
 }
 
+/*
+ * Bytes out, as they are.  Secrets are kept out where text enters and
+ * where it is made, not here: answers are redacted as they arrive
+ * (http.c, stream.c, batch files), records as they are written
+ * (dalle_loop_write) and composed text in dalle_loop_emit.  What passes
+ * through untouched (an input line, an image's base64) was written by the
+ * stage before under the same rule, or by the user: scanning those
+ * megabytes again cost a third of dalle-poll's time per record.
+ */
 static void
 out(const char *s, size_t n)
 {
 	size_t k;
-	char *r;
 
 	if (n == 0)
 		return;
-	/* The last net: no configured secret leaves in a record. */
-	if ((r = dalle_secret_redact(s, n, &n)) != NULL)
-		s = r;
 	if (obuf.len + n > OBUF_MAX) {
 		flush_out();
 		/* A piece of megabytes goes straight out, not copied. */
@@ -100,7 +105,6 @@ out(const char *s, size_t n)
 		}
 	}
 	dalle_buf_add(&obuf, s, n);
-	free(r);
 }
 
 /*
@@ -154,9 +158,9 @@ count(struct dalle_loop *lp, jv rec)
 	jv_free(e);
 }
 
-void
-dalle_loop_emit(struct dalle_loop *lp, struct dalle_loop_id id,
-    const char *s, size_t n)
+/* Output of record id, in order when asked (see dalle_loop_emit). */
+static void
+emit(struct dalle_loop *lp, struct dalle_loop_id id, const char *s, size_t n)
 {
 	long seq = id.seq;
 	size_t i, ncap;
@@ -207,6 +211,21 @@ dalle_loop_emit(struct dalle_loop *lp, struct dalle_loop_id id,
 	}
 }
 
+void
+dalle_loop_emit(struct dalle_loop *lp, struct dalle_loop_id id,
+    const char *s, size_t n)
+{
+	size_t rn;
+	char *r;
+
+	/* Text made here (paths, lines of a summary): redacted. */
+	if ((r = dalle_secret_redact(s, n, &rn)) != NULL) {
+		emit(lp, id, r, rn);
+		free(r);
+	} else
+		emit(lp, id, s, n);
+}
+
 /* One line out: the text and its newline, from a buffer kept for it. */
 static struct dalle_buf line;
 
@@ -224,7 +243,7 @@ dalle_loop_emit_line(struct dalle_loop *lp, struct dalle_loop_id id,
 	dalle_buf_reset(&line);
 	dalle_buf_add(&line, s, n);
 	dalle_buf_add(&line, "\n", 1);
-	dalle_loop_emit(lp, id, line.p, line.len);
+	emit(lp, id, line.p, line.len);
 }
 
 void
@@ -233,6 +252,8 @@ dalle_loop_write(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
 {
 	dalle_buf_reset(&line);
 	count(lp, rec);
+	/* Its text, not its big strings (redacted where they came in). */
+	rec = dalle_secret_redact_jv(rec);
 	if (!lp->keep_order) {
 		/* Straight out, big strings from where they are. */
 		lp->emitted++;
@@ -245,7 +266,7 @@ dalle_loop_write(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
 	dalle_json_put_big(&line, rec, big);
 	jv_free(rec);
 	dalle_buf_add(&line, "\n", 1);
-	dalle_loop_emit(lp, id, line.p, line.len);
+	emit(lp, id, line.p, line.len);
 }
 
 int

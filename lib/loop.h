@@ -95,7 +95,9 @@ void dalle_loop_emit(struct dalle_loop *lp, struct dalle_loop_id id,
     const char *s, size_t n);
 void dalle_loop_write(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
     const struct dalle_big *big);
-/* The same for a line of n bytes, given without its newline. */
+/* The same for a line of n bytes, given without its newline: a line of
+ * the input passed on as it came, not searched for secrets again (text
+ * given to dalle_loop_emit is, and records' text in dalle_loop_write). */
 void dalle_loop_emit_line(struct dalle_loop *lp, struct dalle_loop_id id,
     const char *s, size_t n);
 /* Record id failed: add the error object e (consumed) to rec (consumed),

@@ -93,6 +93,42 @@ dalle_secret_redact_buf(struct dalle_buf *b)
 	b->cap = n + 1;
 }
 
+/* Whether a secret is in v (borrowed): its strings and keys. */
+static int
+in_jv(jv v)
+{
+	size_t k;
+	int i, n, found = 0;
+
+	switch (jv_get_kind(v)) {
+	case JV_KIND_STRING:
+		return first(jv_string_value(v),
+		    (size_t)jv_string_length_bytes(jv_copy(v)), &k) != NULL;
+	case JV_KIND_ARRAY:
+		n = jv_array_length(jv_copy(v));
+		for (i = 0; i < n && !found; i++) {
+			jv e = jv_array_get(jv_copy(v), i);
+
+			found = in_jv(e);
+			jv_free(e);
+		}
+		return found;
+	case JV_KIND_OBJECT:
+		for (i = jv_object_iter(v); jv_object_iter_valid(v, i) &&
+		    !found; i = jv_object_iter_next(v, i)) {
+			jv key = jv_object_iter_key(v, i);
+			jv e = jv_object_iter_value(v, i);
+
+			found = in_jv(key) || in_jv(e);
+			jv_free(key);
+			jv_free(e);
+		}
+		return found;
+	default:
+		return 0;
+	}
+}
+
 jv
 dalle_secret_redact_jv(jv v)
 {
@@ -100,7 +136,8 @@ dalle_secret_redact_jv(jv v)
 	size_t n;
 	int i;
 
-	if (nsecrets == 0)
+	/* Looked for first: a record is rebuilt only when it must be. */
+	if (nsecrets == 0 || !in_jv(v))
 		return v;
 	switch (jv_get_kind(v)) {
 	case JV_KIND_STRING:

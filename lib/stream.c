@@ -14,6 +14,7 @@
 #include "base64.h"
 #include "file.h"
 #include "record.h"
+#include "secret.h"
 #include "stream.h"
 
 static int on_event(void *arg, const char *event, struct dalle_buf *data);
@@ -206,6 +207,8 @@ on_event(void *arg, const char *event, struct dalle_buf *data)
 	int rc = 0;
 	jv ev;
 
+	/* An event is an answer: redacted as it arrives (loop.c's out). */
+	dalle_secret_redact_buf(data);
 	/* Parse partials with a table of their own, completed images with
 	 * the record's: their data stays as long as the record. */
 	ev = dalle_big_parse(&tmp, data->p, data->len);

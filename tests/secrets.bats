@@ -291,3 +291,25 @@ fetch_refused() {
 	run --separate-stderr dalle-poll -v --cancel "$(dalle-submit y | jq -r .operation.url)"
 	no_key "$output" "$stderr" "$(cat "$SERVE_DIR/serve.log")"
 }
+
+# A key that every PNG's base64 begins with: whatever an answer holds, its
+# image data too, comes back "echoing" it.  Records must still not.
+@test "an answer holding the key, even in its image data, is redacted as it arrives: plain, streamed, batch, background" {
+	serve_start --batch-latency 0.2 --image-bytes 300000
+	export OPENAI_BASE_URL="${SERVE_URL}v1" OPENAI_API_KEY=iVBORw0KGgoAAAANSUhEUg
+	dalle-submit -m gpt-image-2 --quality low 'a red fox' >plain || true
+	dalle-submit -m gpt-image-2 --quality low --partial-images 1 \
+	    --partial-dir pd 'a red fox' >streamed || true
+	dalle-submit --batch -m gpt-image-2 --quality low 'a red fox' |
+	    dalle-poll --interval 1 -t 30 >batch || true
+	dalle-submit --api responses --quality low 'a red fox' |
+	    dalle-poll -t 30 >background || true
+	for f in plain streamed batch background; do
+		echo "$f: $(head -c 300 "$f")"
+		# One record each, and the key in none.
+		run jq -c .prompt "$f"
+		assert_output '"a red fox"'
+		run grep -c 'iVBORw0KGgo' "$f"
+		assert_output 0
+	done
+}
