@@ -594,6 +594,8 @@ dalle_gallery_record(struct dalle_gallery *g, jv rec,
 			fputs("</dd>", g->out);
 		}
 		fputs("</dl>\n</article>\n", g->out);
+		/* A page being written shows its cards so far. */
+		fflush(g->out);
 	}
 	jv_free(err);
 	jv_free(files);
