@@ -57,7 +57,7 @@ one_line(struct dalle_gallery *g, const char *source, char *s, size_t n,
 {
 	struct dalle_big big = { 0 };
 	char *why = NULL;
-	jv rec;
+	jv rec = jv_null();
 	int rc = 0;
 
 	if (toolong > 0)
