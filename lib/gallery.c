@@ -69,7 +69,7 @@ dalle_gallery_text(FILE *out, const char *s, size_t n)
 		case '>': ref = "&gt;"; break;
 		case '"': ref = "&quot;"; break;
 		case '\'': ref = "&#39;"; break;
-		case '\t': case '\n': ref = NULL; break;
+		case '\t': case '\n': case '\r': ref = NULL; break;
 		default:
 			ref = p[i] < 0x20 || p[i] == 0x7f ? "\xef\xbf\xbd" :
 			    NULL;
