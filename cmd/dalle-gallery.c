@@ -182,9 +182,11 @@ main(int argc, char *argv[])
 			opts.inline_images = 1;
 			break;
 		case OPT_MAX_LINE:
-			if (dalle_strtonum(optarg, 64, 1LL << 32, &max_line) == -1)
-				errx(DALLE_EX_USAGE, "--max-line: %s: not a number "
-				    "of bytes from 64 to 4294967296", optarg);
+			if (dalle_strtonum(optarg, 64, 1LL << 32,
+			    &max_line) == -1)
+				errx(DALLE_EX_USAGE, "--max-line: %s: not a "
+				    "number of bytes from 64 to 4294967296",
+				    optarg);
 			break;
 		default:
 			usage(stderr, DALLE_EX_USAGE);

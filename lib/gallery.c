@@ -64,13 +64,28 @@ dalle_gallery_text(FILE *out, const char *s, size_t n)
 		const char *ref;
 
 		switch (p[i]) {
-		case '&': ref = "&amp;"; break;
-		case '<': ref = "&lt;"; break;
-		case '>': ref = "&gt;"; break;
-		case '"': ref = "&quot;"; break;
-		case '\'': ref = "&#39;"; break;
-		case '\t': case '\n': case '\r': ref = NULL; break;
+		case '&':
+			ref = "&amp;";
+			break;
+		case '<':
+			ref = "&lt;";
+			break;
+		case '>':
+			ref = "&gt;";
+			break;
+		case '"':
+			ref = "&quot;";
+			break;
+		case '\'':
+			ref = "&#39;";
+			break;
+		case '\t':
+		case '\n':
+		case '\r':
+			ref = NULL;
+			break;
 		default:
+			/* Controls: no text, and parse errors in HTML. */
 			ref = p[i] < 0x20 || p[i] == 0x7f ? "\xef\xbf\xbd" :
 			    NULL;
 		}
@@ -472,16 +487,16 @@ put_image(struct dalle_gallery *g, jv rec, const struct dalle_big *big,
 			put_img(g, url, f, size, prompt, plen);
 			free(url);
 		} else {
-			fputs("<p class=\"note\">An image URL that is not http "
-			    "or https: not shown.</p>", g->out);
+			fputs("<p class=\"note\">An image URL that is not "
+			    "http or https: not shown.</p>", g->out);
 			g->notes++;
 		}
 	} else if ((s = field(item, big, "b64_json", &n)) != NULL) {
 		if (!g->inline_images || put_inline(g, s, n, prompt,
 		    plen) == -1) {
-			fprintf(g->out, "<p class=\"note\">The image is in the "
-			    "record as base64 (%zu KiB): not embedded; write "
-			    "it to a file with dalle-fetch%s.</p>",
+			fprintf(g->out, "<p class=\"note\">The image is in "
+			    "the record as base64 (%zu KiB): not embedded; "
+			    "write it to a file with dalle-fetch%s.</p>",
 			    n / 4 * 3 / 1024 + 1, g->inline_images ?
 			    " (it is no PNG, JPEG, WebP or GIF)" :
 			    ", or give --inline");
@@ -554,8 +569,8 @@ dalle_gallery_record(struct dalle_gallery *g, jv rec,
 	if (jv_get_kind(err) == JV_KIND_OBJECT) {
 		kind = dalle_record_str(err, "kind");
 		msg = dalle_record_str(err, "message");
-		fail_row(g, source, lineno, kind ? kind : "", msg ? msg : "", prompt,
-		    plen);
+		fail_row(g, source, lineno, kind ? kind : "", msg ? msg : "",
+		    prompt, plen);
 	} else if (n == 0 && nfiles == 0) {
 		why = dalle_xasprintf("no images in the record%s%s%s",
 		    status ? " (status " : "", status ? status : "",
