@@ -35,7 +35,7 @@ DALLE_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE
 SERVE_CPPFLAGS = $(MHD_CFLAGS) $(PNG_CFLAGS) $(CRYPTO_CFLAGS)
 SERVE_LIBS = $(MHD_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(CRYPTO_LIBS) -lpthread
 
-BIN = dalle-submit dalle-poll dalle-fetch dalle-serve
+BIN = dalle-submit dalle-poll dalle-fetch dalle-serve dalle-gallery
 LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/edit.o lib/form.o lib/heap.o lib/http.o lib/image.o lib/json.o \
 	lib/lines.o lib/loop.o lib/model.o lib/rate.o lib/record.o lib/retry.o \
@@ -44,7 +44,8 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/name.o lib/journal.o lib/resume.o lib/stale.o lib/secret.o \
 	lib/token.o lib/outpath.o \
 	lib/answer.o \
-	lib/interrupt.o lib/input.o
+	lib/interrupt.o lib/input.o \
+	lib/gallery.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
 	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \
@@ -53,7 +54,8 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/name.h lib/journal.h lib/resume.h lib/stale.h lib/secret.h \
 	lib/token.h lib/outpath.h \
 	lib/answer.h \
-	lib/interrupt.h lib/input.h
+	lib/interrupt.h lib/input.h \
+	lib/gallery.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
 	serve/batch.o serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
@@ -61,7 +63,7 @@ SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
 	serve/models.o serve/stream.o serve/responses.o serve/echo.o \
 	serve/hostile.o
 MAN1 = man/dalle-submit.1 man/dalle-poll.1 man/dalle-fetch.1 \
-	man/dalle-serve.1
+	man/dalle-serve.1 man/dalle-gallery.1
 MAN7 = man/dalle.7
 
 all: $(BIN)
@@ -70,6 +72,7 @@ all: $(BIN)
 	$(CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIBOBJ) cmd/dalle-submit.o cmd/dalle-poll.o cmd/dalle-fetch.o: $(HDR)
+cmd/dalle-gallery.o: $(HDR)
 # The model table is data included by model.c.
 lib/model.o: lib/models.def
 
@@ -106,6 +109,9 @@ dalle-poll: cmd/dalle-poll.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-poll.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
 dalle-fetch: cmd/dalle-fetch.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-fetch.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
+# No curl: a page from records.
+dalle-gallery: cmd/dalle-gallery.o libdalle.a
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-gallery.o libdalle.a $(JQ_LIBS) $(CRYPTO_LIBS) -lm
 dalle-serve: $(SERVEOBJ) libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ $(SERVEOBJ) libdalle.a $(SERVE_LIBS) $(CURL_LIBS) $(JQ_LIBS) -lm
 
@@ -233,7 +239,7 @@ install: all
 	cp -f $(BIN) $(DESTDIR)$(BINDIR)/
 	cp -f $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	cp -f $(MAN7) $(DESTDIR)$(MANDIR)/man7/
-	for b in dalle-submit dalle-poll dalle-fetch dalle-serve; do \
+	for b in dalle-submit dalle-poll dalle-fetch dalle-serve dalle-gallery; do \
 	    cp -f completions/dalle.bash $(DESTDIR)$(BASHCOMPDIR)/$$b; \
 	    cp -f completions/$$b.fish $(DESTDIR)$(FISHCOMPDIR)/; \
 	done

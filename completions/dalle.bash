@@ -1,4 +1,5 @@
-# bash completion for dalle-submit, dalle-poll, dalle-fetch and dalle-serve.
+# bash completion for dalle-submit, dalle-poll, dalle-fetch, dalle-serve
+# and dalle-gallery.
 # Plain compgen, no bash-completion helpers: source it, or install it under
 # each command's name in bash-completion's completions directory.
 # shellcheck shell=bash
@@ -103,6 +104,24 @@ _dalle() {
 			return 0 ;;
 		esac
 		;;
+	dalle-gallery)
+		opts='-h --help -q --quiet -o --output --base --title --inline
+		    --max-line'
+		case $prev in
+		-o | --output)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0 ;;
+		--base | --title | --max-line)
+			return 0 ;;
+		esac
+		# Its operands are files of records.
+		if [[ $cur != -* ]]; then
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0
+		fi
+		;;
 	dalle-serve)
 		opts='-h --help -d --deployment -l --listen --api-key
 		    --api-key-file --batch-expire --batch-fail-rate
@@ -157,4 +176,5 @@ _dalle() {
 	return 0
 }
 
-complete -F _dalle dalle-submit dalle-poll dalle-fetch dalle-serve
+complete -F _dalle dalle-submit dalle-poll dalle-fetch dalle-serve \
+    dalle-gallery

@@ -148,7 +148,7 @@ $(usage_shorts "$p")" "$(bash_complete "$p" -)")
 @test "bash: _dalle is registered for every program" {
 	# shellcheck source=../completions/dalle.bash
 	source "$ROOT/completions/dalle.bash"
-	for p in dalle-submit dalle-poll dalle-fetch dalle-serve; do
+	for p in $(programs); do
 		run -0 complete -p "$p"
 		assert_output "complete -F _dalle $p"
 	done

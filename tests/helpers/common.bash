@@ -115,7 +115,7 @@ png_size() {
 # The programs, for the tests that hold usage, pages and completions
 # together.
 programs() {
-	echo dalle-submit dalle-poll dalle-fetch dalle-serve
+	echo dalle-submit dalle-poll dalle-fetch dalle-serve dalle-gallery
 }
 
 # Long and short options as PROG -h prints them, one per line.
