@@ -152,3 +152,22 @@ different() {
 	assert_equal "$(jq -r '.files[0].sha256' <<<"$output")" \
 	    "$(sha256sum same.png | cut -d' ' -f1)"
 }
+
+@test "a long option two programs share takes the same argument in both" {
+	local p
+	for p in $(programs); do
+		"$p" -h | grep -oE -- '\[--[a-z][a-z0-9-]*( [^]|]+)?\]' |
+		    tr -d '[]' | awk '{ print $1, ($2 == "" ? "-" : $2) }' | sort -u
+	done >all
+	# A name whose argument words differ between programs.
+	run -0 awk '{ if (($1 in w) && w[$1] != $2) print $1; w[$1] = $2 }' all
+	assert_output ''
+}
+
+@test "mandoc -Tlint: no note but missing cross-references on any page" {
+	command -v mandoc >/dev/null || skip "mandoc is not installed"
+	run bash -c 'mandoc -Tlint "$1"/man/*.[17] 2>&1 |
+	    grep -v -e "referenced manual not found" -e "mandoc.db lacks"' \
+	    _ "$ROOT"
+	assert_output ''
+}
