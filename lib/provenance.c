@@ -130,21 +130,9 @@ dalle_provenance_fields(jv rec, int index)
 }
 
 /*
- * PNG: libpng writes each chunk (length, type, data, CRC) to a buffer;
- * no image goes through it.
+ * PNG: libpng writes each chunk (length, type, data, CRC) to a stream in
+ * memory; no image goes through it.
  */
-static void
-png_put(png_structp png, png_bytep p, size_t n)
-{
-	dalle_buf_add(png_get_io_ptr(png), p, n);
-}
-
-static void
-png_noflush(png_structp png)
-{
-	(void)png;
-}
-
 static void
 png_fail(png_structp png, png_const_charp msg)
 {
@@ -178,24 +166,27 @@ itxt(png_structp png, struct dalle_buf *tmp, const char *key, jv text)
 	jv_free(text);
 }
 
-/* The iTXt chunks of fields into out; 0, or -1. */
+/* The iTXt chunks of fields appended to out; 0, or -1. */
 static int
 png_chunks(jv fields, struct dalle_buf *out)
 {
 	struct dalle_buf tmp = { NULL, 0, 0 };
 	png_structp png;
+	char *mem = NULL;
+	size_t len = 0;
+	FILE *fp;
 	jv keys, key, v;
 	int i, j, n;
 	volatile int rc = -1;
 
+	if ((fp = open_memstream(&mem, &len)) == NULL)
+		return -1;
 	png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_fail,
 	    png_quiet);
-	if (png == NULL)
-		return -1;
 	keys = jv_keys_unsorted(jv_copy(fields));
-	if (setjmp(png_jmpbuf(png)))
+	if (png == NULL || setjmp(png_jmpbuf(png)))
 		goto out;
-	png_set_write_fn(png, out, png_put, png_noflush);
+	png_init_io(png, fp);
 	n = jv_array_length(jv_copy(keys));
 	for (i = 0; i < n; i++) {
 		key = jv_array_get(jv_copy(keys), i);
@@ -216,7 +207,13 @@ png_chunks(jv fields, struct dalle_buf *out)
 out:
 	jv_free(keys);
 	dalle_buf_free(&tmp);
-	png_destroy_write_struct(&png, NULL);
+	if (png != NULL)
+		png_destroy_write_struct(&png, NULL);
+	if (fclose(fp) == EOF)
+		rc = -1;
+	if (rc == 0)
+		dalle_buf_add(out, mem, len);
+	free(mem);
 	return rc;
 }
 
