@@ -400,34 +400,6 @@ make_temp(struct rec *r, const char *path, char **tmp)
 	return fp;
 }
 
-/* Does the regular file at path hold other bytes than p[0..n)?  (Not
- * there, or not a regular file: no; taken() says what those are.) */
-static int
-other_bytes(const char *path, const unsigned char *p, size_t n)
-{
-	unsigned char buf[65536];
-	struct stat st;
-	size_t off = 0;
-	ssize_t k;
-	int fd, differ = 0;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
-		return 0;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return 0;
-	}
-	if ((size_t)st.st_size != n)
-		differ = 1;
-	while (!differ && (k = read(fd, buf, sizeof(buf))) > 0) {
-		if ((size_t)k > n - off || memcmp(buf, p + off, (size_t)k) != 0)
-			differ = 1;
-		off += (size_t)k;
-	}
-	close(fd);
-	return differ;
-}
-
 static void
 write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 {
@@ -454,14 +426,11 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 		free(p);
 		return;
 	}
-	if (provenance)
-		p = dalle_provenance_into(p, &n, r->rec, index);
-	dalle_provenance_sha256(p, n, im.sha256);
 	fmt = dalle_image_probe(p, n, &w, &h);
 	path = resolve(r, index, multi, dalle_name_ext(fmt ? fmt : "png"));
 	/* Another image under this name: not left unwritten unsaid. */
 	if (path != NULL && !force && !was_written(path, 0) &&
-	    other_bytes(path, p, n)) {
+	    dalle_provenance_differs(path, p, n)) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 		    "%s: exists and holds another image; -f replaces it, or "
 		    "put {id}, {hash} or a field of your own in -o", path));
@@ -474,6 +443,9 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 		free(p);
 		return;
 	}
+	if (provenance)
+		p = dalle_provenance_into(p, &n, r->rec, index);
+	dalle_provenance_sha256(p, n, im.sha256);
 	if ((im.fp = make_temp(r, path, &im.tmp)) != NULL) {
 		if (fwrite(p, 1, n, im.fp) != n || fflush(im.fp) == EOF ||
 		    fsync(fileno(im.fp)) == -1) {

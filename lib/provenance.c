@@ -366,6 +366,41 @@ out:
 	return rc;
 }
 
+int
+dalle_provenance_differs(const char *path, const unsigned char *p, size_t n)
+{
+	const unsigned char *f;
+	struct stat st;
+	size_t m, at;
+	int fd, differ = 1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		return 0;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	m = (size_t)st.st_size;
+	f = m > 0 ? mmap(NULL, m, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+	close(fd);
+	if (f == MAP_FAILED)
+		return 1;
+	if (m == n)
+		differ = n > 0 && memcmp(f, p, n) != 0;
+	else if (m > n) {
+		/* The image as it came, with something in the one place. */
+		if (n >= 20 && memcmp(p, png_sig, 8) == 0)
+			at = n - 12;
+		else
+			at = jpeg_at(p, n);
+		differ = at == 0 || memcmp(f, p, at) != 0 ||
+		    memcmp(f + m - (n - at), p + at, n - at) != 0;
+	}
+	if (m > 0)
+		munmap((void *)f, m);
+	return differ;
+}
+
 void
 dalle_provenance_sha256(const void *p, size_t n, char hex[65])
 {

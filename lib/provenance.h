@@ -31,6 +31,12 @@ int dalle_provenance_file(int fd, jv fields);
  * rec (borrowed) in it, its size in *n; as it was when it takes none. */
 unsigned char *dalle_provenance_into(unsigned char *p, size_t *n, jv rec,
     int index);
+/* Does the regular file at path hold another image than p[0..n), both
+ * as it is and with provenance of any length where
+ * dalle_provenance_splice puts it?  (Not there, or not a regular file:
+ * no.) */
+int dalle_provenance_differs(const char *path, const unsigned char *p,
+    size_t n);
 /* sha256 of p[0..n) as 64 hexadecimal digits and a NUL. */
 void dalle_provenance_sha256(const void *p, size_t n, char hex[65]);
 /* sha256 of the whole file fd, and its size in *bytes; 0, or -1. */

@@ -153,6 +153,17 @@ different() {
 	    "$(sha256sum same.png | cut -d' ' -f1)"
 }
 
+@test "the same image with other provenance is there already; another image is not" {
+	rec=$(dalle-submit -m gpt-image-1 "$PROMPT")
+	run -0 --separate-stderr dalle-fetch -o same.png <<<"$rec"
+	later=$(jq -c '.created += 3600' <<<"$rec")
+	run -0 --separate-stderr dalle-fetch -o same.png <<<"$later"
+	assert_equal "$(jq -r '.files[0].existing' <<<"$output")" true
+	other=$(dalle-submit -m gpt-image-1 'another picture')
+	run -73 --separate-stderr dalle-fetch -o same.png <<<"$other"
+	assert_equal "$(jq -r .error.kind <<<"$output")" io
+}
+
 @test "a long option two programs share takes the same argument in both" {
 	local p
 	for p in $(programs); do
