@@ -28,6 +28,8 @@ PNG_LIBS != $(PKG_CONFIG) --libs libpng zlib 2>/dev/null || echo -lpng -lz
 JPEG_LIBS = -ljpeg
 CRYPTO_CFLAGS != $(PKG_CONFIG) --cflags libcrypto 2>/dev/null || true
 CRYPTO_LIBS != $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto
+# libjq 1.6 cannot say its version: --version prints the one built against.
+JQ_VERSION != dpkg-query -W -f '$${Version}' libjq-dev 2>/dev/null || jq --version 2>/dev/null || echo unknown
 DALLE_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE \
 	-DVERSION=\"$(VERSION)\" -Ilib $(CURL_CFLAGS) $(JQ_CFLAGS) $(CRYPTO_CFLAGS)
 # dalle-serve alone paints images, signs URLs and serves HTTP: only
@@ -45,7 +47,8 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/token.o lib/outpath.o \
 	lib/answer.o \
 	lib/interrupt.o lib/input.o \
-	lib/gallery.o
+	lib/gallery.o \
+	lib/version.o lib/provenance.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
 	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \
@@ -55,7 +58,8 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/token.h lib/outpath.h \
 	lib/answer.h \
 	lib/interrupt.h lib/input.h \
-	lib/gallery.h
+	lib/gallery.h \
+	lib/version.h lib/provenance.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
 	serve/batch.o serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
@@ -73,6 +77,11 @@ all: $(BIN)
 
 $(LIBOBJ) cmd/dalle-submit.o cmd/dalle-poll.o cmd/dalle-fetch.o: $(HDR)
 cmd/dalle-gallery.o: $(HDR)
+# The version of libjq built against; PNG's headers for provenance.
+lib/version.o: lib/version.c $(HDR)
+	$(CC) $(DALLE_CPPFLAGS) -DDALLE_JQ_VERSION=\"$(JQ_VERSION)\" $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ lib/version.c
+lib/provenance.o: lib/provenance.c $(HDR)
+	$(CC) $(DALLE_CPPFLAGS) $(PNG_CFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ lib/provenance.c
 # The model table is data included by model.c.
 lib/model.o: lib/models.def
 
@@ -108,10 +117,10 @@ dalle-submit: cmd/dalle-submit.o libdalle.a
 dalle-poll: cmd/dalle-poll.o libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-poll.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
 dalle-fetch: cmd/dalle-fetch.o libdalle.a
-	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-fetch.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) -lm
-# No curl: a page from records.
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-fetch.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) $(PNG_LIBS) $(CRYPTO_LIBS) -lm
+# A page from records: curl only for --version's line.
 dalle-gallery: cmd/dalle-gallery.o libdalle.a
-	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-gallery.o libdalle.a $(JQ_LIBS) $(CRYPTO_LIBS) -lm
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ cmd/dalle-gallery.o libdalle.a $(CURL_LIBS) $(JQ_LIBS) $(CRYPTO_LIBS) -lm
 dalle-serve: $(SERVEOBJ) libdalle.a
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ $(SERVEOBJ) libdalle.a $(SERVE_LIBS) $(CURL_LIBS) $(JQ_LIBS) -lm
 

@@ -18,7 +18,8 @@
 
 #include "dalle.h"
 
-enum { OPT_PATHS = DALLE_OPT_FIRST_FREE, OPT_JOURNAL, OPT_MAX_BYTES };
+enum { OPT_PATHS = DALLE_OPT_FIRST_FREE, OPT_JOURNAL, OPT_MAX_BYTES,
+	OPT_NO_PROVENANCE, OPT_SIDECAR };
 
 static const struct option longopts[] = {
 	{ "directory", required_argument, NULL, 'd' },
@@ -27,6 +28,8 @@ static const struct option longopts[] = {
 	{ "paths", no_argument, NULL, OPT_PATHS },
 	{ "journal", required_argument, NULL, OPT_JOURNAL },
 	{ "max-bytes", required_argument, NULL, OPT_MAX_BYTES },
+	{ "no-provenance", no_argument, NULL, OPT_NO_PROVENANCE },
+	{ "sidecar", no_argument, NULL, OPT_SIDECAR },
 	DALLE_RUN_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -50,6 +53,7 @@ struct img {
 	char *checked;            /* the path found free before the download */
 	char *tmp;                /* temporary file beside the target */
 	FILE *fp;
+	char sha256[65];          /* of the file, once it is final */
 };
 
 static struct dalle_conf conf;
@@ -58,6 +62,7 @@ static const char *tmpl;
 static int force, paths_only, to_stdout, stdout_used;
 static const char *journal_path;  /* --journal */
 static long long max_bytes = (long long)256 << 20;     /* --max-bytes */
+static int provenance = 1, sidecar;     /* --no-provenance, --sidecar */
 
 static void
 usage(FILE *fp, int rc)
@@ -66,7 +71,8 @@ usage(FILE *fp, int rc)
 	    "[--paths]\n"
 	    "\t[--journal file] [--max-bytes n] [--keep-order] [--allow-http]\n"
 	    "\t[--cacert file] [--retries n] [--request-timeout s]\n"
-	    "\t[--max-line bytes] [record-or-url ...]\n", fp);
+	    "\t[--max-line bytes] [--no-provenance] [--sidecar] [--version]\n"
+	    "\t[record-or-url ...]\n", fp);
 	exit(rc);
 }
 
@@ -307,8 +313,28 @@ taken(struct rec *r, const char *path, int index, int on_disk)
 		    "%s: exists and is not a file", path));
 		return 1;
 	}
-	r->files = jv_array_set(r->files, index, f);
+	r->files = jv_array_set(r->files, index, dalle_provenance_path_sum(f,
+	    path));
 	return 1;
+}
+
+/* The provenance into im's finished file, unless it is in already; then
+ * its sha256 and size.  -1 with r's error set. */
+static int
+stamp(struct img *im, jv fields, long long *bytes)
+{
+	int fd = fileno(im->fp), rc = 1;
+
+	if (im->sha256[0] != '\0')
+		return 0;       /* spliced and summed as it was written */
+	if (provenance && (rc = dalle_provenance_file(fd, fields)) == 0)
+		rc = fsync(fd);
+	if (rc == -1 || dalle_provenance_sum(fd, im->sha256, bytes) == -1) {
+		rec_fail(im->r, dalle_record_errorf("fetch", DALLE_KIND_IO,
+		    "%s: %s", im->tmp, strerror(errno)));
+		return -1;
+	}
+	return 0;
 }
 
 /* Move a finished temporary file to its target named by its real format. */
@@ -319,6 +345,7 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 	const char *fmt;
 	char *path;
 	int w, h;
+	jv fields, f;
 
 	fmt = dalle_image_probe(head, n, &w, &h);
 	if (fmt == NULL) {
@@ -331,8 +358,9 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 		unlink(im->tmp);
 		return;
 	}
+	fields = dalle_provenance_fields(r->rec, im->index);
 	if (taken(r, path, im->index, im->checked == NULL ||
-	    strcmp(path, im->checked) != 0))
+	    strcmp(path, im->checked) != 0) || stamp(im, fields, &bytes) == -1)
 		unlink(im->tmp);
 	else {
 		if (rename(im->tmp, path) == -1) {
@@ -340,12 +368,18 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 			    "%s: %s", path, strerror(errno)));
 			unlink(im->tmp);
 			free(path);
+			jv_free(fields);
 			return;
 		}
 		was_written(path, 1);
-		r->files = jv_array_set(r->files, im->index,
-		    dalle_name_entry(path, im->index, head, n, bytes, 0));
+		f = jv_object_set(dalle_name_entry(path, im->index, head, n,
+		    bytes, 0), jv_string("sha256"), jv_string(im->sha256));
+		if (sidecar && dalle_provenance_sidecar(path, fields, f) == -1)
+			rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
+			    "%s.json: %s", path, strerror(errno)));
+		r->files = jv_array_set(r->files, im->index, f);
 	}
+	jv_free(fields);
 	free(path);
 }
 
@@ -366,38 +400,10 @@ make_temp(struct rec *r, const char *path, char **tmp)
 	return fp;
 }
 
-/* Does the regular file at path hold other bytes than p[0..n)?  (Not
- * there, or not a regular file: no; taken() says what those are.) */
-static int
-other_bytes(const char *path, const unsigned char *p, size_t n)
-{
-	unsigned char buf[65536];
-	struct stat st;
-	size_t off = 0;
-	ssize_t k;
-	int fd, differ = 0;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
-		return 0;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return 0;
-	}
-	if ((size_t)st.st_size != n)
-		differ = 1;
-	while (!differ && (k = read(fd, buf, sizeof(buf))) > 0) {
-		if ((size_t)k > n - off || memcmp(buf, p + off, (size_t)k) != 0)
-			differ = 1;
-		off += (size_t)k;
-	}
-	close(fd);
-	return differ;
-}
-
 static void
 write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 {
-	struct img im = { r, index, multi, NULL, NULL, NULL };
+	struct img im = { r, index, multi, NULL, NULL, NULL, "" };
 	const char *fmt;
 	unsigned char *p;
 	size_t n;
@@ -424,7 +430,7 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 	path = resolve(r, index, multi, dalle_name_ext(fmt ? fmt : "png"));
 	/* Another image under this name: not left unwritten unsaid. */
 	if (path != NULL && !force && !was_written(path, 0) &&
-	    other_bytes(path, p, n)) {
+	    dalle_provenance_differs(path, p, n)) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 		    "%s: exists and holds another image; -f replaces it, or "
 		    "put {id}, {hash} or a field of your own in -o", path));
@@ -437,6 +443,9 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 		free(p);
 		return;
 	}
+	if (provenance)
+		p = dalle_provenance_into(p, &n, r->rec, index);
+	dalle_provenance_sha256(p, n, im.sha256);
 	if ((im.fp = make_temp(r, path, &im.tmp)) != NULL) {
 		if (fwrite(p, 1, n, im.fp) != n || fflush(im.fp) == EOF ||
 		    fsync(fileno(im.fp)) == -1) {
@@ -673,6 +682,12 @@ main(int argc, char *argv[])
 			break;
 		case OPT_JOURNAL:
 			journal_path = optarg;
+			break;
+		case OPT_NO_PROVENANCE:
+			provenance = 0;
+			break;
+		case OPT_SIDECAR:
+			sidecar = 1;
 			break;
 		case OPT_MAX_BYTES:
 			if (dalle_answer_bytes(optarg, &max_bytes) == -1)

@@ -24,8 +24,9 @@
 #include "lines.h"
 #include "record.h"
 #include "util.h"
+#include "version.h"
 
-enum { OPT_BASE = 256, OPT_TITLE, OPT_INLINE, OPT_MAX_LINE };
+enum { OPT_BASE = 256, OPT_TITLE, OPT_INLINE, OPT_MAX_LINE, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -35,6 +36,7 @@ static const struct option longopts[] = {
 	{ "title", required_argument, NULL, OPT_TITLE },
 	{ "inline", no_argument, NULL, OPT_INLINE },
 	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -46,7 +48,7 @@ usage(FILE *fp, int rc)
 {
 	fputs("usage: dalle-gallery [-hq] [-o file] [--base url] "
 	    "[--title text]\n"
-	    "\t[--inline] [--max-line bytes] [file ...]\n", fp);
+	    "\t[--inline] [--max-line bytes] [--version] [file ...]\n", fp);
 	exit(rc);
 }
 
@@ -188,6 +190,9 @@ main(int argc, char *argv[])
 				    "number of bytes from 64 to 4294967296",
 				    optarg);
 			break;
+		case OPT_VERSION:
+			dalle_version_print(stdout, "dalle-gallery");
+			exit(0);
 		default:
 			usage(stderr, DALLE_EX_USAGE);
 		}

@@ -68,7 +68,7 @@ usage(FILE *fp, int rc)
 	    "\t[--endpoint url] [--api-version v] [--api-key-file file]\n"
 	    "\t[--token-command cmd] [--allow-http] [--cacert file]\n"
 	    "\t[--retries n] [--request-timeout s] [--max-line bytes]\n"
-	    "\t[operation ...]\n", fp);
+	    "\t[--version] [operation ...]\n", fp);
 	exit(rc);
 }
 

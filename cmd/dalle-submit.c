@@ -131,7 +131,7 @@ usage(FILE *fp, int rc)
 	    "\t[--base-url url] [--api-version v] [--api-key-file file]\n"
 	    "\t[--token-command cmd] [--allow-http] [--cacert file]\n"
 	    "\t[--retries n] [--request-timeout s] [--max-line bytes]\n"
-	    "\t[-f file | prompt ...]\n", fp);
+	    "\t[--version] [-f file | prompt ...]\n", fp);
 	exit(rc);
 }
 

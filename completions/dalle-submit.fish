@@ -48,3 +48,4 @@ complete -c dalle-submit -l rate -x -d 'Requests a minute for every process on t
 complete -c dalle-submit -l rate-file -r -F -d 'State file of the shared request budget'
 complete -c dalle-submit -l max-line -x -d 'Longest input line taken'
 complete -c dalle-submit -s f -l file -r -F -d 'Read prompts from a file'
+complete -c dalle-submit -l version -d 'Print the versions and exit'

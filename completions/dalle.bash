@@ -32,7 +32,7 @@ _dalle() {
 		    --rate --rate-file --api --endpoint
 		    --base-url --api-version --api-key-file --token-command
 		    --allow-http --cacert --retries --request-timeout
-		    --max-line -f --file'
+		    --max-line -f --file --version'
 		case $prev in
 		-f | --file)
 			compopt -o filenames 2>/dev/null
@@ -78,7 +78,7 @@ _dalle() {
 		    --interval --poll-rate --keep-order --cancel --endpoint
 		    --api-version
 		    --api-key-file --token-command --allow-http --cacert --retries
-		    --request-timeout --max-line'
+		    --request-timeout --max-line --version'
 		case $prev in
 		-j | --jobs | -t | --timeout | --interval | --poll-rate | \
 		    --endpoint | \
@@ -90,7 +90,7 @@ _dalle() {
 		opts='-d --directory -f --force -h --help -j --jobs -o --output
 		    -q --quiet -v --verbose --paths --journal --keep-order
 		    --allow-http --cacert --retries --request-timeout --max-bytes
-		    --max-line'
+		    --max-line --no-provenance --sidecar --version'
 		case $prev in
 		-d | --directory)
 			compopt -o filenames 2>/dev/null
@@ -106,7 +106,7 @@ _dalle() {
 		;;
 	dalle-gallery)
 		opts='-h --help -q --quiet -o --output --base --title --inline
-		    --max-line'
+		    --max-line --version'
 		case $prev in
 		-o | --output)
 			compopt -o filenames 2>/dev/null
@@ -131,7 +131,7 @@ _dalle() {
 		    --latency --log --public-url --rate-window --response-ttl
 		    --rpm --seed
 		    --slow-images --threads --token --token-file --today
-		    --truncate-rate --url-ttl'
+		    --truncate-rate --url-ttl --version'
 		case $prev in
 		--log | --token-file)
 			compopt -o filenames 2>/dev/null

@@ -363,6 +363,10 @@ dalle_conf_option(struct dalle_conf *c, int ch, const char *arg)
 	case 'v':
 		c->verbose++;
 		break;
+	case DALLE_OPT_VERSION:
+		/* As -h: on stdout, and nothing else is done. */
+		dalle_version_print(stdout, c->prog);
+		exit(dalle_finish(0));
 	default:
 		return 0;
 	}

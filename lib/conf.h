@@ -42,6 +42,7 @@ enum {
 	DALLE_OPT_TOKEN_COMMAND, DALLE_OPT_ALLOW_HTTP, DALLE_OPT_RETRIES,
 	DALLE_OPT_BASE_URL, DALLE_OPT_REQ_TIMEOUT, DALLE_OPT_KEY_ARGV,
 	DALLE_OPT_KEEP_ORDER, DALLE_OPT_CACERT, DALLE_OPT_MAX_LINE,
+	DALLE_OPT_VERSION,
 	DALLE_OPT_FIRST_FREE = 300
 };
 #define DALLE_CONF_LONGOPTS \
@@ -69,7 +70,8 @@ enum {
 	{ "max-line", required_argument, NULL, DALLE_OPT_MAX_LINE }, \
 	{ "quiet", no_argument, NULL, 'q' }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
-	{ "help", no_argument, NULL, 'h' }
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, DALLE_OPT_VERSION }
 
 /* Refused with a word on why: a secret in argv shows in ps(1).  Listed so
  * that getopt_long does not take "--api-key" for "--api-key-file". */

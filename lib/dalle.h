@@ -52,5 +52,7 @@
 #include "outpath.h"
 #include "interrupt.h"
 #include "input.h"
+#include "version.h"
+#include "provenance.h"
 
 #endif

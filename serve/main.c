@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "serve.h"
+#include "version.h"
 
 struct serve_opt opt;
 char listen_base[128];
@@ -51,7 +52,7 @@ usage(FILE *fp, int rc)
 	    " [--slow-images bytes] [--threads n]\n"
 	    "\t[--token token] [--token-file file]\n"
 	    "\t[--today yyyy-mm-dd] [--truncate-rate p] "
-	    "[--url-ttl seconds]\n", fp);
+	    "[--url-ttl seconds] [--version]\n", fp);
 	exit(rc);
 }
 
@@ -156,6 +157,7 @@ add_blocked(const char *word)
 /* How an option's argument is read, and where it goes. */
 enum arg {
 	A_HELP,                   /* no argument: print the usage */
+	A_VERSION,                /* no argument: print the versions */
 	A_STR,                    /* const char * */
 	A_REAL,                   /* double in [min, max] */
 	A_INT,                    /* long in [lo, hi] */
@@ -183,6 +185,7 @@ struct optdef {
 /* The SYNOPSIS, as a table. */
 static const struct optdef opts[] = {
 	{ "help", 'h', A_HELP, NULL, .fn = NULL },
+	{ "version", 0, A_VERSION, NULL, .fn = NULL },
 	{ "deployment", 'd', A_FN, NULL, .fn = add_deployment },
 	{ "listen", 'l', A_STR, &opt.listen, .fn = NULL },
 	{ "api-key", 0, A_LIST, &opt.keys, .fn = NULL },
@@ -276,6 +279,9 @@ set_option(const struct optdef *o, const char *arg)
 	switch (o->arg) {
 	case A_HELP:
 		usage(stdout, 0);
+	case A_VERSION:
+		dalle_version_print(stdout, "dalle-serve");
+		exit(dalle_finish(0));
 	case A_STR:
 		*(const char **)o->to = arg;
 		break;
@@ -339,8 +345,8 @@ parse_options(int argc, char *argv[])
 	}
 	for (i = 0; i < NOPTS; i++) {
 		lo[i].name = opts[i].name;
-		lo[i].has_arg = opts[i].arg == A_HELP ? no_argument :
-		    required_argument;
+		lo[i].has_arg = opts[i].arg == A_HELP ||
+		    opts[i].arg == A_VERSION ? no_argument : required_argument;
 		lo[i].flag = NULL;
 		lo[i].val = opts[i].ch ? opts[i].ch : 256 + (int)i;
 		if (opts[i].ch) {

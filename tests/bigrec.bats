@@ -179,7 +179,7 @@ png() {
 	for i in 1 2 3; do
 		printf '{"prompt":"a photograph, %d","k":%d}\n' "$i" "$i"
 	done >in.jsonl
-	run --separate-stderr bash -c 'dalle-submit -j 2 --deployment gpt-image-1 <in.jsonl | tee sub.jsonl | dalle-poll | tee polled.jsonl | dalle-fetch -d out -o "{k}.{ext}" >fetched.jsonl'
+	run --separate-stderr bash -c 'dalle-submit -j 2 --deployment gpt-image-1 <in.jsonl | tee sub.jsonl | dalle-poll | tee polled.jsonl | dalle-fetch --no-provenance -d out -o "{k}.{ext}" >fetched.jsonl'
 	assert_success
 	cmp sub.jsonl polled.jsonl
 	for f in sub.jsonl fetched.jsonl; do
