@@ -106,11 +106,11 @@ dalle_cost_init(char **why)
 	ssize_t n;
 	int r, i;
 
+	*why = NULL;
 	if (loaded)
 		return jv_is_valid(table) ? 0 : -1;
 	loaded = 1;
 	table = jv_invalid();
-	*why = NULL;
 	if (env != NULL && *env != '\0') {
 		r = try_file(env, why);
 		if (r == 0)
@@ -197,6 +197,10 @@ tokens_usd(jv tok, jv usage, double *usd, char *why, size_t whylen)
 		return -1;
 	}
 	jv_free(d);
+	if (text < 0 || image < 0 || out < 0 || otext < 0) {
+		snprintf(why, whylen, "its usage counts tokens below zero");
+		return -1;
+	}
 	*usd = 0;
 	if (text > 0 || image > 0 || out > 0 || otext > 0) {
 		if (num(tok, "text_in", &p) == -1 && text > 0)
@@ -279,7 +283,8 @@ dalle_cost_of(const char *model, jv usage, const char *size,
 	char *e;
 
 	if (dalle_cost_init(&e) == -1) {
-		snprintf(why, sizeof(why), "no price table: %s", e ? e : "");
+		snprintf(why, sizeof(why), "no price table%s%s", e ? ": " : "",
+		    e ? e : "");
 		free(e);
 		return cost_object(0, NULL, batch, why);
 	}
