@@ -36,6 +36,15 @@ cents8() {
 	assert_equal "$(jq '.usage.output_tokens > 0' out)" true
 }
 
+@test "cost: with no price per token, a result costs its images by the table" {
+	use_openai
+	jq '.models["gpt-image-2"].tokens = null' "$ROOT/share/prices.json" >prices.json
+	DALLE_PRICES=$PWD/prices.json dalle-submit -m gpt-image-2 --quality medium -s 1024x1024 -n 2 'A fox' >out
+	assert_equal "$(jq '.data | length' out)" 2
+	assert_equal "$(jq -r .cost.basis out)" per-image
+	assert_equal "$(jq -r .cost.usd out)" 0.106
+}
+
 @test "cost: a deployment's answer on Azure, priced by its usage" {
 	use_azure
 	dalle-submit --deployment gpt-image-2 --quality high 'A fox' >out
