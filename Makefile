@@ -7,6 +7,8 @@ VERSION = 0.1.0
 PREFIX = /usr/local
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
+# The price table (share/prices.json), looked up here first.
+DATADIR = $(PREFIX)/share/dalle-tools
 BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR = $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR = $(PREFIX)/share/fish/vendor_completions.d
@@ -31,7 +33,8 @@ CRYPTO_LIBS != $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto
 # libjq 1.6 cannot say its version: --version prints the one built against.
 JQ_VERSION != dpkg-query -W -f '$${Version}' libjq-dev 2>/dev/null || jq --version 2>/dev/null || echo unknown
 DALLE_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE \
-	-DVERSION=\"$(VERSION)\" -Ilib $(CURL_CFLAGS) $(JQ_CFLAGS) $(CRYPTO_CFLAGS)
+	-DVERSION=\"$(VERSION)\" -Ilib $(CURL_CFLAGS) $(JQ_CFLAGS) $(CRYPTO_CFLAGS) \
+	-DDALLE_DATADIR=\"$(DATADIR)\"
 # dalle-serve alone paints images, signs URLs and serves HTTP: only
 # serve/*.c are compiled with these libraries' flags.
 SERVE_CPPFLAGS = $(MHD_CFLAGS) $(PNG_CFLAGS) $(CRYPTO_CFLAGS)
@@ -48,7 +51,8 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/answer.o \
 	lib/interrupt.o lib/input.o \
 	lib/gallery.o \
-	lib/version.o lib/provenance.o
+	lib/version.o lib/provenance.o \
+	lib/cost.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
 	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \
@@ -59,7 +63,8 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/answer.h \
 	lib/interrupt.h lib/input.h \
 	lib/gallery.h \
-	lib/version.h lib/provenance.h
+	lib/version.h lib/provenance.h \
+	lib/cost.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
 	serve/batch.o serve/keyed.o \
 	serve/main.o serve/operation.o serve/paint.o serve/quota.o \
@@ -84,6 +89,11 @@ lib/provenance.o: lib/provenance.c $(HDR)
 	$(CC) $(DALLE_CPPFLAGS) $(PNG_CFLAGS) $(WFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ lib/provenance.c
 # The model table is data included by model.c.
 lib/model.o: lib/models.def
+# The price table, built in as a C string: a copied program keeps it.
+lib/cost.o: lib/prices.inc
+lib/prices.inc: share/prices.json
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' \
+	    share/prices.json >$@
 
 # POSIX make has no flags per target: the server's objects have a rule of
 # their own, and each its source below.
@@ -206,7 +216,7 @@ FUZZ = base64 batch dotenv lines name record response retry sse stream url
 FUZZBIN = fuzz/base64 fuzz/batch fuzz/dotenv fuzz/lines fuzz/name \
 	fuzz/record fuzz/response fuzz/retry fuzz/sse fuzz/stream fuzz/url
 
-fuzz/libdalle.a: $(LIBOBJ:.o=.c) $(HDR)
+fuzz/libdalle.a: $(LIBOBJ:.o=.c) $(HDR) lib/prices.inc
 	mkdir -p fuzz/obj
 	for s in $(LIBOBJ:.o=.c); do \
 	    $(FUZZ_CC) $(DALLE_CPPFLAGS) $(WFLAGS) $(FUZZ_CFLAGS) \
@@ -244,8 +254,10 @@ fuzz-brief:
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) \
-	    $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	    $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) \
+	    $(DESTDIR)$(DATADIR)
 	cp -f $(BIN) $(DESTDIR)$(BINDIR)/
+	cp -f share/prices.json $(DESTDIR)$(DATADIR)/
 	cp -f $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	cp -f $(MAN7) $(DESTDIR)$(MANDIR)/man7/
 	for b in dalle-submit dalle-poll dalle-fetch dalle-serve dalle-gallery; do \
@@ -260,10 +272,11 @@ uninstall:
 	        $(DESTDIR)$(BASHCOMPDIR)/$$b $(DESTDIR)$(FISHCOMPDIR)/$$b.fish; \
 	done
 	rm -f $(DESTDIR)$(MANDIR)/man7/dalle.7 $(DESTDIR)$(ZSHCOMPDIR)/_dalle
+	rm -f $(DESTDIR)$(DATADIR)/prices.json
 
 clean:
 	rm -f $(BIN) libdalle.a lib/*.o cmd/*.o serve/*.o tests/jsoncheck \
-	    tests/ratesim tests/imgcheck
+	    tests/ratesim tests/imgcheck lib/prices.inc
 	rm -rf tests/.wrap tests/.tool-log
 
 .PHONY: all deps check demo bench soak killtest lint asan valgrind fuzz \

@@ -411,7 +411,8 @@ batch_put(struct dalle_loop *lp, struct bwait *b, struct op *o)
 			rec = jv_object_delete(rec, jv_string("status"));
 		rc = dalle_loop_fail(lp, o->id, rec, e, &o->big);
 	} else
-		dalle_loop_write(lp, o->id, rec, &o->big);
+		dalle_loop_write(lp, o->id, dalle_cost_add(rec, jv_null()),
+		    &o->big);
 	free(line);
 	jv_free(at);
 	jv_free(op);
@@ -838,6 +839,7 @@ response_done(struct dalle_loop *lp, struct dalle_xfer *x, struct op *o)
 		rc = dalle_loop_fail(lp, o->id, rec, e, &o->big);
 	else {
 		jv_free(e);
+		rec = dalle_cost_add(rec, jv_null());
 		dalle_loop_write(lp, o->id, rec, &o->big);
 		rc = 0;
 	}
@@ -924,6 +926,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	else
 		jv_free(v);
 	if (strcmp(status, "succeeded") == 0 && images > 0) {
+		rec = dalle_cost_add(rec, jv_null());
 		dalle_loop_write(lp, o->id, rec, &o->big);
 		goto done;
 	}
@@ -963,6 +966,7 @@ main(int argc, char *argv[])
 	long long num;
 	size_t n;
 	int ch, rc;
+	char *why;
 
 	dalle_conf_init(&conf, "dalle-poll");
 	conf.jobs = 16;
@@ -1004,6 +1008,8 @@ main(int argc, char *argv[])
 	if (argc == 0 && isatty(STDIN_FILENO))
 		usage(stderr, DALLE_EX_USAGE);
 	dalle_conf_finish(&conf, 0);
+	if (dalle_cost_init(&why) == -1)
+		errx(DALLE_EX_CONFIG, "%s", why);
 
 	/* One cap on polls a second over all operations, this process's:
 	 * at most so many in any one second, so that the operations a

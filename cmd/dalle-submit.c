@@ -437,7 +437,7 @@ batch_show(struct dalle_loop *lp, struct held *h, int file, size_t lines,
     size_t bytes)
 {
 	char *url = dalle_api_url(&conf, DALLE_API_OPENAI, NULL, "files");
-	jv req = dalle_record_get(h->rec, "request"), up;
+	jv req = dalle_record_get(h->rec, "request"), up, bl;
 	char *line = dalle_xmalloc(h->len + 1);
 
 	if (pread(fileno(groups[h->group].fp), line, h->len, h->off) !=
@@ -453,6 +453,11 @@ batch_show(struct dalle_loop *lp, struct held *h, int file, size_t lines,
 	free(url);
 	req = jv_object_set(req, jv_string("batch_line"),
 	    jv_parse_sized(line, (int)h->len));
+	bl = jv_getpath(jv_copy(req), JV_ARRAY(jv_string("batch_line"),
+	    jv_string("body")));
+	h->rec = dalle_cost_estimate(h->rec, *groups[h->group].model ?
+	    groups[h->group].model : NULL, bl, 1);
+	jv_free(bl);
 	free(line);
 	req = jv_object_set(req, jv_string("upload"), up);
 	h->rec = jv_object_set(h->rec, jv_string("request"), req);
@@ -682,6 +687,8 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	int json, streamed;
 	jv body, request, e, v;
 
+	/* "cost" is this stage's: an input's (an estimate, say) goes. */
+	rec = jv_object_delete(rec, jv_string("cost"));
 	dep = dalle_record_str(rec, "deployment");
 	if (dep == NULL)
 		dep = conf.deployment;
@@ -769,6 +776,9 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	    jv_string(dalle_api_name(api)));
 	request = jv_object_set(request, jv_string("url"), jv_string(url));
 	request = jv_object_set(request, jv_string("hash"), jv_string(hash));
+	if (check)
+		request = jv_object_set(request, jv_string("model"),
+		    jv_string(check));
 	if (skip_done(lp, &rec, big, &request, body)) {
 		dalle_edit_free(&ed);
 		dalle_buf_free(&s);
@@ -816,6 +826,7 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		request = jv_object_set(request, jv_string("method"),
 		    jv_string("POST"));
 		request = jv_object_set(request, jv_string("headers"), h);
+		rec = dalle_cost_estimate(rec, check, body, 0);
 		/* A form as its parts: names, files, sizes, never bytes. */
 		if (form) {
 			jv_free(body);
@@ -1008,6 +1019,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		rec = dalle_batch_merge(rec, body, v);
 		if (r->stream)
 			rec = dalle_stream_record(r->stream, rec);
+		rec = dalle_cost_add(rec, defaults);
 	}
 	/* A streamed answer is not kept: its record is rebuilt from events. */
 	if (r->stream == NULL)
@@ -1155,6 +1167,8 @@ main(int argc, char *argv[])
 	}
 	if (!today_given)
 		today = dalle_lifecycle_today();
+	if (dalle_cost_init(&why) == -1)
+		errx(DALLE_EX_CONFIG, "%s", why);
 	dalle_input_operands("dalle-submit", argc, argv, file);
 	if (argc == 0 && file == NULL && isatty(STDIN_FILENO))
 		usage(stderr, DALLE_EX_USAGE);
@@ -1182,6 +1196,8 @@ main(int argc, char *argv[])
 		lp.interrupt = batch_interrupted;
 	}
 	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
+	if (dry_run && !conf.quiet)
+		dalle_cost_total(stderr, "dalle-submit");
 	dalle_rate_close(rate);
 	dalle_resume_close(&resume);
 	jv_free(defaults);

@@ -54,5 +54,6 @@
 #include "input.h"
 #include "version.h"
 #include "provenance.h"
+#include "cost.h"
 
 #endif
