@@ -497,7 +497,9 @@ batch_send(struct dalle_loop *lp, const size_t *v, size_t n, int file)
 		unlink(path);
 		dalle_temp_done(path);
 	}
-	if (fid != NULL)
+	if (fid != NULL && dalle_interrupted())
+		e = dalle_interrupt_error("submit", dalle_interrupted(), 0, 0);
+	else if (fid != NULL)
 		b = dalle_batch_create(lp->http, &conf, fid,
 		    groups[held[v[0]].group].endpoint, &e);
 	free(fid);
@@ -855,6 +857,7 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	}
 	x->udata = r;
 	x->paced = 1;
+	x->paid = 1;
 	dalle_http_start(lp->http, x);
 	return -1;
 }
@@ -1181,6 +1184,8 @@ main(int argc, char *argv[])
 		lp.end = batch_end;
 		lp.interrupt = batch_interrupted;
 	}
+	/* What went out is paid for: the first signal lets it finish. */
+	dalle_grace_enable(conf.timeout_ms);
 	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
 	dalle_rate_close(rate);
 	dalle_resume_close(&resume);

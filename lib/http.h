@@ -22,6 +22,9 @@ struct dalle_xfer {
 	FILE *out;                /* write the response body here if set */
 	int follow;               /* follow https redirects (image downloads) */
 	int paced;                /* each attempt waits for the engine's rate */
+	int paid;                 /* a request that is paid for once sent:
+	                           * the first signal lets it finish
+	                           * (dalle_http_abort_unsent) */
 	int image;                /* an image download: no compression, an
 	                           * image's type (see limits.c) */
 	long long max_bytes;      /* largest body taken; 0: 64 MiB */
@@ -79,6 +82,9 @@ int dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms,
  * "interrupted" for signal sig (or "timeout" for sig -1), saying whether
  * its request had gone out. */
 void dalle_http_abort(struct dalle_http *h, int sig);
+/* The same for every transfer but the paid ones whose request went out
+ * (see paid): those go on.  Returns how many go on. */
+size_t dalle_http_abort_unsent(struct dalle_http *h, int sig);
 /* The next finished transfer (retries done), or NULL. */
 struct dalle_xfer *dalle_http_done(struct dalle_http *h);
 /* Transfers started and not yet handed back by dalle_http_done. */

@@ -528,11 +528,12 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		while (lr && room(lp) && !dalle_interrupted() &&
 		    (s = dalle_lines_next(lr, &n, &lineno)) != NULL)
 			one(lp, s, n, lineno, dalle_lines_toolong(lr));
-		if (dalle_interrupted())
+		if (dalle_interrupted() && !dalle_grace_hold(lp->http))
 			break;
-		reading = lr && !dalle_lines_eof(lr) && room(lp);
+		reading = lr && !dalle_lines_eof(lr) && room(lp) &&
+		    !dalle_interrupted();
 		if (!reading && dalle_http_pending(lp->http) == 0 &&
-		    lp->end != NULL) {
+		    lp->end != NULL && !dalle_interrupted()) {
 			rc = lp->end(lp);
 			lp->end = NULL;
 			if (rc != 0 && lp->rc == 0)
@@ -542,7 +543,7 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		if (!reading && dalle_http_pending(lp->http) == 0)
 			break;
 		flush_out();
-		if (dalle_interrupted())
+		if (dalle_interrupted() && !dalle_grace_hold(lp->http))
 			break;
 		if (dalle_http_wait(lp->http, reading ? STDIN_FILENO : -1,
 		    1000, &ready) == -1)

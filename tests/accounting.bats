@@ -53,6 +53,9 @@ gone() {
 	pid=$!
 	wait_for in_flight 2
 	kill -TERM "$pid"
+	# The first lets the 2 sent finish (payonce.bats); a second stops them.
+	wait_for grep -q 'a second signal' err
+	kill -TERM "$pid"
 	status=0
 	wait "$pid" || status=$?
 	kill "$writer" 2>/dev/null || true
@@ -75,6 +78,8 @@ gone() {
 	    dalle-submit --deployment gpt-image-2 -j 2 >out 2>err 3>&- &
 	pid=$!
 	wait_for in_flight 2
+	kill -TERM "$pid"
+	wait_for grep -q 'a second signal' err
 	kill -TERM "$pid"
 	gone "$pid"
 	status=0
