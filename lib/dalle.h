@@ -53,5 +53,7 @@
 #include "interrupt.h"
 #include "input.h"
 #include "grace.h"
+#include "inflight.h"
+#include "status.h"
 
 #endif

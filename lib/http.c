@@ -690,12 +690,23 @@ start_due(struct dalle_http *h)
 	const struct dalle_heap_item *top;
 	int64_t now = dalle_now_ms(), t;
 	struct xfer *p;
+	int g;
 
 	while ((top = dalle_heap_top(&h->slots)) != NULL && top->key <= now)
 		attach(h, dalle_heap_pop(&h->slots, NULL));
 	while ((top = dalle_heap_top(&h->wait)) != NULL && top->key <= now &&
 	    h->inflight + h->slots.n < (size_t)jobs(h)) {
 		p = top->p;
+		if (p->x.gate != NULL && (g = p->x.gate(&p->x)) != 0) {
+			dalle_heap_pop(&h->wait, NULL);
+			if (g > 0)
+				dalle_heap_push(&h->wait, now + g, p);
+			else {
+				reset_results(&p->x);
+				hand_back(h, p);
+			}
+			continue;
+		}
 		if (h->rate && p->x.paced) {
 			/* The budget said "not before": nobody asks again
 			 * until then. */

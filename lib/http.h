@@ -34,6 +34,10 @@ struct dalle_xfer {
 	long final_status;        /* an answer with this status is not
 	                           * retried (0: none) */
 	void *udata;              /* the caller's */
+	/* When set: asked before each attempt starts, 0 to start it, n > 0
+	 * to ask again in n ms, -1 to hand it back unsent (CURLE_OK with
+	 * status 0): another process may be sending the same request. */
+	int (*gate)(struct dalle_xfer *x);
 	/* When set, a 2xx body goes here piece by piece as it arrives
 	 * instead of into resp: 0 to go on, -1 to end the transfer (as
 	 * CURLE_WRITE_ERROR). */

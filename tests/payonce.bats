@@ -53,3 +53,63 @@ in_flight() {
 	assert_equal "$(jq -s 'map(select(.resumed)) | length' <<<"$output")" 4
 	assert_equal "$(stat_of .generations)" 20
 }
+
+@test "two processes sharing a journal, the same prompt at the same time: one generation, two records" {
+	serve_start --latency 2
+	use_azure
+	dalle-submit --deployment gpt-image-2 --journal J 'the same prompt' >o1 2>e1 3>&- &
+	a=$!
+	dalle-submit --deployment gpt-image-2 --journal J 'the same prompt' >o2 2>e2 3>&- &
+	b=$!
+	sa=0
+	wait "$a" || sa=$?
+	sb=0
+	wait "$b" || sb=$?
+	assert_equal "$sa" 0
+	assert_equal "$sb" 0
+	assert_equal "$(stat_of .generations)" 1
+	assert_equal "$(cat o1 o2 | jq -s 'map(select(.data[0] and (.error == null))) | length')" 2
+	assert_equal "$(cat o1 o2 | jq -s 'map(select(.resumed)) | length')" 1
+}
+
+@test "the process sending a shared request dies: the one waiting for it sends it itself" {
+	serve_start --latency 2
+	use_azure
+	dalle-submit --deployment gpt-image-2 --journal J 'the same prompt' >o1 2>e1 3>&- &
+	a=$!
+	wait_for in_flight 0
+	dalle-submit --deployment gpt-image-2 --journal J 'the same prompt' >o2 2>e2 3>&- &
+	b=$!
+	wait_for grep -q 'waiting for its answer' e2
+	# It waits: one request at the server (and the one asking).
+	assert_equal "$(stat_of .in_flight.requests)" 2
+	kill -KILL "$a"
+	sb=0
+	wait "$b" || sb=$?
+	assert_equal "$sb" 0
+	assert_equal "$(jq -s 'map(select(.data[0] and (.error == null) and (.resumed | not))) | length' o2)" 1
+	assert_equal "$(grep -c '"route":"azure_generate"' "$SERVE_DIR/serve.log")" 2
+}
+
+@test "a background response whose status nobody documents: a protocol record after one poll, not a wait" {
+	serve_start --hostile unknown-status:response
+	use_openai
+	dalle-submit --api responses --quality low 'A boat' >ops
+	run --separate-stderr dalle-poll -t 5 <ops
+	assert_equal "$status" 76
+	assert_equal "$(jq -r .error.kind <<<"$output")" protocol
+	assert_equal "$(jq -r .error.message <<<"$output")" 'the response'"'"'s status "pendingReview" is not one the service documents'
+	assert_equal "$(jq -r .operation.id <<<"$output")" "$(jq -r .operation.id ops)"
+	assert_equal "$(grep -c '"fault":"unknown-status"' "$SERVE_DIR/serve.log")" 1
+}
+
+@test "a batch whose status nobody documents: a protocol record for each of its lines, not a wait" {
+	serve_start --hostile unknown-status:batch
+	use_openai
+	printf 'a fox\na owl\n' | dalle-submit --batch -m gpt-image-2 >ops
+	run --separate-stderr dalle-poll -t 5 --interval 1 <ops
+	assert_equal "$status" 76
+	assert_equal "$(jq -r .error.kind <<<"$output" | sort | uniq -c | tr -s ' ')" ' 2 protocol'
+	assert_equal "$(jq -r .error.message <<<"$output" | sort -u)" 'the batch'"'"'s status "pendingReview" is not one the service documents'
+	assert_equal "$(grep -c '"fault":"unknown-status"' "$SERVE_DIR/serve.log")" 1
+}
