@@ -45,7 +45,7 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/token.o lib/outpath.o \
 	lib/answer.o \
 	lib/interrupt.o lib/input.o \
-	lib/grace.o lib/inflight.o lib/status.o
+	lib/grace.o lib/inflight.o lib/status.o lib/summary.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
 	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \

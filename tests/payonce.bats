@@ -113,3 +113,31 @@ in_flight() {
 	assert_equal "$(jq -r .error.message <<<"$output" | sort -u)" 'the batch'"'"'s status "pendingReview" is not one the service documents'
 	assert_equal "$(grep -c '"fault":"unknown-status"' "$SERVE_DIR/serve.log")" 1
 }
+
+@test "dalle-poll -t: timeout records and one summary line that says how to resume" {
+	serve_start --hostile never-ends
+	use_azure
+	dalle-submit -s 256x256 one two >ops
+	run --separate-stderr dalle-poll -t 1 <ops
+	assert_equal "$status" 75
+	assert_equal "$(jq -r .error.kind <<<"$output" | sort | uniq -c | tr -s ' ')" ' 2 timeout'
+	assert_equal "$stderr" "dalle-poll: the timeout came: 0 done, 0 failed, 2 unfinished; to resume, give the unfinished records (error kind \"timeout\") back to dalle-poll: jq -c 'select(.error.kind == \"timeout\") | del(.error)'"
+	# What it says to do resumes each operation where it was.
+	run --separate-stderr dalle-poll -t 1 < <(jq -c 'select(.error.kind == "timeout") | del(.error)' <<<"$output")
+	assert_equal "$(jq -r .operation.id <<<"$output" | sort)" "$(jq -r .operation.id ops | sort)"
+}
+
+@test "dalle-submit: a request another process is still sending ends as timeout, with the summary" {
+	serve_start --latency 4
+	use_azure
+	dalle-submit --deployment gpt-image-2 --journal J 'the same prompt' >o1 2>e1 3>&- &
+	a=$!
+	wait_for in_flight 0
+	run --separate-stderr dalle-submit --deployment gpt-image-2 --journal J --request-timeout 1 'the same prompt'
+	wait "$a"
+	assert_equal "$status" 75
+	assert_equal "$(jq -r .error.kind <<<"$output")" timeout
+	assert_equal "$(jq -r .prompt <<<"$output")" 'the same prompt'
+	[[ "$stderr" == *"dalle-submit: the timeout came: 0 done, 0 failed, 1 unfinished; to resume"* ]]
+	assert_equal "$(stat_of .generations)" 1
+}
