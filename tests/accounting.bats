@@ -4,6 +4,7 @@
 # name files, limits on input lines, and records that used to vanish.
 bats_require_minimum_version 1.5.0
 load helpers/common
+load helpers/wait
 
 setup_file() {
 	serve_start_file
@@ -12,23 +13,6 @@ setup_file() {
 setup() {
 	_common_setup
 	use_azure
-}
-
-# wait_for CMD...: until CMD succeeds, for at most 10 s (a safety net).
-wait_for() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# in_flight N: dalle-serve holds at least N requests (latency, slow
-# images), besides the one asking.
-in_flight() {
-	[ "$(curl -s "${SERVE_URL}_serve/stats" |
-	    jq '.in_flight.requests')" -gt "$1" ]
 }
 
 # logged: the requests dalle-serve has logged so far.

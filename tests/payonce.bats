@@ -4,19 +4,10 @@
 # -t ends every stage with records and a summary; unknown statuses end.
 bats_require_minimum_version 1.5.0
 load helpers/common
+load helpers/wait
 
 setup() {
 	_common_setup
-}
-
-# wait_for CMD...: until CMD succeeds, for at most 20 s (a safety net).
-wait_for() {
-	local i
-	for ((i = 0; i < 400; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
 }
 
 # stat_of FILTER: jq FILTER on dalle-serve's counters.
@@ -24,9 +15,14 @@ stat_of() {
 	curl -s "${SERVE_URL}_serve/stats" | jq -r "$1"
 }
 
-# in_flight N: dalle-serve holds at least N requests, besides the asking.
-in_flight() {
-	[ "$(stat_of .in_flight.requests)" -gt "$1" ]
+# same N [options]: dalle-submit of 'the same prompt' with journal J in
+# the background, its records in oN, stderr in eN, its pid in $pid.
+same() {
+	local n=$1
+	shift
+	dalle-submit --deployment gpt-image-2 --journal J "$@" 'the same prompt' \
+	    >"o$n" 2>"e$n" 3>&- &
+	pid=$!
 }
 
 @test "a signal lets the 4 paid requests in flight finish; the re-run pays for 20 images in all" {
@@ -35,10 +31,7 @@ in_flight() {
 	seq 1 20 | sed 's/^/prompt /' >prompts
 	dalle-submit --deployment gpt-image-2 -j 4 --journal J <prompts >out 2>err 3>&- &
 	pid=$!
-	wait_for in_flight 3
-	kill -TERM "$pid"
-	status=0
-	wait "$pid" || status=$?
+	term_at 3 "$pid"
 	assert_equal "$status" 143
 	grep -q 'finishing the 4 requests already sent' err
 	grep -q 'interrupted by SIGTERM: 4 done, 0 failed, 16 unfinished' err
@@ -57,10 +50,10 @@ in_flight() {
 @test "two processes sharing a journal, the same prompt at the same time: one generation, two records" {
 	serve_start --latency 2
 	use_azure
-	dalle-submit --deployment gpt-image-2 --journal J 'the same prompt' >o1 2>e1 3>&- &
-	a=$!
-	dalle-submit --deployment gpt-image-2 --journal J 'the same prompt' >o2 2>e2 3>&- &
-	b=$!
+	same 1
+	a=$pid
+	same 2
+	b=$pid
 	sa=0
 	wait "$a" || sa=$?
 	sb=0
@@ -75,11 +68,11 @@ in_flight() {
 @test "the process sending a shared request dies: the one waiting for it sends it itself" {
 	serve_start --latency 2
 	use_azure
-	dalle-submit --deployment gpt-image-2 --journal J 'the same prompt' >o1 2>e1 3>&- &
-	a=$!
+	same 1
+	a=$pid
 	wait_for in_flight 0
-	dalle-submit --deployment gpt-image-2 --journal J 'the same prompt' >o2 2>e2 3>&- &
-	b=$!
+	same 2
+	b=$pid
 	wait_for grep -q 'waiting for its answer' e2
 	# It waits: one request at the server (and the one asking).
 	assert_equal "$(stat_of .in_flight.requests)" 2
@@ -130,8 +123,8 @@ in_flight() {
 @test "dalle-submit: a request another process is still sending ends as timeout, with the summary" {
 	serve_start --latency 4
 	use_azure
-	dalle-submit --deployment gpt-image-2 --journal J 'the same prompt' >o1 2>e1 3>&- &
-	a=$!
+	same 1
+	a=$pid
 	wait_for in_flight 0
 	run --separate-stderr dalle-submit --deployment gpt-image-2 --journal J --request-timeout 1 'the same prompt'
 	wait "$a"
