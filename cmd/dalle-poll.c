@@ -553,6 +553,11 @@ batch_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		rc = batch_end(lp, b);
 		goto out;
 	}
+	if (jv_is_valid(e = dalle_status_unknown("batch", st, b->polls))) {
+		b->fail = e;
+		rc = batch_end(lp, b);
+		goto out;
+	}
 	free(b->status);
 	b->status = dalle_xstrdup(st);
 	batch_counts(b, body);
@@ -794,6 +799,13 @@ response_done(struct dalle_loop *lp, struct dalle_xfer *x, struct op *o)
 	}
 	body = dalle_big_parse(&tmp, x->resp.p ? x->resp.p : "", x->resp.len);
 	status = dalle_record_str(body, "status");
+	if (status != NULL && jv_is_valid(e = dalle_status_unknown("response",
+	    status, o->polls))) {
+		jv_free(body);
+		dalle_big_free(&tmp);
+		rc = dalle_loop_fail(lp, o->id, op_rec(o, NULL), e, &o->big);
+		goto done;
+	}
 	if (status != NULL && !dalle_responses_final(status)) {
 		now = dalle_now_ms();
 		jv_free(body);

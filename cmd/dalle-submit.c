@@ -90,6 +90,9 @@ struct req {
 	struct dalle_big big;     /* rec's big strings, then the answer's */
 	struct dalle_loop_id id;
 	struct dalle_stream *stream;  /* a streamed answer's parse, or NULL */
+	struct dalle_inflight inflight; /* sent once among journal sharers */
+	int n;                    /* images asked for, and their format: */
+	const char *ext;          /* ... to look for them again */
 };
 
 static struct dalle_conf conf;
@@ -502,7 +505,9 @@ batch_send(struct dalle_loop *lp, const size_t *v, size_t n, int file)
 		unlink(path);
 		dalle_temp_done(path);
 	}
-	if (fid != NULL)
+	if (fid != NULL && dalle_interrupted())
+		e = dalle_interrupt_error("submit", dalle_interrupted(), 0, 0);
+	else if (fid != NULL)
 		b = dalle_batch_create(lp->http, &conf, fid,
 		    groups[held[v[0]].group].endpoint, &e);
 	free(fid);
@@ -655,19 +660,71 @@ responses_refusal(jv rec, jv body)
  * a batch: a batch journals nothing of its own.
  */
 static int
-skip_done(struct dalle_loop *lp, jv *rec, const struct dalle_big *big,
-    jv *request, jv body)
+images_of(jv body)
 {
-	struct dalle_resume rs = resume;
 	jv v = dalle_record_get(body, "n");
 	int n = jv_get_kind(v) == JV_KIND_NUMBER ? (int)jv_number_value(v) :
 	    1;
 
 	jv_free(v);
+	return n < 1 ? 1 : n;
+}
+
+static int
+skip_done(struct dalle_loop *lp, jv *rec, const struct dalle_big *big,
+    jv *request, jv body)
+{
+	struct dalle_resume rs = resume;
+
 	if (batch_mode)
 		rs.journal = NULL;
-	return dalle_resume_check(&rs, lp, rec, big, request, n < 1 ? 1 : n,
+	return dalle_resume_check(&rs, lp, rec, big, request, images_of(body),
 	    dalle_name_guess_ext(body, NULL));
+}
+
+/* Before each attempt: is another process sending the same request? */
+static int
+gate(struct dalle_xfer *x)
+{
+	struct req *r = x->udata;
+	int64_t was = r->inflight.until;
+	int g = dalle_inflight_gate(&r->inflight);
+
+	if (g > 0 && was == 0 && !conf.quiet)
+		warnx("line %ld: another process sharing the journal is "
+		    "sending this request: waiting for its answer",
+		    r->id.lineno);
+	return g;
+}
+
+/*
+ * The request of x was not sent: another process sharing the journal
+ * sent it.  Its answer is written as a resumed record, or the request is
+ * sent after all (-1) when that process failed or its answer is gone; or
+ * it is still sending: a timeout record.  The status, or -1.
+ */
+static int
+waited(struct dalle_loop *lp, struct dalle_xfer *x)
+{
+	struct req *r = x->udata;
+	jv req = dalle_record_get(r->rec, "request");
+	int rc = 0;
+
+	if (r->inflight.answered && dalle_resume_lookup(&resume, lp, r->id,
+	    r->rec, &r->big, req, r->n, r->ext))
+		jv_free(r->rec);
+	else if (r->inflight.answered) {
+		r->inflight.answered = 0;
+		dalle_http_start(lp->http, x);
+		jv_free(req);
+		return -1;
+	} else
+		rc = fail(lp, r->id, r->rec, &r->big, dalle_record_error(
+		    "submit", DALLE_KIND_TIMEOUT, 0, NULL, "another process "
+		    "sharing the journal was still sending this request when "
+		    "the request timeout came", 1, 0));
+	jv_free(req);
+	return rc;
 }
 
 /* -1 when a request was started, with big in it, else the status. */
@@ -847,9 +904,16 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		dalle_buf_free(&s);
 	} else
 		dalle_http_xfer_body(x, &s);
-	jv_free(body);
 	x->headers = dalle_api_auth(&conf, api, x->headers);
-	r = dalle_xmalloc(sizeof(*r));
+	r = dalle_xcalloc(1, sizeof(*r));
+	r->n = images_of(body);
+	r->ext = dalle_name_guess_ext(body, NULL);
+	jv_free(body);
+	if (resume.journal != NULL && dalle_record_str(request, "key")) {
+		dalle_inflight_init(&r->inflight, resume.journal,
+		    dalle_record_str(request, "key"), conf.timeout_ms);
+		x->gate = gate;
+	}
 	r->rec = jv_object_set(rec, jv_string("request"), request);
 	/* The record waits for its answer: the line it came in will not. */
 	r->big = *big;
@@ -866,6 +930,7 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 	}
 	x->udata = r;
 	x->paced = 1;
+	x->paid = 1;
 	dalle_http_start(lp->http, x);
 	return -1;
 }
@@ -933,6 +998,12 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	const char *opid, *why;
 	int rc = 0;
 
+	if (r->inflight.answered || r->inflight.timedout) {
+		if ((rc = waited(lp, x)) == -1)
+			return 0;       /* sent after all */
+		rec = jv_null();
+		goto out;
+	}
 	req = dalle_record_get(rec, "request");
 	req = jv_object_set(req, jv_string("attempts"), jv_number(x->attempts));
 	rec = jv_object_set(rec, jv_string("request"), req);
@@ -1030,6 +1101,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 out:
 	jv_free(rec);
 	jv_free(body);
+	dalle_inflight_free(&r->inflight);     /* journaled: others go on */
 	dalle_big_free(&r->big);
 	dalle_stream_free(r->stream);
 	free(r);
@@ -1195,6 +1267,8 @@ main(int argc, char *argv[])
 		lp.end = batch_end;
 		lp.interrupt = batch_interrupted;
 	}
+	/* What went out is paid for: the first signal lets it finish. */
+	dalle_grace_enable(conf.timeout_ms);
 	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
 	if (dry_run && !conf.quiet)
 		dalle_cost_total(stderr, "dalle-submit");

@@ -18,7 +18,7 @@
 static struct dalle_xfer *
 wait_done(struct dalle_http *h)
 {
-	if (dalle_interrupted())
+	if (dalle_interrupted() && !dalle_grace_hold(h))
 		dalle_http_abort(h, dalle_interrupted());
 	return dalle_http_done(h);
 }
@@ -40,6 +40,8 @@ call(struct dalle_http *h, const struct dalle_conf *c, const char *method,
 	x = dalle_http_xfer_new(method, url);
 	free(url);
 	x->once = once;
+	/* A batch made is paid for; an upload or a look is not. */
+	x->paid = strcmp(method, "POST") == 0 && strcmp(what, "batches") == 0;
 	if (json != NULL)
 		dalle_http_xfer_body(x, json);
 	else if (form != NULL)

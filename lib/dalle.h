@@ -55,5 +55,8 @@
 #include "version.h"
 #include "provenance.h"
 #include "cost.h"
+#include "grace.h"
+#include "inflight.h"
+#include "apistatus.h"
 
 #endif

@@ -611,31 +611,37 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	hand_back(h, p);
 }
 
-void
-dalle_http_abort(struct dalle_http *h, int sig)
+/* Stop the attached transfer p: handed back as aborted by sig. */
+static void
+abort_attached(struct dalle_http *h, struct xfer *p, int sig)
 {
-	struct xfer *p;
 	curl_off_t sent = 0;
 	long reqsize = 0;
 
-	while ((p = h->attached) != NULL) {
-		curl_easy_getinfo(p->e, CURLINFO_REQUEST_SIZE, &reqsize);
-		curl_easy_getinfo(p->e, CURLINFO_SIZE_UPLOAD_T, &sent);
-		detach(h, p);
-		if (h->npool == h->cappool) {
-			h->cappool = h->cappool ? h->cappool * 2 : 16;
-			h->pool = dalle_xrealloc(h->pool, h->cappool *
-			    sizeof(*h->pool));
-		}
-		h->pool[h->npool++] = p->e;
-		p->e = NULL;
-		h->inflight--;
-		reset_results(&p->x);
-		p->sent = reqsize > 0 || sent > 0;
-		p->aborted = sig;
-		p->x.result = CURLE_ABORTED_BY_CALLBACK;
-		hand_back(h, p);
+	curl_easy_getinfo(p->e, CURLINFO_REQUEST_SIZE, &reqsize);
+	curl_easy_getinfo(p->e, CURLINFO_SIZE_UPLOAD_T, &sent);
+	detach(h, p);
+	if (h->npool == h->cappool) {
+		h->cappool = h->cappool ? h->cappool * 2 : 16;
+		h->pool = dalle_xrealloc(h->pool, h->cappool *
+		    sizeof(*h->pool));
 	}
+	h->pool[h->npool++] = p->e;
+	p->e = NULL;
+	h->inflight--;
+	reset_results(&p->x);
+	p->sent = reqsize > 0 || sent > 0;
+	p->aborted = sig;
+	p->x.result = CURLE_ABORTED_BY_CALLBACK;
+	hand_back(h, p);
+}
+
+/* Stop the transfers queued or waiting to retry. */
+static void
+abort_waiting(struct dalle_http *h, int sig)
+{
+	struct xfer *p;
+
 	while ((p = dalle_heap_pop(&h->slots, NULL)) != NULL ||
 	    (p = dalle_heap_pop(&h->wait, NULL)) != NULL) {
 		reset_results(&p->x);
@@ -643,6 +649,34 @@ dalle_http_abort(struct dalle_http *h, int sig)
 		p->x.result = CURLE_ABORTED_BY_CALLBACK;
 		hand_back(h, p);
 	}
+}
+
+void
+dalle_http_abort(struct dalle_http *h, int sig)
+{
+	while (h->attached != NULL)
+		abort_attached(h, h->attached, sig);
+	abort_waiting(h, sig);
+}
+
+size_t
+dalle_http_abort_unsent(struct dalle_http *h, int sig)
+{
+	struct xfer *p, *next;
+	curl_off_t sent;
+	long reqsize;
+
+	for (p = h->attached; p != NULL; p = next) {
+		next = p->anext;
+		sent = 0;
+		reqsize = 0;
+		curl_easy_getinfo(p->e, CURLINFO_REQUEST_SIZE, &reqsize);
+		curl_easy_getinfo(p->e, CURLINFO_SIZE_UPLOAD_T, &sent);
+		if (!p->x.paid || (reqsize == 0 && sent == 0))
+			abort_attached(h, p, sig);
+	}
+	abort_waiting(h, sig);
+	return h->inflight;
 }
 
 /*
@@ -656,12 +690,23 @@ start_due(struct dalle_http *h)
 	const struct dalle_heap_item *top;
 	int64_t now = dalle_now_ms(), t;
 	struct xfer *p;
+	int g;
 
 	while ((top = dalle_heap_top(&h->slots)) != NULL && top->key <= now)
 		attach(h, dalle_heap_pop(&h->slots, NULL));
 	while ((top = dalle_heap_top(&h->wait)) != NULL && top->key <= now &&
 	    h->inflight + h->slots.n < (size_t)jobs(h)) {
 		p = top->p;
+		if (p->x.gate != NULL && (g = p->x.gate(&p->x)) != 0) {
+			dalle_heap_pop(&h->wait, NULL);
+			if (g > 0)
+				dalle_heap_push(&h->wait, now + g, p);
+			else {
+				reset_results(&p->x);
+				hand_back(h, p);
+			}
+			continue;
+		}
 		if (h->rate && p->x.paced) {
 			/* The budget said "not before": nobody asks again
 			 * until then. */

@@ -22,6 +22,9 @@ struct dalle_xfer {
 	FILE *out;                /* write the response body here if set */
 	int follow;               /* follow https redirects (image downloads) */
 	int paced;                /* each attempt waits for the engine's rate */
+	int paid;                 /* a request that is paid for once sent:
+	                           * the first signal lets it finish
+	                           * (dalle_http_abort_unsent) */
 	int image;                /* an image download: no compression, an
 	                           * image's type (see limits.c) */
 	long long max_bytes;      /* largest body taken; 0: 64 MiB */
@@ -31,6 +34,10 @@ struct dalle_xfer {
 	long final_status;        /* an answer with this status is not
 	                           * retried (0: none) */
 	void *udata;              /* the caller's */
+	/* When set: asked before each attempt starts, 0 to start it, n > 0
+	 * to ask again in n ms, -1 to hand it back unsent (CURLE_OK with
+	 * status 0): another process may be sending the same request. */
+	int (*gate)(struct dalle_xfer *x);
 	/* When set, a 2xx body goes here piece by piece as it arrives
 	 * instead of into resp: 0 to go on, -1 to end the transfer (as
 	 * CURLE_WRITE_ERROR). */
@@ -79,6 +86,9 @@ int dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms,
  * "interrupted" for signal sig (or "timeout" for sig -1), saying whether
  * its request had gone out. */
 void dalle_http_abort(struct dalle_http *h, int sig);
+/* The same for every transfer but the paid ones whose request went out
+ * (see paid): those go on.  Returns how many go on. */
+size_t dalle_http_abort_unsent(struct dalle_http *h, int sig);
 /* The next finished transfer (retries done), or NULL. */
 struct dalle_xfer *dalle_http_done(struct dalle_http *h);
 /* Transfers started and not yet handed back by dalle_http_done. */

@@ -18,7 +18,7 @@
 static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 #define NSIGS (sizeof(sigs) / sizeof(sigs[0]))
 
-static volatile sig_atomic_t caught;
+static volatile sig_atomic_t caught, ncaught;
 static int wake[2] = { -1, -1 };
 static struct sigaction old[NSIGS];
 
@@ -29,6 +29,8 @@ on_signal(int sig)
 
 	if (caught == 0)
 		caught = sig;
+	if (ncaught < 2)
+		ncaught++;
 	/* Non-blocking: a full pipe has woken the loop already. */
 	(void)write(wake[1], "", 1);
 	errno = e;
@@ -74,6 +76,12 @@ int
 dalle_interrupted(void)
 {
 	return caught;
+}
+
+int
+dalle_interrupted_again(void)
+{
+	return ncaught > 1;
 }
 
 const char *

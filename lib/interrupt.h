@@ -16,6 +16,8 @@ void dalle_interrupt_init(void);
 int dalle_interrupt_fd(void);
 /* The first signal that came, or 0. */
 int dalle_interrupted(void);
+/* A second signal came. */
+int dalle_interrupted_again(void);
 /* "SIGTERM" and so on. */
 const char *dalle_interrupt_name(int sig);
 /* End the program as sig would have: the handlers from before

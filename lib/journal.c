@@ -150,6 +150,12 @@ dalle_journal_path(const struct dalle_journal *j)
 	return j->path;
 }
 
+int
+dalle_journal_fd(const struct dalle_journal *j)
+{
+	return j->fd;
+}
+
 jv
 dalle_journal_get(struct dalle_journal *j, const char *key)
 {

@@ -29,6 +29,8 @@ struct dalle_journal *dalle_journal_open(const char *path, int create,
     char **why);
 void dalle_journal_close(struct dalle_journal *j);
 const char *dalle_journal_path(const struct dalle_journal *j);
+/* Its descriptor, for the locks of inflight.c. */
+int dalle_journal_fd(const struct dalle_journal *j);
 /* Read the entries other processes appended since the last read. */
 void dalle_journal_refresh(struct dalle_journal *j);
 /*

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -152,7 +153,10 @@ count(struct dalle_loop *lp, jv rec)
 		kind = dalle_record_str(e, "kind");
 		if (kind && strcmp(kind, DALLE_KIND_INTERRUPTED) == 0)
 			lp->unfinished++;
-		else
+		else if (kind && strcmp(kind, DALLE_KIND_TIMEOUT) == 0) {
+			lp->unfinished++;
+			lp->timedout++;
+		} else
 			lp->failed++;
 	}
 	jv_free(e);
@@ -281,8 +285,9 @@ dalle_loop_fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec, jv e,
 	kind = dalle_record_str(e, "kind");
 	rc = dalle_record_exit(kind);
 	/* The unfinished are counted in one line at the end, not one each. */
-	if (!lp->quiet && (kind == NULL || strcmp(kind,
-	    DALLE_KIND_INTERRUPTED) != 0))
+	if (!lp->quiet && (kind == NULL || (strcmp(kind,
+	    DALLE_KIND_INTERRUPTED) != 0 && strcmp(kind,
+	    DALLE_KIND_TIMEOUT) != 0)))
 		warnx("%s:%ld: %s", lp->source, id.lineno,
 		    dalle_record_str(e, "message"));
 	dalle_loop_write(lp, id, jv_object_set(rec, jv_string("error"), e),
@@ -477,6 +482,7 @@ stop(struct dalle_loop *lp, struct dalle_lines *lr, int argc, char *argv[],
 	int64_t until = dalle_now_ms() + DRAIN_MS;
 	struct pollfd pf;
 	size_t n, lost;
+	char why[64];
 	long lineno;
 	char *s;
 
@@ -506,13 +512,10 @@ stop(struct dalle_loop *lp, struct dalle_lines *lr, int argc, char *argv[],
 	lost = flush_last(LAST_WRITE_MS);
 	if (lp->emitted != lp->cur.seq || lp->nheld > 0)
 		warnx("%ld records in, %ld out", lp->cur.seq, lp->emitted);
-	warnx("interrupted by %s: %ld done, %ld failed, %ld unfinished%s; "
-	    "to resume, give the unfinished records (error kind "
-	    "\"interrupted\") back to dalle-%s: jq -c 'select(.error.kind "
-	    "== \"interrupted\") | del(.error)'", dalle_interrupt_name(sig),
-	    lp->emitted - lp->failed - lp->unfinished, lp->failed,
-	    lp->unfinished, lost > 0 ? " (stdout took not all of them)" : "",
-	    lp->stage ? lp->stage : "submit");
+	snprintf(why, sizeof(why), "interrupted by %s",
+	    dalle_interrupt_name(sig));
+	dalle_loop_summary(lp, why, DALLE_KIND_INTERRUPTED, lost > 0 ?
+	    " (stdout took not all of them)" : "");
 	dalle_lines_free(lr);
 	dalle_interrupt_exit(sig);
 }
@@ -549,11 +552,12 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		while (lr && room(lp) && !dalle_interrupted() &&
 		    (s = dalle_lines_next(lr, &n, &lineno)) != NULL)
 			one(lp, s, n, lineno, dalle_lines_toolong(lr));
-		if (dalle_interrupted())
+		if (dalle_interrupted() && !dalle_grace_hold(lp->http))
 			break;
-		reading = lr && !dalle_lines_eof(lr) && room(lp);
+		reading = lr && !dalle_lines_eof(lr) && room(lp) &&
+		    !dalle_interrupted();
 		if (!reading && dalle_http_pending(lp->http) == 0 &&
-		    lp->end != NULL) {
+		    lp->end != NULL && !dalle_interrupted()) {
 			rc = lp->end(lp);
 			lp->end = NULL;
 			if (rc != 0 && lp->rc == 0)
@@ -563,7 +567,7 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		if (!reading && dalle_http_pending(lp->http) == 0)
 			break;
 		flush_out();
-		if (dalle_interrupted())
+		if (dalle_interrupted() && !dalle_grace_hold(lp->http))
 			break;
 		if (dalle_http_wait(lp->http, reading ? STDIN_FILENO : -1,
 		    1000, &ready) == -1)
@@ -577,6 +581,9 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 	if (dalle_interrupted())
 		stop(lp, lr, argc, argv, i, dalle_interrupted());
 	dalle_lines_free(lr);
+	if (lp->timedout > 0)
+		dalle_loop_summary(lp, "the timeout came", DALLE_KIND_TIMEOUT,
+		    "");
 	/* One record out for every record in: anything else is our bug. */
 	if (lp->emitted != lp->cur.seq || lp->nheld > 0)
 		errx(DALLE_EX_SOFTWARE, "%ld records in, %ld out", lp->cur.seq,

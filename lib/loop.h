@@ -51,6 +51,7 @@ struct dalle_loop {
 	 * own (see dalle_interrupt_error); its status. */
 	int (*interrupt)(struct dalle_loop *lp, int sig);
 	long failed, unfinished;  /* error records out, of which interrupted */
+	long timedout;            /* ... or timeout (counted as unfinished) */
 
 	/* Private to loop.c: output held back for --keep-order. */
 	char **held;
@@ -110,6 +111,11 @@ int dalle_loop_fail(struct dalle_loop *lp, struct dalle_loop_id id, jv rec,
  * dalle_loop_fail.  Returns its status. */
 int dalle_loop_unfinished(struct dalle_loop *lp, struct dalle_loop_id id,
     jv rec, const struct dalle_big *big, int sig);
+/* The line on stderr that ends a run cut short by why ("interrupted by
+ * SIGTERM", "the timeout came"): the records done, failed and unfinished
+ * (kind), how to resume, and extra (or ""); see summary.c. */
+void dalle_loop_summary(const struct dalle_loop *lp, const char *why,
+    const char *kind, const char *extra);
 /* An error record for the bad input line s (kept in error.input) of record
  * lp->cur; warns "prog: source:lineno: why", returns 65. */
 int dalle_loop_bad_line(struct dalle_loop *lp, const char *stage,

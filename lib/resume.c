@@ -164,7 +164,6 @@ int
 dalle_resume_check(struct dalle_resume *rs, struct dalle_loop *lp, jv *rec,
     const struct dalle_big *big, jv *request, int n, const char *ext)
 {
-	jv st = jv_invalid(), files = jv_invalid(), r, v;
 	char *key;
 
 	if (rs->journal != NULL) {
@@ -174,12 +173,26 @@ dalle_resume_check(struct dalle_resume *rs, struct dalle_loop *lp, jv *rec,
 		    jv_string(key));
 		*request = jv_object_set(*request, jv_string("journal"),
 		    jv_string(rs->abspath));
-		dalle_journal_refresh(rs->journal);
-		st = dalle_journal_get(rs->journal, key);
 		free(key);
 	}
-	r = jv_object_set(jv_copy(*rec), jv_string("request"),
-	    jv_copy(*request));
+	return dalle_resume_lookup(rs, lp, lp->cur, *rec, big, *request, n,
+	    ext);
+}
+
+int
+dalle_resume_lookup(struct dalle_resume *rs, struct dalle_loop *lp,
+    struct dalle_loop_id id, jv rec, const struct dalle_big *big,
+    jv request, int n, const char *ext)
+{
+	jv st = jv_invalid(), files = jv_invalid(), r, v;
+	const char *key = dalle_record_str(request, "key");
+
+	if (rs->journal != NULL && key != NULL) {
+		dalle_journal_refresh(rs->journal);
+		st = dalle_journal_get(rs->journal, key);
+	}
+	r = jv_object_set(jv_copy(rec), jv_string("request"),
+	    jv_copy(request));
 	/* The names as the user gave them, else where the journal says. */
 	if (rs->files) {
 		v = names(rs, r, big, n, ext);
@@ -196,7 +209,7 @@ dalle_resume_check(struct dalle_resume *rs, struct dalle_loop *lp, jv *rec,
 		r = jv_object_set(r, jv_string("skipped"), jv_true());
 		r = jv_object_set(r, jv_string("files"), files);
 		jv_free(st);
-		dalle_loop_write(lp, lp->cur, r, big);
+		dalle_loop_write(lp, id, r, big);
 		return 1;
 	}
 	if (!jv_is_valid(st) || jv_get_kind(v = dalle_record_get(st,
@@ -219,7 +232,7 @@ dalle_resume_check(struct dalle_resume *rs, struct dalle_loop *lp, jv *rec,
 		return 0;               /* the kept answer is lost: send */
 	}
 	r = jv_object_set(r, jv_string("resumed"), jv_true());
-	dalle_loop_write(lp, lp->cur, r, big);
+	dalle_loop_write(lp, id, r, big);
 	return 1;
 }
 

@@ -37,6 +37,11 @@ void dalle_resume_close(struct dalle_resume *rs);
 int dalle_resume_check(struct dalle_resume *rs, struct dalle_loop *lp,
     jv *rec, const struct dalle_big *big, jv *request, int n,
     const char *ext);
+/* The same for a request that has its key already, and record id: to
+ * look again once another process has sent it (see inflight.h). */
+int dalle_resume_lookup(struct dalle_resume *rs, struct dalle_loop *lp,
+    struct dalle_loop_id id, jv rec, const struct dalle_big *big,
+    jv request, int n, const char *ext);
 /*
  * The service accepted the request of rec (borrowed): the answer of n
  * bytes at p (a synchronous result) or the operation in rec, journaled

@@ -19,7 +19,8 @@
 
 enum {
 	W_SUBMIT = 1, W_POLL = 2, W_GENERATE = 4, W_IMAGE = 8,
-	W_API = W_SUBMIT | W_POLL | W_GENERATE, W_ALL = W_API | W_IMAGE
+	W_API = W_SUBMIT | W_POLL | W_GENERATE, W_ALL = W_API | W_IMAGE,
+	W_RESPONSE = 16, W_BATCH = 32   /* a response's, a batch's GET */
 };
 
 enum hmode {
@@ -40,7 +41,8 @@ static const struct {
 	[H_WRONG_TYPE] = { "wrong-type", W_ALL },
 	[H_NO_LOCATION] = { "no-location", W_SUBMIT },
 	[H_FOREIGN_LOCATION] = { "foreign-location", W_SUBMIT },
-	[H_UNKNOWN_STATUS] = { "unknown-status", W_POLL },
+	[H_UNKNOWN_STATUS] = { "unknown-status", W_POLL | W_RESPONSE |
+	    W_BATCH },
 	[H_NEVER_ENDS] = { "never-ends", W_POLL },
 	[H_RETRY_ZERO] = { "retry-zero", W_POLL },
 	[H_REDIRECT_LOOP] = { "redirect-loop", W_ALL },
@@ -58,7 +60,7 @@ static const struct {
 };
 
 static const char *const where_names[] = {
-	"submit", "poll", "generate", "image", NULL
+	"submit", "poll", "generate", "image", "response", "batch", NULL
 };
 
 static int active[H_N];           /* the routes (W_*) each mode takes */
@@ -89,8 +91,8 @@ hostile_set(const char *list)
 					w = 1 << i;
 			if (w == 0)
 				errx(DALLE_EX_USAGE, "--hostile %s: %s is not "
-				    "submit, poll, generate or image", list,
-				    colon);
+				    "submit, poll, generate, image, response "
+				    "or batch", list, colon);
 		}
 		for (i = 0; i < H_N && strcmp(tok, modes[i].name) != 0; i++)
 			;
@@ -123,8 +125,10 @@ hostile_bytes(const char *s)
 static int
 where_of(const struct req *rq)
 {
-	if (rq->rname != NULL || rq->responses)
-		return 0;
+	if (rq->rname != NULL)
+		return strcmp(rq->rname, "batches_get") == 0 ? W_BATCH : 0;
+	if (rq->responses)
+		return strcmp(rq->method, "GET") == 0 ? W_RESPONSE : 0;
 	switch (rq->route) {
 	case R_SUBMIT:
 		return W_SUBMIT;
@@ -233,6 +237,18 @@ too_many(struct req *rq, const char *ra, const char *ms)
 	if (ms != NULL)
 		MHD_add_response_header(r, "retry-after-ms", ms);
 	return reply(rq, 429, r);
+}
+
+/* A response's or a batch's GET answered with a status neither has. */
+static enum MHD_Result
+odd_status(struct req *rq)
+{
+	const char *id = strrchr(rq->path, '/');
+
+	return reply(rq, 200, resp_json(JV_OBJECT(jv_string("id"),
+	    jv_string(id ? id + 1 : ""), jv_string("object"),
+	    jv_string(where_of(rq) == W_BATCH ? "batch" : "response"),
+	    jv_string("status"), jv_string("pendingReview")), rq));
 }
 
 static enum MHD_Result
@@ -384,7 +400,8 @@ hostile(struct req *rq, enum MHD_Result *ret)
 		*ret = accepted(rq, base);
 		free(base);
 	} else if (takes(rq, H_UNKNOWN_STATUS))
-		*ret = op_status(rq, "pendingReview", "1", "1000");
+		*ret = where_of(rq) == W_POLL ? op_status(rq, "pendingReview",
+		    "1", "1000") : odd_status(rq);
 	else if (takes(rq, H_NEVER_ENDS))
 		*ret = op_status(rq, "running", "1", "1000");
 	else if (takes(rq, H_RETRY_ZERO))

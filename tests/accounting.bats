@@ -4,6 +4,7 @@
 # name files, limits on input lines, and records that used to vanish.
 bats_require_minimum_version 1.5.0
 load helpers/common
+load helpers/wait
 
 setup_file() {
 	serve_start_file
@@ -12,23 +13,6 @@ setup_file() {
 setup() {
 	_common_setup
 	use_azure
-}
-
-# wait_for CMD...: until CMD succeeds, for at most 10 s (a safety net).
-wait_for() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# in_flight N: dalle-serve holds at least N requests (latency, slow
-# images), besides the one asking.
-in_flight() {
-	[ "$(curl -s "${SERVE_URL}_serve/stats" |
-	    jq '.in_flight.requests')" -gt "$1" ]
 }
 
 # logged: the requests dalle-serve has logged so far.
@@ -53,6 +37,9 @@ gone() {
 	pid=$!
 	wait_for in_flight 2
 	kill -TERM "$pid"
+	# The first lets the 2 sent finish (payonce.bats); a second stops them.
+	wait_for grep -q 'a second signal' err
+	kill -TERM "$pid"
 	status=0
 	wait "$pid" || status=$?
 	kill "$writer" 2>/dev/null || true
@@ -75,6 +62,8 @@ gone() {
 	    dalle-submit --deployment gpt-image-2 -j 2 >out 2>err 3>&- &
 	pid=$!
 	wait_for in_flight 2
+	kill -TERM "$pid"
+	wait_for grep -q 'a second signal' err
 	kill -TERM "$pid"
 	gone "$pid"
 	status=0
