@@ -44,6 +44,7 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/name.o lib/journal.o lib/resume.o lib/stale.o lib/secret.o \
 	lib/token.o lib/outpath.o \
 	lib/answer.o \
+	lib/status.o \
 	lib/interrupt.o lib/input.o \
 	lib/gallery.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
@@ -54,6 +55,7 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/name.h lib/journal.h lib/resume.h lib/stale.h lib/secret.h \
 	lib/token.h lib/outpath.h \
 	lib/answer.h \
+	lib/status.h \
 	lib/interrupt.h lib/input.h \
 	lib/gallery.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
