@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,19 +141,9 @@ publish(int note)
 	struct slot *s = &a->s[me];
 
 	__atomic_add_fetch(&s->seq, 1, __ATOMIC_ACQ_REL);
-	s->pid = mine.pid;
-	s->ended = mine.ended;
-	s->rank = mine.rank;
-	s->total = mine.total;
-	s->in = mine.in;
-	s->out = mine.out;
-	s->failed = mine.failed;
-	s->inflight = mine.inflight;
-	s->quota = mine.quota;
-	s->retries = mine.retries;
-	s->images = mine.images;
-	s->usd = mine.usd;
-	s->has_usd = mine.has_usd;
+	/* Everything from pid up to the note. */
+	memcpy(&s->pid, &mine.pid, offsetof(struct slot, note) -
+	    offsetof(struct slot, pid));
 	if (note)
 		memcpy(s->note, mine.note, sizeof(s->note));
 	__atomic_add_fetch(&s->seq, 1, __ATOMIC_RELEASE);

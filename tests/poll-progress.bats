@@ -2,9 +2,11 @@
 # dalle-poll's progress on a terminal: while it waits on batches and
 # stderr is a terminal (and not -q), a line per batch with its status and
 # request_counts under the pipeline's status (see progress.bats), redrawn
-# in place and erased at the end; nothing when stderr is not a terminal.  The terminal is script(1)'s pseudo-terminal.
+# in place and erased at the end; nothing when stderr is not a terminal.
+# The terminal is script(1)'s pseudo-terminal.
 bats_require_minimum_version 1.5.0
 load helpers/common
+load helpers/tty
 
 KEY=sk-progress-secret-4242
 
@@ -19,30 +21,6 @@ teardown() {
 	serve_stop
 }
 
-# on_tty CMD: CMD run with stdin, stdout and stderr a pseudo-terminal;
-# what the terminal got in tty.out.
-on_tty() {
-	script -qec "$1" /dev/null >tty.out
-}
-
-# count STRING: how many times STRING is in tty.out.
-count() {
-	grep -aoF -- "$1" tty.out | wc -l
-}
-
-# ups: the lines the cursor was moved up over, in all.
-ups() {
-	grep -aoE "${ESC}\[[0-9]+A" tty.out | tr -dc '0-9\n' |
-	    awk '{ n += $1 } END { print n + 0 }'
-}
-
-# hex: stdin's bytes in hex, on one line.
-hex() {
-	od -An -tx1 | tr -d ' \n'
-}
-
-ESC=$'\033'
-
 @test "on a terminal: a line per batch with its counts, redrawn in place, erased at the end" {
 	printf 'a fox\na owl\n' | dalle-submit --batch -m gpt-image-2 >recs
 	bid=$(jq -r .operation.batch recs | head -n 1)
@@ -55,7 +33,7 @@ ESC=$'\033'
 	# Redrawn, not scrolled: every line written is gone back over.
 	ups=$(ups)
 	assert [ "$ups" -ge 6 ]
-	assert_equal "$(tr -cd '\n' <tty.out | wc -c)" "$ups"
+	assert_equal "$(newlines)" "$ups"
 	# Erased at the end: the last thing written clears the lines (the
 	# pipeline's and poll's, once the batch's has gone).
 	assert_equal "$(tail -c 8 tty.out | hex)" 1b5b32410d1b5b4a

@@ -8,9 +8,9 @@
 # terminal is script(1)'s pseudo-terminal; tty.out is what it was sent.
 bats_require_minimum_version 1.5.0
 load helpers/common
+load helpers/tty
 
 KEY=sk-progress-secret-5151
-ESC=$'\033' CR=$'\r'
 
 setup() {
 	_common_setup
@@ -26,28 +26,6 @@ teardown() {
 serve() {
 	serve_start --api-key "$KEY" "$@"
 	export OPENAI_BASE_URL="${SERVE_URL}v1" OPENAI_API_KEY="$KEY"
-}
-
-# on_tty CMD: CMD run with stdin, stdout and stderr a pseudo-terminal;
-# what the terminal got in tty.out.
-on_tty() {
-	script -qec "$1" /dev/null >tty.out
-}
-
-# count STRING: how many times STRING is in tty.out.
-count() {
-	grep -aoF -- "$1" tty.out | wc -l
-}
-
-# ups: the lines the cursor was moved up over, in all.
-ups() {
-	grep -aoE "${ESC}\[[0-9]+A" tty.out | tr -dc '0-9\n' |
-	    awk '{ n += $1 } END { print n + 0 }'
-}
-
-# newlines: the lines ended on the terminal.
-newlines() {
-	tr -cd '\n' <tty.out | wc -c
 }
 
 # last: what came after the last line moved up over, shown with cat -v.
@@ -72,7 +50,10 @@ files() {
 	assert [ "$(grep -acE '^  submit +[0-6] of 6 out, [0-9]+ in flight' tty.out)" -ge 1 ]
 	assert [ "$(grep -acE '^  fetch +[0-6] of 6 out, [0-9]+ in flight' tty.out)" -ge 1 ]
 	assert [ "$(grep -acE 'images/min, about [0-9]+s left' tty.out)" -ge 1 ]
-	# One stage draws, the last: submit's line is never drawn alone.
+	# One stage draws, the last: its count is the pipeline's, and
+	# submit's line is never drawn alone.
+	assert_equal "$(awk '/dalle: / { d = $2 } /^  fetch/ && $2 != d { n++ }
+	    END { print n + 0 }' tty.out)" 0
 	assert_equal "$(awk '/^  submit/ { s = 1; next }
 	    s && !/^  fetch/ { n++ } { s = 0 } END { print n + 0 }' tty.out)" 0
 	# Nothing scrolls: every line drawn is gone back over.
@@ -111,7 +92,7 @@ files() {
 }
 
 @test "waiting on the quota and retries are shown" {
-	serve --rpm 60 --rate-window 1
+	serve --rpm 120 --rate-window 1
 	on_tty 'dalle-submit -m gpt-image-1 -j 4 <prompts >recs'
 	assert_equal "$(jq -r .status recs | grep -c succeeded)" 6
 	# The service said 429, the status said so.
