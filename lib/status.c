@@ -72,7 +72,10 @@ static char *path;
 static struct dalle_progress prog;
 static int64_t last_draw;
 static int tty_out;               /* stdout is a terminal too */
-static FILE *real_err;            /* stderr before ours took its place */
+static FILE *real_err;            /* stderr before ours took its place;
+                                   * kept to the end, as another stage
+                                   * may still draw when this one is
+                                   * done */
 static int bol = 1;               /* stderr is at the start of a line */
 
 /* Every byte of p[0..n) to stderr's descriptor. */
@@ -98,7 +101,7 @@ err_write(void *cookie, const char *buf, size_t n)
 	(void)cookie;
 	if (n == 0)
 		return 0;
-	if (bol && a != NULL) {
+	if (bol) {
 		put_err("\r\033[J", 4);
 		prog.shown = 0;
 	}
@@ -196,6 +199,18 @@ map(const char *file)
 	return m == MAP_FAILED ? NULL : m;
 }
 
+/* At exit: stderr as it was. */
+static void
+restore(void)
+{
+	if (real_err == NULL)
+		return;
+	fflush(stderr);
+	fclose(stderr);
+	stderr = real_err;
+	real_err = NULL;
+}
+
 int
 dalle_status_open(const char *stage, int quiet)
 {
@@ -240,11 +255,12 @@ dalle_status_open(const char *stage, int quiet)
 	publish(1);
 	/* The other stages have this long to come before anyone draws. */
 	last_draw = dalle_now_ms();
-	if ((f = fopencookie(NULL, "w", io)) != NULL) {
+	if (real_err == NULL && (f = fopencookie(NULL, "w", io)) != NULL) {
 		setvbuf(f, NULL, _IOLBF, BUFSIZ);
 		fflush(stderr);
 		real_err = stderr;
 		stderr = f;
+		atexit(restore);
 	}
 	atexit(dalle_status_close);
 	return 1;
@@ -488,10 +504,4 @@ dalle_status_close(void)
 	a = NULL;
 	free(path);
 	path = NULL;
-	if (real_err != NULL) {
-		fflush(stderr);
-		fclose(stderr);
-		stderr = real_err;
-		real_err = NULL;
-	}
 }
