@@ -108,8 +108,9 @@ files() {
 @test "a signal erases the status before the interrupted line" {
 	serve --latency 30
 	run -143 on_tty 'dalle-submit -m gpt-image-1 <prompts >recs & p=$!
-	    while ! [ -e "$XDG_RUNTIME_DIR"/dalle-tools/status-* ]; do
-	    sleep 0.1; done; sleep 0.3; kill -TERM $p; wait $p'
+	    i=0; while ! [ -e "$XDG_RUNTIME_DIR"/dalle-tools/status-* ] &&
+	    [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	    sleep 1; kill -TERM $p; wait $p'
 	assert [ "$(count 'dalle: 0 of 6 done')" -ge 1 ]
 	assert_equal "$(grep -ac 'interrupted by SIGTERM' tty.out)" 1
 	assert_equal "$(grep -ac "${ESC}\[Jdalle-submit: interrupted" tty.out)" 1
