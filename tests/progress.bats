@@ -64,15 +64,17 @@ files() {
 	assert_equal "$(files)" 0
 }
 
-@test "money: the records' cost.usd summed as spent; no cost, no money" {
+@test "money: the records' cost.usd summed as spent; no cost, no money; no total from a pipe" {
 	serve
 	dalle-submit -m gpt-image-1 <prompts | jq -c 'del(.cost)' >sub
 	jq -c '.cost = {usd: 0.25}' sub >priced
 	on_tty 'dalle-fetch -d out <priced >recs'
 	assert_equal "$(wc -l <recs)" 6
 	assert [ "$(count 'dalle: 6 of 6 done, $1.50 spent')" -ge 1 ]
-	on_tty 'dalle-fetch -d out2 <sub >recs'
-	assert [ "$(count 'dalle: 6 of 6 done')" -ge 1 ]
+	# Input from a pipe: no total, only what is done.
+	on_tty 'cat sub | dalle-fetch -d out2 >recs'
+	assert [ "$(count 'dalle: 6 done')" -ge 1 ]
+	assert_equal "$(count ' of ')" 0
 	assert_equal "$(count 'spent')" 0
 }
 
