@@ -50,6 +50,7 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/token.o lib/outpath.o \
 	lib/grace.o lib/inflight.o lib/apistatus.o lib/summary.o \
 	lib/answer.o \
+	lib/status.o \
 	lib/interrupt.o lib/input.o \
 	lib/gallery.o \
 	lib/version.o lib/provenance.o \
@@ -63,6 +64,7 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/token.h lib/outpath.h \
 	lib/grace.h lib/inflight.h lib/apistatus.h \
 	lib/answer.h \
+	lib/status.h \
 	lib/interrupt.h lib/input.h \
 	lib/gallery.h \
 	lib/version.h lib/provenance.h \

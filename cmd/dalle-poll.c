@@ -284,7 +284,6 @@ struct bwait {
 };
 enum { B_CANCEL, B_POLL, B_OUTPUT, B_ERROR, B_ENDED };
 static struct bwait *bwaits;
-static struct dalle_progress progress;  /* the batches, on a terminal */
 
 static int
 batch_owns(const void *p)
@@ -428,8 +427,6 @@ batch_end(struct dalle_loop *lp, struct bwait *b)
 	size_t i;
 	int rc = 0, r;
 
-	/* Its records' warnings go to a clean terminal. */
-	dalle_progress_clear(&progress);
 	b->phase = B_ENDED;
 	for (i = 0; i < 2; i++)
 		if (b->fp[i] != NULL)
@@ -453,24 +450,28 @@ batch_end(struct dalle_loop *lp, struct bwait *b)
 	return rc;
 }
 
-/* On a terminal: a line for each batch still waited on. */
+/* On a terminal: a line for each batch still waited on, under poll's
+ * line of the pipeline's status. */
 static void
 batch_progress(void)
 {
+	struct dalle_buf t = { 0 };
 	struct bwait *b;
+	char s[256];
 
 	for (b = bwaits; b != NULL; b = b->next) {
 		if (b->phase == B_ENDED || b->n == 0)
 			continue;
 		if (b->status == NULL)
-			dalle_progress_add(&progress, "%s: not polled yet",
-			    b->id);
+			snprintf(s, sizeof(s), "%s: not polled yet\n", b->id);
 		else
-			dalle_progress_add(&progress, "%s: %s, %.0f of %.0f "
-			    "completed, %.0f failed", b->id, b->status,
+			snprintf(s, sizeof(s), "%s: %s, %.0f of %.0f "
+			    "completed, %.0f failed\n", b->id, b->status,
 			    b->counts[0], b->counts[2], b->counts[1]);
+		dalle_buf_adds(&t, s);
 	}
-	dalle_progress_draw(&progress);
+	dalle_status_note(t.p);
+	dalle_buf_free(&t);
 }
 
 /* request_counts of a batch object (borrowed) into b. */
@@ -679,9 +680,6 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	int rc;
 	jv rec, op;
 
-	/* Warnings go to a clean terminal; the batches' lines come
-	 * back with their next poll. */
-	dalle_progress_clear(&progress);
 	while (*s == ' ' || *s == '\t')
 		s++, n--;
 	if (*s == '{') {
@@ -874,7 +872,6 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	/* A batch's transfer carries its batch, not an op. */
 	if (batch_owns(o))
 		return batch_done(lp, x);
-	dalle_progress_clear(&progress);
 	if (o->response)
 		return response_done(lp, x, o);
 	o->polls++;
@@ -1036,9 +1033,7 @@ main(int argc, char *argv[])
 	lp.done = on_done;
 	lp.stage = "poll";
 	lp.max_line = DALLE_INPUT_RECORD_MAX_LINE;
-	dalle_progress_init(&progress, conf.quiet);
 	rc = dalle_loop_main(&lp, &conf, rate, argc, argv);
-	dalle_progress_free(&progress);
 	dalle_rate_close(rate);
 	return rc;
 }

@@ -43,6 +43,7 @@
 #include "responses.h"
 #include "batch.h"
 #include "progress.h"
+#include "status.h"
 #include "name.h"
 #include "journal.h"
 #include "resume.h"

@@ -50,6 +50,7 @@ struct xfer {
 	struct xfer *aprev, *anext;   /* in the list of attached ones */
 	int aborted;              /* by dalle_http_abort: its signal, or -1 */
 	int sent;                 /* aborted after its request went out */
+	int quota;                /* waits to retry after a 429 */
 };
 
 #define PRIV(xp) ((struct xfer *)(xp))
@@ -69,7 +70,18 @@ struct dalle_http {
 	int64_t rate_until;       /* paced transfers wait for the budget */
 	struct dalle_event *ev;
 	struct xfer *attached;    /* in curl's hands */
+	size_t nquota;            /* transfers with quota set */
+	long retries;             /* retries begun */
 };
+
+/* p leaves the ones waiting on the quota, if it was one. */
+static void
+unquota(struct dalle_http *h, struct xfer *p)
+{
+	if (p->quota)
+		h->nquota--;
+	p->quota = 0;
+}
 
 static int
 jobs(const struct dalle_http *h)
@@ -409,6 +421,7 @@ attach(struct dalle_http *h, struct xfer *p)
 		errx(DALLE_EX_OSERR, "curl_easy_init failed");
 	p->e = e;
 	reset_results(x);
+	unquota(h, p);
 	if (x->out && x->attempts > 0) {        /* a retry starts afresh */
 		rewind(x->out);
 		if (ftruncate(fileno(x->out), 0) == -1)
@@ -605,6 +618,11 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 			}
 			/* pending still counts it: it never left */
 			dalle_heap_push(&h->wait, now + delay, p);
+			h->retries++;
+			if (x->status == 429 && !p->quota) {
+				p->quota = 1;
+				h->nquota++;
+			}
 			return;
 		}
 	}
@@ -644,6 +662,7 @@ abort_waiting(struct dalle_http *h, int sig)
 
 	while ((p = dalle_heap_pop(&h->slots, NULL)) != NULL ||
 	    (p = dalle_heap_pop(&h->wait, NULL)) != NULL) {
+		unquota(h, p);
 		reset_results(&p->x);
 		p->aborted = sig;
 		p->x.result = CURLE_ABORTED_BY_CALLBACK;
@@ -788,6 +807,22 @@ dalle_http_wait(struct dalle_http *h, int fd, long timeout_ms, int *fd_ready)
 	}
 	start_due(h);
 	return 0;
+}
+
+void
+dalle_http_counts(const struct dalle_http *h, size_t *quota, long *retries)
+{
+	size_t free_slots, n = h->slots.n + h->nquota;
+
+	/* The budget said "not before": what would start now waits on it. */
+	if (h->rate != NULL && dalle_now_ms() < h->rate_until) {
+		free_slots = h->inflight + h->slots.n < (size_t)jobs(h) ?
+		    (size_t)jobs(h) - h->inflight - h->slots.n : 0;
+		n += h->wait.n - h->nquota < free_slots ? h->wait.n -
+		    h->nquota : free_slots;
+	}
+	*quota = n < h->pending ? n : h->pending;
+	*retries = h->retries;
 }
 
 struct dalle_xfer *

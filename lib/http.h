@@ -93,6 +93,10 @@ size_t dalle_http_abort_unsent(struct dalle_http *h, int sig);
 struct dalle_xfer *dalle_http_done(struct dalle_http *h);
 /* Transfers started and not yet handed back by dalle_http_done. */
 size_t dalle_http_pending(const struct dalle_http *h);
+/* Of those, how many wait on the quota (a paced start the budget put
+ * off, a retry after a 429); and the retries begun so far. */
+void dalle_http_counts(const struct dalle_http *h, size_t *quota,
+    long *retries);
 /* One line describing a failed transfer: errbuf or curl's text, or
  * "HTTP n: message" from an error body.  Returns malloc'd. */
 char *dalle_http_xfer_strerror(const struct dalle_xfer *x);

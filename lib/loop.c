@@ -72,7 +72,11 @@ put(const char *p, size_t n)
 static void
 flush_out(void)
 {
-	size_t n = put(obuf.p, obuf.len);
+	size_t n;
+
+	if (obuf.len > 0)
+		dalle_status_output();
+	n = put(obuf.p, obuf.len);
 
 	if (n > 0) {
 		memmove(obuf.p, obuf.p + n, obuf.len - n);
@@ -149,6 +153,7 @@ count(struct dalle_loop *lp, jv rec)
 	jv e = dalle_record_get(rec, "error");
 	const char *kind;
 
+	dalle_status_record(rec);
 	if (jv_get_kind(e) == JV_KIND_OBJECT) {
 		kind = dalle_record_str(e, "kind");
 		if (kind && strcmp(kind, DALLE_KIND_INTERRUPTED) == 0)
@@ -365,6 +370,22 @@ blank(const char *s)
 	return 1;
 }
 
+/* The terminal's status (when it has one) hears how it goes. */
+static void
+tell(struct dalle_loop *lp)
+{
+	struct dalle_status_counts c;
+	size_t quota;
+
+	dalle_http_counts(lp->http, &quota, &c.retries);
+	c.in = lp->cur.seq;
+	c.out = lp->emitted;
+	c.failed = lp->failed;
+	c.quota = (long)quota;
+	c.inflight = (long)(dalle_http_pending(lp->http) - quota);
+	dalle_status_update(&c);
+}
+
 static void
 drain(struct dalle_loop *lp)
 {
@@ -372,6 +393,7 @@ drain(struct dalle_loop *lp)
 
 	while ((x = dalle_http_done(lp->http)) != NULL)
 		dalle_loop_status(lp, lp->done(lp, x));
+	tell(lp);
 }
 
 /* Is there room for one more record?  Held output counts too. */
@@ -486,6 +508,7 @@ stop(struct dalle_loop *lp, struct dalle_lines *lr, int argc, char *argv[],
 	long lineno;
 	char *s;
 
+	dalle_status_close();
 	drain(lp);
 	while (dalle_http_pending(lp->http) > 0) {
 		dalle_http_abort(lp->http, sig);
@@ -533,18 +556,20 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		argc = 0;               /* "-": stdin */
 	if (argc > 0) {
 		lp->source = "argument";
+		dalle_status_input(-1, argc);
 		for (i = 0; i < argc && !dalle_interrupted(); i++) {
 			one(lp, argv[i], strlen(argv[i]), i + 1, 0);
 			while (!room(lp) && !dalle_interrupted()) {
 				flush_out();
-				if (dalle_http_wait(lp->http, -1, 1000,
-				    &ready) == -1)
+				if (dalle_http_wait(lp->http, -1,
+				    dalle_status_wait(1000), &ready) == -1)
 					errx(DALLE_EX_SOFTWARE, "curl multi failed");
 				drain(lp);
 			}
 		}
 	} else {
 		lp->source = "stdin";
+		dalle_status_input(STDIN_FILENO, 0);
 		lr = dalle_lines_new(STDIN_FILENO);
 		dalle_lines_set_max(lr, lp->max_line);
 	}
@@ -570,7 +595,7 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 		if (dalle_interrupted() && !dalle_grace_hold(lp->http))
 			break;
 		if (dalle_http_wait(lp->http, reading ? STDIN_FILENO : -1,
-		    1000, &ready) == -1)
+		    dalle_status_wait(1000), &ready) == -1)
 			errx(DALLE_EX_SOFTWARE, "curl multi failed");
 		drain(lp);
 		if (reading && ready && dalle_lines_fill(lr) == -1 &&
@@ -615,7 +640,10 @@ dalle_loop_main(struct dalle_loop *lp, struct dalle_conf *c,
 		lp->max_pending = (size_t)c->jobs * 2;
 	lp->quiet = c->quiet;
 	lp->keep_order = c->keep_order;
+	dalle_status_open(lp->stage ? lp->stage : "submit", c->quiet);
 	rc = dalle_loop_run(lp, argc, argv);
+	tell(lp);
+	dalle_status_close();
 	dalle_http_free(lp->http);
 	lp->http = NULL;
 	dalle_conf_free(c);

@@ -1,9 +1,13 @@
 /*
  * progress.c: lines of progress on a terminal's stderr, redrawn in place
- * with ANSI cursor movement.  See progress.h.
+ * with ANSI cursor movement.  See progress.h.  The cursor waits at the
+ * start of the drawing's first line, so that whatever else is written
+ * to the terminal (after erasing the drawing: see status.c) goes where
+ * the drawing was, and the next drawing comes below it.
  */
 #include <sys/ioctl.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,34 +58,44 @@ dalle_progress_add(struct dalle_progress *p, const char *fmt, ...)
 	p->nnext++;
 }
 
-/* Into b: back to the start of the drawing, which is p->shown lines up. */
+/* All of b to stderr's descriptor: the drawing goes around stdio, whose
+ * stderr may erase the drawing before each line (see status.c). */
 static void
-home(struct dalle_progress *p, struct dalle_buf *b)
+put(const struct dalle_buf *b)
 {
-	char s[32];
+	size_t off = 0;
+	ssize_t w;
 
-	if (p->shown > 0) {
-		snprintf(s, sizeof(s), "\033[%zuA", p->shown);
-		dalle_buf_adds(b, s);
+	fflush(stderr);
+	while (off < b->len) {
+		w = write(STDERR_FILENO, b->p + off, b->len - off);
+		if (w > 0)
+			off += (size_t)w;
+		else if (w == -1 && errno != EINTR)
+			break;
 	}
-	dalle_buf_adds(b, "\r");
 }
 
 void
 dalle_progress_draw(struct dalle_progress *p)
 {
 	struct dalle_buf b = { 0 };
+	char s[32];
 
 	if (!p->on)
 		return;
 	if (p->shown == 0 && p->nnext == 0)
 		return;
-	home(p, &b);
+	/* From the drawing's first line, where the cursor waits, */
+	dalle_buf_adds(&b, "\r");
 	dalle_buf_add(&b, p->next.p, p->next.len);
-	/* Erase what is left of a longer drawing. */
+	/* what is left of a longer drawing erased, and back up to it. */
 	dalle_buf_adds(&b, "\033[J");
-	fwrite(b.p, 1, b.len, stderr);
-	fflush(stderr);
+	if (p->nnext > 0) {
+		snprintf(s, sizeof(s), "\033[%zuA", p->nnext);
+		dalle_buf_adds(&b, s);
+	}
+	put(&b);
 	dalle_buf_free(&b);
 	p->shown = p->nnext;
 	p->nnext = 0;
@@ -95,10 +109,8 @@ dalle_progress_clear(struct dalle_progress *p)
 
 	if (!p->on || p->shown == 0)
 		return;
-	home(p, &b);
-	dalle_buf_adds(&b, "\033[J");
-	fwrite(b.p, 1, b.len, stderr);
-	fflush(stderr);
+	dalle_buf_adds(&b, "\r\033[J");
+	put(&b);
 	dalle_buf_free(&b);
 	p->shown = 0;
 }

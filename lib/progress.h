@@ -1,7 +1,7 @@
 /*
  * progress.h: a few lines of progress on a terminal's stderr, redrawn in
- * place (the cursor moved up over the last drawing, which is erased: no
- * scrolling) and erased at the end.  Nothing at all when stderr is not a
+ * place (from the start of the drawing's first line, where the cursor is
+ * left: no scrolling) and erased at the end.  Nothing at all when stderr is not a
  * terminal, or TERM is "dumb", or quiet.
  */
 #ifndef DALLE_PROGRESS_H

@@ -536,10 +536,10 @@ safe_dir(const char *d)
 }
 
 char *
-dalle_rate_path(const char *key)
+dalle_rate_dir(void)
 {
 	const char *base = getenv("XDG_RUNTIME_DIR");
-	char *d, *p;
+	char *d;
 
 	if (base != NULL && *base == '/')
 		d = dalle_xasprintf("%s/dalle-tools", base);
@@ -553,6 +553,16 @@ dalle_rate_path(const char *key)
 		free(d);
 		return NULL;
 	}
+	return d;
+}
+
+char *
+dalle_rate_path(const char *key)
+{
+	char *d, *p;
+
+	if ((d = dalle_rate_dir()) == NULL)
+		return NULL;
 	/* The layout's version in the name: an older dalle-submit keeps
 	 * to its own file instead of writing over ours. */
 	p = dalle_xasprintf("%s/rate%d-%016llx", d, STATE_VERSION,

@@ -34,6 +34,8 @@ void dalle_rate_feedback(struct dalle_rate *r, long http,
  * $XDG_RUNTIME_DIR/dalle-tools or ${TMPDIR:-/tmp}/dalle-tools-UID, a
  * directory of ours closed to others; malloc'd, NULL (warned) if none. */
 char *dalle_rate_path(const char *key);
+/* That directory, made if need be; malloc'd, NULL (warned) if none. */
+char *dalle_rate_dir(void);
 /* Parse "N", "N/min", "N/m", "N/s" or "N/h" into requests per minute. */
 int dalle_rate_parse(const char *s, double *per_min);
 

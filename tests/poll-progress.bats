@@ -1,10 +1,12 @@
 #!/usr/bin/env bats
 # dalle-poll's progress on a terminal: while it waits on batches and
 # stderr is a terminal (and not -q), a line per batch with its status and
-# request_counts, redrawn in place and erased at the end; nothing when
-# stderr is not a terminal.  The terminal is script(1)'s pseudo-terminal.
+# request_counts under the pipeline's status (see progress.bats), redrawn
+# in place and erased at the end; nothing when stderr is not a terminal.
+# The terminal is script(1)'s pseudo-terminal.
 bats_require_minimum_version 1.5.0
 load helpers/common
+load helpers/tty
 
 KEY=sk-progress-secret-4242
 
@@ -19,24 +21,6 @@ teardown() {
 	serve_stop
 }
 
-# on_tty CMD: CMD run with stdin, stdout and stderr a pseudo-terminal;
-# what the terminal got in tty.out.
-on_tty() {
-	script -qec "$1" /dev/null >tty.out
-}
-
-# count STRING: how many times STRING is in tty.out.
-count() {
-	grep -aoF -- "$1" tty.out | wc -l
-}
-
-# hex: stdin's bytes in hex, on one line.
-hex() {
-	od -An -tx1 | tr -d ' \n'
-}
-
-ESC=$'\033'
-
 @test "on a terminal: a line per batch with its counts, redrawn in place, erased at the end" {
 	printf 'a fox\na owl\n' | dalle-submit --batch -m gpt-image-2 >recs
 	bid=$(jq -r .operation.batch recs | head -n 1)
@@ -47,11 +31,12 @@ ESC=$'\033'
 	run grep -ac "$bid: completed, 2 of 2 completed, 0 failed" tty.out
 	assert [ "$output" -ge 1 ]
 	# Redrawn, not scrolled: every line written is gone back over.
-	ups=$(count "${ESC}[1A")
-	assert [ "$ups" -ge 3 ]
-	assert_equal "$(tr -cd '\n' <tty.out | wc -c)" "$ups"
-	# Erased at the end: the last thing written clears the lines.
-	assert_equal "$(tail -c 8 tty.out | hex)" 1b5b31410d1b5b4a
+	ups=$(ups)
+	assert [ "$ups" -ge 6 ]
+	assert_equal "$(newlines)" "$ups"
+	# Erased at the end: the last thing written clears the lines (the
+	# pipeline's and poll's, once the batch's has gone).
+	assert_equal "$(tail -c 8 tty.out | hex)" 1b5b32410d1b5b4a
 }
 
 @test "on a terminal: two batches, two lines, each with its own counts" {
@@ -65,7 +50,8 @@ ESC=$'\033'
 	assert [ "$output" -ge 1 ]
 	run grep -ac "$two: in_progress, [01] of 1 completed" tty.out
 	assert [ "$output" -ge 1 ]
-	assert [ "$(count "${ESC}[2A")" -ge 2 ]
+	# The pipeline's line, poll's and one for each batch.
+	assert [ "$(count "${ESC}[4A")" -ge 2 ]
 	assert_equal "$(tail -c 4 tty.out | hex)" 0d1b5b4a
 }
 
