@@ -44,7 +44,8 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/name.o lib/journal.o lib/resume.o lib/stale.o lib/secret.o \
 	lib/token.o lib/outpath.o \
 	lib/answer.o \
-	lib/interrupt.o lib/input.o
+	lib/interrupt.o lib/input.o \
+	lib/fields.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
 	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \
@@ -52,7 +53,7 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/sse.h lib/stream.h lib/responses.h lib/batch.h lib/progress.h \
 	lib/name.h lib/journal.h lib/resume.h lib/stale.h lib/secret.h \
 	lib/token.h lib/outpath.h \
-	lib/answer.h \
+	lib/answer.h lib/fields.h \
 	lib/interrupt.h lib/input.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
 	serve/batch.o serve/keyed.o \

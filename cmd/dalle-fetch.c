@@ -498,6 +498,63 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	dalle_http_start(lp->http, x);
 }
 
+/* The fields of a record, and of each of its images, that dalle-fetch
+ * reads, and their types. */
+static const struct dalle_field fields[] = {
+	{ "data", JV_KIND_ARRAY }, { "error", JV_KIND_OBJECT },
+	{ "status", JV_KIND_STRING }, { "request", JV_KIND_OBJECT },
+	{ "request.key", JV_KIND_STRING }, { "request.hash", JV_KIND_STRING },
+	{ "request.journal", JV_KIND_STRING }, { NULL, JV_KIND_NULL }
+};
+static const struct dalle_field image_fields[] = {
+	{ "url", JV_KIND_STRING }, { "b64_json", JV_KIND_STRING },
+	{ "error", JV_KIND_OBJECT }, { NULL, JV_KIND_NULL }
+};
+/* Ten times the most images any of the APIs gives for one request. */
+#define MAX_IMAGES 100
+
+/* Why rec (from the n bytes at s) is no record to write images of: a
+ * malloc'd sentence, or NULL. */
+static char *
+unsound(const char *s, size_t n, jv rec)
+{
+	char *why, *inner;
+	jv data, item;
+	int i, count;
+
+	if ((why = dalle_input_record(s, n, rec)) != NULL ||
+	    (why = dalle_fields_check(rec, fields)) != NULL)
+		return why;
+	/* {name} is a string or a number, never a fallback unsaid. */
+	data = dalle_record_get(rec, "name");
+	if (jv_get_kind(data) != JV_KIND_NULL &&
+	    jv_get_kind(data) != JV_KIND_STRING &&
+	    jv_get_kind(data) != JV_KIND_NUMBER)
+		why = dalle_xasprintf("\"name\" is %s, not a string or a "
+		    "number", dalle_fields_noun(jv_get_kind(data)));
+	jv_free(data);
+	data = dalle_record_get(rec, "data");
+	count = jv_get_kind(data) == JV_KIND_ARRAY ?
+	    jv_array_length(jv_copy(data)) : 0;
+	if (count > MAX_IMAGES && why == NULL)
+		why = dalle_xasprintf("a record of %d images: more than %d, "
+		    "more than any image API gives", count, MAX_IMAGES);
+	for (i = 0; i < count && why == NULL; i++) {
+		item = jv_array_get(jv_copy(data), i);
+		if (jv_get_kind(item) != JV_KIND_OBJECT)
+			why = dalle_xasprintf("data[%d] is %s, not an object",
+			    i, dalle_fields_noun(jv_get_kind(item)));
+		else if ((inner = dalle_fields_check(item,
+		    image_fields)) != NULL) {
+			why = dalle_xasprintf("data[%d]: %s", i, inner);
+			free(inner);
+		}
+		jv_free(item);
+	}
+	jv_free(data);
+	return why;
+}
+
 static int
 on_line(struct dalle_loop *lp, char *s, size_t n)
 {
@@ -505,6 +562,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	struct rec *r;
 	jv rec, data, item, ie;
 	const char *status, *url, *b64;
+	char *why;
 	size_t b64len;
 	int i, count, multi, rc;
 
@@ -514,6 +572,14 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 		rc = dalle_loop_take(lp, "fetch", s, n, &rec, &big);
 		if (rc != -1)
 			return rc;
+		if ((why = unsound(s, n, rec)) != NULL) {
+			rc = dalle_loop_fail(lp, lp->cur, rec,
+			    dalle_record_errorf("fetch", DALLE_KIND_INPUT, "%s",
+			    why), &big);
+			free(why);
+			dalle_big_free(&big);
+			return rc;
+		}
 	} else if (strncmp(s, "http://", 7) == 0 ||
 	    strncmp(s, "https://", 8) == 0) {
 		item = jv_object_set(jv_object(), jv_string("url"),

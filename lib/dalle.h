@@ -52,5 +52,6 @@
 #include "outpath.h"
 #include "interrupt.h"
 #include "input.h"
+#include "fields.h"
 
 #endif
