@@ -49,6 +49,7 @@ struct img {
 	int index, multi;
 	char *checked;            /* the path found free before the download */
 	char *tmp;                /* temporary file beside the target */
+	int dfd;                  /* its directory, as checked, or -1 */
 	FILE *fp;
 };
 
@@ -256,11 +257,13 @@ copy_stdout(FILE *fp, struct rec *r)
 		put_stdout(chunk, k);
 }
 
-/* The target path of image index, or NULL with the record's error set. */
+/* The target path of image index, and in *dfd its directory's descriptor
+ * (to write in by openat(2) and renameat(2) alone), or NULL with the
+ * record's error set. */
 static char *
-resolve(struct rec *r, int index, int multi, const char *ext)
+resolve(struct rec *r, int index, int multi, const char *ext, int *dfd)
 {
-	char *why = NULL, *path = target(r, index, multi, ext, &why);
+	char *why = NULL, *path = target(r, index, multi, ext, &why), *d;
 	const char *t = tmpl ? tmpl : "";
 	size_t skip = 0;
 
@@ -273,7 +276,17 @@ resolve(struct rec *r, int index, int multi, const char *ext)
 	/* No link inside the output directory is followed (outpath.c). */
 	if (strcmp(dir, ".") != 0)
 		skip = strlen(dir) + (dir[strlen(dir) - 1] != '/');
-	if (t[0] != '/' && dalle_outpath_make(dir, path + skip, &why) == -1) {
+	if (t[0] != '/')
+		*dfd = dalle_outpath_open(dir, path + skip, &why);
+	else {
+		/* An absolute template's directory is the user's own. */
+		d = dalle_xstrdup(path);
+		*strrchr(d, '/') = '\0';
+		*dfd = dalle_outpath_open(*d ? d : "/", strrchr(path, '/') + 1,
+		    &why);
+		free(d);
+	}
+	if (*dfd == -1) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO, "%s",
 		    why));
 		free(why);
@@ -311,6 +324,21 @@ taken(struct rec *r, const char *path, int index, int on_disk)
 	return 1;
 }
 
+/* Remove im's temporary file from the directory it was made in. */
+static void
+drop_temp(const struct img *im)
+{
+	const char *base;
+
+	if (im->tmp == NULL)
+		return;
+	base = strrchr(im->tmp, '/');
+	if (im->dfd == -1)
+		unlink(im->tmp);
+	else
+		unlinkat(im->dfd, base ? base + 1 : im->tmp, 0);
+}
+
 /* Move a finished temporary file to its target named by its real format. */
 static void
 commit(struct img *im, const void *head, size_t n, long long bytes)
@@ -318,27 +346,31 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 	struct rec *r = im->r;
 	const char *fmt;
 	char *path;
-	int w, h;
+	int w, h, dfd;
 
 	fmt = dalle_image_probe(head, n, &w, &h);
 	if (fmt == NULL) {
-		unlink(im->tmp);
+		drop_temp(im);
 		rec_fail(r, dalle_record_error("fetch", DALLE_KIND_PROTOCOL, 0,
 		    NULL, "the download is not an image", 1, 0));
 		return;
 	}
-	if ((path = resolve(r, im->index, im->multi, dalle_name_ext(fmt))) == NULL) {
-		unlink(im->tmp);
+	if ((path = resolve(r, im->index, im->multi, dalle_name_ext(fmt),
+	    &dfd)) == NULL) {
+		drop_temp(im);
 		return;
 	}
 	if (taken(r, path, im->index, im->checked == NULL ||
 	    strcmp(path, im->checked) != 0))
-		unlink(im->tmp);
+		drop_temp(im);
 	else {
-		if (rename(im->tmp, path) == -1) {
+		/* From the directory the temporary file was made in to the
+		 * one just checked: no path is walked again. */
+		if (dalle_outpath_rename(im->dfd, im->tmp, dfd, path) == -1) {
 			rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 			    "%s: %s", path, strerror(errno)));
-			unlink(im->tmp);
+			drop_temp(im);
+			close(dfd);
 			free(path);
 			return;
 		}
@@ -346,17 +378,18 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 		r->files = jv_array_set(r->files, im->index,
 		    dalle_name_entry(path, im->index, head, n, bytes, 0));
 	}
+	close(dfd);
 	free(path);
 }
 
 /* A temporary file in the target's directory; NULL with r's error set. */
 static FILE *
-make_temp(struct rec *r, const char *path, char **tmp)
+make_temp(struct rec *r, const char *path, int dfd, char **tmp)
 {
 	int fd;
 	FILE *fp;
 
-	if ((fd = dalle_temp_open(path, tmp)) == -1) {
+	if ((fd = dalle_temp_openat(dfd, path, tmp)) == -1) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 		    "%s: %s", path, strerror(errno)));
 		return NULL;
@@ -397,7 +430,7 @@ other_bytes(const char *path, const unsigned char *p, size_t n)
 static void
 write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 {
-	struct img im = { r, index, multi, NULL, NULL, NULL };
+	struct img im = { r, index, multi, NULL, NULL, -1, NULL };
 	const char *fmt;
 	unsigned char *p;
 	size_t n;
@@ -421,33 +454,38 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 		return;
 	}
 	fmt = dalle_image_probe(p, n, &w, &h);
-	path = resolve(r, index, multi, dalle_name_ext(fmt ? fmt : "png"));
+	path = resolve(r, index, multi, dalle_name_ext(fmt ? fmt : "png"),
+	    &im.dfd);
 	/* Another image under this name: not left unwritten unsaid. */
 	if (path != NULL && !force && !was_written(path, 0) &&
 	    other_bytes(path, p, n)) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 		    "%s: exists and holds another image; -f replaces it, or "
 		    "put {id}, {hash} or a field of your own in -o", path));
+		close(im.dfd);
 		free(path);
 		free(p);
 		return;
 	}
 	if (path == NULL || taken(r, path, index, 1)) {
+		if (path != NULL)
+			close(im.dfd);
 		free(path);
 		free(p);
 		return;
 	}
-	if ((im.fp = make_temp(r, path, &im.tmp)) != NULL) {
+	if ((im.fp = make_temp(r, path, im.dfd, &im.tmp)) != NULL) {
 		if (fwrite(p, 1, n, im.fp) != n || fflush(im.fp) == EOF ||
 		    fsync(fileno(im.fp)) == -1) {
 			rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 			    "%s: %s", path, strerror(errno)));
-			unlink(im.tmp);
+			drop_temp(&im);
 		} else
 			commit(&im, p, n, (long long)n);
 		fclose(im.fp);
 		dalle_temp_done(im.tmp);
 	}
+	close(im.dfd);
 	free(path);
 	free(p);
 }
@@ -460,6 +498,7 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	struct img *im;
 	const char *why;
 	char *path;
+	int dfd = -1;
 
 	if ((why = dalle_url_check(url, conf.allow_http)) != NULL) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_CONFIG,
@@ -468,7 +507,10 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	}
 	path = NULL;
 	if (!to_stdout && ((path = resolve(r, index, multi,
-	    dalle_name_guess_ext(r->rec, url))) == NULL || taken(r, path, index, 1))) {
+	    dalle_name_guess_ext(r->rec, url), &dfd)) == NULL ||
+	    taken(r, path, index, 1))) {
+		if (path != NULL)
+			close(dfd);
 		free(path);
 		return;
 	}
@@ -477,10 +519,12 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	im->index = index;
 	im->multi = multi;
 	im->checked = path ? dalle_xstrdup(path) : NULL;
+	im->dfd = dfd;
 	if (to_stdout) {
 		if ((im->fp = tmpfile()) == NULL)
 			err(DALLE_EX_CANTCREAT, "tmpfile");
-	} else if ((im->fp = make_temp(r, path, &im->tmp)) == NULL) {
+	} else if ((im->fp = make_temp(r, path, dfd, &im->tmp)) == NULL) {
+		close(dfd);
 		free(im->checked);
 		free(im);
 		free(path);
@@ -670,12 +714,12 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		}
 		rec_fail(r, e);
 		if (im->tmp)
-			unlink(im->tmp);
+			drop_temp(im);
 	} else if (fflush(im->fp) == EOF || (im->tmp &&
 	    fsync(fileno(im->fp)) == -1)) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO, "%s",
 		    strerror(errno)));
-		unlink(im->tmp);
+		drop_temp(im);
 	} else {
 		bytes = (long long)ftell(im->fp);
 		rewind(im->fp);
@@ -696,6 +740,8 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	fclose(im->fp);
 	if (im->tmp)
 		dalle_temp_done(im->tmp);
+	if (im->dfd != -1)
+		close(im->dfd);
 	free(im->checked);
 	free(im);
 	dalle_http_xfer_free(x);

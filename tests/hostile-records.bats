@@ -267,3 +267,36 @@ fetch_catalogue() {
 	read -r _ _ rss _ <ru
 	[ "$rss" -lt $((64 * 1024)) ]
 }
+
+# at_rename CMD ARGS PROG...: run PROG under gdb with the arguments and
+# redirections ARGS, stopped at its first rename(2) or renameat(2), where
+# the shell command CMD runs first: the moment between the check of a
+# directory and the rename into it, made to last.  No hook in the
+# programs, no LD_PRELOAD.
+at_rename() {
+	command -v gdb >/dev/null || skip "no gdb to stop at the rename"
+	timeout 60 gdb -nx -batch -iex 'set debuginfod enabled off' \
+	    -ex 'set breakpoint pending on' -ex 'break rename' \
+	    -ex 'break renameat' -ex "run $2" -ex "shell $1" -ex continue \
+	    --args "${@:3}" >gdb.out 2>&1
+}
+
+# The swap an attacker with write access to the output directory makes
+# at that moment: the checked directory moved aside, a link to elsewhere
+# in its place, and the temporary file's name copied there.
+SWAP='mv DIR DIR.real && ln -s "$PWD/elsewhere" DIR && cp DIR.real/.dalle-fetch.* elsewhere/'
+
+@test "dalle-fetch renames into the directory it checked, not one swapped for a link meanwhile" {
+	mkdir -p out/sub elsewhere
+	echo victim >elsewhere/swapped.png
+	echo '{"data":[{"b64_json":"'"$PNG"'"}],"name":"swapped"}' >in
+	at_rename "${SWAP//DIR/out/sub}" '-d out -o "sub/{name}.{ext}" <in >got' \
+	    "$ROOT/dalle-fetch"
+	grep -q 'Breakpoint.*rename' gdb.out
+	# The victim's file is untouched; the image is where it was checked.
+	assert_equal "$(cat elsewhere/swapped.png)" victim
+	assert_equal "$(png_size out/sub.real/swapped.png)" 1x1
+	assert_equal "$(jq -r '.error.kind' got)" null
+	# And no temporary file is left behind in it.
+	assert_equal "$(ls -A out/sub.real)" swapped.png
+}
