@@ -300,3 +300,44 @@ SWAP='mv DIR DIR.real && ln -s "$PWD/elsewhere" DIR && cp DIR.real/.dalle-fetch.
 	# And no temporary file is left behind in it.
 	assert_equal "$(ls -A out/sub.real)" swapped.png
 }
+
+@test "--partial-dir: a partial is renamed into the directory checked, not one swapped for a link" {
+	use_openai
+	mkdir elsewhere
+	at_rename "${SWAP//DIR/pd}" '-m gpt-image-2 --partial-images 1 --partial-dir pd "a dot" >got' \
+	    "$ROOT/dalle-submit"
+	grep -q 'Breakpoint.*rename' gdb.out
+	assert_equal "$(ls elsewhere | grep -c partial)" 0
+	assert_equal "$(ls pd.real | grep -c 'partial0\.png$')" 1
+	assert_equal "$(jq -r '.error.kind' got)" null
+}
+
+@test "--partial-dir: a link planted at a partial's name is neither followed nor replaced; files as the umask says" {
+	use_openai
+	umask 077
+	run --separate-stderr dalle-submit -m gpt-image-2 --partial-images 1 \
+	    --partial-dir pd 'a link'
+	assert_success
+	name=$(jq -r '.partials[0]' <<<"$output")
+	assert_equal "$(stat -c %a "$name")" 600
+	assert_equal "$(stat -c %a pd)" 700
+	echo victim >victim
+	rm "$name"
+	ln -s "$PWD/victim" "$name"
+	run --separate-stderr dalle-submit -m gpt-image-2 --partial-images 1 \
+	    --partial-dir pd 'a link'
+	assert_equal "$status" 73
+	assert_equal "$(jq -r .error.kind <<<"$output")" io
+	[[ "$(jq -r .error.message <<<"$output")" == *"a symbolic link inside --partial-dir: not followed, nor replaced"* ]]
+	assert_equal "$(cat victim)" victim
+	[ -L "$name" ]
+	# -d's rule: the directory itself may be a link of the user's.
+	rm "$name"
+	mv pd real
+	ln -s real pd
+	umask 022
+	run --separate-stderr dalle-submit -m gpt-image-2 --partial-images 1 \
+	    --partial-dir pd 'a link'
+	assert_success
+	assert_equal "$(stat -c %a "real/${name#pd/}")" 644
+}
