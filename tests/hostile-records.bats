@@ -36,7 +36,7 @@ setup() {
 	PNG=iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==
 	HUGEPNG=$(printf '\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\xff\xff\xff\xff\xff\xff\xff\xff\x08\x06\0\0\0' |
 	    base64 -w0)
-	LONG=$(head -c 100000 /dev/zero | tr '\0' a)
+	LONG=$(many 100000 a)
 }
 
 # case_ WANT BYTES: one line of the catalogue; WANT is ok, pass (copied
@@ -58,12 +58,17 @@ common_cases() {
 	case_ input 'file:///etc/passwd'
 	case_ input "ftp://$HOSTPORT/x"
 	case_ pass '{"error":{"kind":"quota","message":"from an earlier stage"}}'
+	case_ pass '{"error":{"kind":42,"message":["of the wrong types"]}}'
 	# 100,000 nested brackets, a 16 MB line (--max-line is 1 MiB).
+	case_ input "{\"a\":$(many 100000 '[')$(many 100000 ']')}"
+	many $((16 << 20)) x >>input
+	echo >>input
 	echo input >>want
-	{ printf '{"a":'; head -c 100000 /dev/zero | tr '\0' '['
-	  head -c 100000 /dev/zero | tr '\0' ']'; printf '}\n'; } >>input
-	echo input >>want
-	{ head -c $((16 << 20)) /dev/zero | tr '\0' x; echo; } >>input
+}
+
+# many N C: N bytes C.
+many() {
+	head -c "$1" /dev/zero | tr '\0' "$2"
 }
 
 poll_catalogue() {
@@ -149,14 +154,14 @@ no_key_abroad() {
 	[[ "$stderr" != *test-key* ]]
 }
 
-@test "dalle-poll: 58 hostile records, ids and URLs, one record each, in order, no key abroad, memory bounded" {
+@test "dalle-poll: 59 hostile records, ids and URLs, one record each, in order, no key abroad, memory bounded" {
 	local op
 	op=$(dalle-submit 'an operation' | jq -r .operation.url)
 	poll_catalogue "$op"
-	[ "$(wc -l <want)" -ge 58 ]
+	[ "$(wc -l <want)" -ge 59 ]
 	: >"$FOREIGN_DIR/serve.log"
 	run --separate-stderr "$BATS_FILE_TMPDIR/rusage" ru -- \
-	    dalle-poll --keep-order -t 20 --max-line 1048576 <input
+	    timeout 120 dalle-poll --keep-order --max-line 1048576 <input
 
 	assert_equal "$status" 65
 	echo "$output" >out
@@ -238,17 +243,18 @@ fetch_catalogue() {
 	case_ ok '{"data":[{"b64_json":"'"$PNG"'"}],"name":"nul\\u0000../x"}'
 	case_ ok '{"data":[{"b64_json":"'"$PNG"'"}],"name":"ctl\\u0001\\u001b[2J\\n/x"}'
 	case_ ok '{"data":[{"b64_json":"'"$PNG"'"}],"name":".."}'
+	case_ ok '{"data":[{"b64_json":"'"$PNG"'"}],"name":1e999}'
 	common_cases
 	case_ ok "$(rec '{"b64_json":"'"$PNG"'"}' | sed 's/"l[0-9]*"/"crlf"/')\r"
 	case_ ok "\xef\xbb\xbf$(rec '{"b64_json":"'"$PNG"'"}' | sed 's/"l[0-9]*"/"bom"/')"
 	case_ ok "$img"
 }
 
-@test "dalle-fetch: 64 hostile records and URLs, one record each, in order, nothing outside -d, no key abroad, memory bounded" {
+@test "dalle-fetch: 66 hostile records and URLs, one record each, in order, nothing outside -d, no key abroad, memory bounded" {
 	local img
 	img=$(dalle-submit 'an image' | dalle-poll | jq -r '.data[0].url')
 	fetch_catalogue "$img"
-	[ "$(wc -l <want)" -ge 64 ]
+	[ "$(wc -l <want)" -ge 66 ]
 	: >"$FOREIGN_DIR/serve.log"
 	mkdir out
 	run --separate-stderr "$BATS_FILE_TMPDIR/rusage" ru -- \
