@@ -54,7 +54,8 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/interrupt.o lib/input.o \
 	lib/gallery.o \
 	lib/version.o lib/provenance.o \
-	lib/cost.o
+	lib/cost.o \
+	lib/fields.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/url.h lib/image.h lib/lines.h lib/record.h lib/json.h lib/model.h \
 	lib/api.h lib/conf.h lib/retry.h lib/rate.h lib/http.h lib/loop.h \
@@ -63,7 +64,7 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/name.h lib/journal.h lib/resume.h lib/stale.h lib/secret.h \
 	lib/token.h lib/outpath.h \
 	lib/grace.h lib/inflight.h lib/apistatus.h \
-	lib/answer.h \
+	lib/answer.h lib/fields.h \
 	lib/status.h \
 	lib/interrupt.h lib/input.h \
 	lib/gallery.h \

@@ -52,6 +52,7 @@ struct img {
 	int index, multi;
 	char *checked;            /* the path found free before the download */
 	char *tmp;                /* temporary file beside the target */
+	int dfd;                  /* its directory, as checked, or -1 */
 	FILE *fp;
 	char sha256[65];          /* of the file, once it is final */
 };
@@ -262,11 +263,13 @@ copy_stdout(FILE *fp, struct rec *r)
 		put_stdout(chunk, k);
 }
 
-/* The target path of image index, or NULL with the record's error set. */
+/* The target path of image index, and in *dfd its directory's descriptor
+ * (to write in by openat(2) and renameat(2) alone), or NULL with the
+ * record's error set. */
 static char *
-resolve(struct rec *r, int index, int multi, const char *ext)
+resolve(struct rec *r, int index, int multi, const char *ext, int *dfd)
 {
-	char *why = NULL, *path = target(r, index, multi, ext, &why);
+	char *why = NULL, *path = target(r, index, multi, ext, &why), *d;
 	const char *t = tmpl ? tmpl : "";
 	size_t skip = 0;
 
@@ -279,7 +282,17 @@ resolve(struct rec *r, int index, int multi, const char *ext)
 	/* No link inside the output directory is followed (outpath.c). */
 	if (strcmp(dir, ".") != 0)
 		skip = strlen(dir) + (dir[strlen(dir) - 1] != '/');
-	if (t[0] != '/' && dalle_outpath_make(dir, path + skip, &why) == -1) {
+	if (t[0] != '/')
+		*dfd = dalle_outpath_open(dir, path + skip, &why);
+	else {
+		/* An absolute template's directory is the user's own. */
+		d = dalle_xstrdup(path);
+		*strrchr(d, '/') = '\0';
+		*dfd = dalle_outpath_open(*d ? d : "/", strrchr(path, '/') + 1,
+		    &why);
+		free(d);
+	}
+	if (*dfd == -1) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO, "%s",
 		    why));
 		free(why);
@@ -337,6 +350,21 @@ stamp(struct img *im, jv fields, long long *bytes)
 	return 0;
 }
 
+/* Remove im's temporary file from the directory it was made in. */
+static void
+drop_temp(const struct img *im)
+{
+	const char *base;
+
+	if (im->tmp == NULL)
+		return;
+	base = strrchr(im->tmp, '/');
+	if (im->dfd == -1)
+		unlink(im->tmp);
+	else
+		unlinkat(im->dfd, base ? base + 1 : im->tmp, 0);
+}
+
 /* Move a finished temporary file to its target named by its real format. */
 static void
 commit(struct img *im, const void *head, size_t n, long long bytes)
@@ -344,29 +372,33 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 	struct rec *r = im->r;
 	const char *fmt;
 	char *path;
-	int w, h;
+	int w, h, dfd;
 	jv fields, f;
 
 	fmt = dalle_image_probe(head, n, &w, &h);
 	if (fmt == NULL) {
-		unlink(im->tmp);
+		drop_temp(im);
 		rec_fail(r, dalle_record_error("fetch", DALLE_KIND_PROTOCOL, 0,
 		    NULL, "the download is not an image", 1, 0));
 		return;
 	}
-	if ((path = resolve(r, im->index, im->multi, dalle_name_ext(fmt))) == NULL) {
-		unlink(im->tmp);
+	if ((path = resolve(r, im->index, im->multi, dalle_name_ext(fmt),
+	    &dfd)) == NULL) {
+		drop_temp(im);
 		return;
 	}
 	fields = dalle_provenance_fields(r->rec, im->index);
 	if (taken(r, path, im->index, im->checked == NULL ||
 	    strcmp(path, im->checked) != 0) || stamp(im, fields, &bytes) == -1)
-		unlink(im->tmp);
+		drop_temp(im);
 	else {
-		if (rename(im->tmp, path) == -1) {
+		/* From the directory the temporary file was made in to the
+		 * one just checked: no path is walked again. */
+		if (dalle_outpath_rename(im->dfd, im->tmp, dfd, path) == -1) {
 			rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 			    "%s: %s", path, strerror(errno)));
-			unlink(im->tmp);
+			drop_temp(im);
+			close(dfd);
 			free(path);
 			jv_free(fields);
 			return;
@@ -380,17 +412,18 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 		r->files = jv_array_set(r->files, im->index, f);
 	}
 	jv_free(fields);
+	close(dfd);
 	free(path);
 }
 
 /* A temporary file in the target's directory; NULL with r's error set. */
 static FILE *
-make_temp(struct rec *r, const char *path, char **tmp)
+make_temp(struct rec *r, const char *path, int dfd, char **tmp)
 {
 	int fd;
 	FILE *fp;
 
-	if ((fd = dalle_temp_open(path, tmp)) == -1) {
+	if ((fd = dalle_temp_openat(dfd, path, tmp)) == -1) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 		    "%s: %s", path, strerror(errno)));
 		return NULL;
@@ -403,7 +436,7 @@ make_temp(struct rec *r, const char *path, char **tmp)
 static void
 write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 {
-	struct img im = { r, index, multi, NULL, NULL, NULL, "" };
+	struct img im = { r, index, multi, NULL, NULL, -1, NULL, "" };
 	const char *fmt;
 	unsigned char *p;
 	size_t n;
@@ -427,18 +460,22 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 		return;
 	}
 	fmt = dalle_image_probe(p, n, &w, &h);
-	path = resolve(r, index, multi, dalle_name_ext(fmt ? fmt : "png"));
+	path = resolve(r, index, multi, dalle_name_ext(fmt ? fmt : "png"),
+	    &im.dfd);
 	/* Another image under this name: not left unwritten unsaid. */
 	if (path != NULL && !force && !was_written(path, 0) &&
 	    dalle_provenance_differs(path, p, n)) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 		    "%s: exists and holds another image; -f replaces it, or "
 		    "put {id}, {hash} or a field of your own in -o", path));
+		close(im.dfd);
 		free(path);
 		free(p);
 		return;
 	}
 	if (path == NULL || taken(r, path, index, 1)) {
+		if (path != NULL)
+			close(im.dfd);
 		free(path);
 		free(p);
 		return;
@@ -446,17 +483,18 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 	if (provenance)
 		p = dalle_provenance_into(p, &n, r->rec, index);
 	dalle_provenance_sha256(p, n, im.sha256);
-	if ((im.fp = make_temp(r, path, &im.tmp)) != NULL) {
+	if ((im.fp = make_temp(r, path, im.dfd, &im.tmp)) != NULL) {
 		if (fwrite(p, 1, n, im.fp) != n || fflush(im.fp) == EOF ||
 		    fsync(fileno(im.fp)) == -1) {
 			rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 			    "%s: %s", path, strerror(errno)));
-			unlink(im.tmp);
+			drop_temp(&im);
 		} else
 			commit(&im, p, n, (long long)n);
 		fclose(im.fp);
 		dalle_temp_done(im.tmp);
 	}
+	close(im.dfd);
 	free(path);
 	free(p);
 }
@@ -469,6 +507,7 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	struct img *im;
 	const char *why;
 	char *path;
+	int dfd = -1;
 
 	if ((why = dalle_url_check(url, conf.allow_http)) != NULL) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_CONFIG,
@@ -477,7 +516,10 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	}
 	path = NULL;
 	if (!to_stdout && ((path = resolve(r, index, multi,
-	    dalle_name_guess_ext(r->rec, url))) == NULL || taken(r, path, index, 1))) {
+	    dalle_name_guess_ext(r->rec, url), &dfd)) == NULL ||
+	    taken(r, path, index, 1))) {
+		if (path != NULL)
+			close(dfd);
 		free(path);
 		return;
 	}
@@ -486,10 +528,12 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	im->index = index;
 	im->multi = multi;
 	im->checked = path ? dalle_xstrdup(path) : NULL;
+	im->dfd = dfd;
 	if (to_stdout) {
 		if ((im->fp = tmpfile()) == NULL)
 			err(DALLE_EX_CANTCREAT, "tmpfile");
-	} else if ((im->fp = make_temp(r, path, &im->tmp)) == NULL) {
+	} else if ((im->fp = make_temp(r, path, dfd, &im->tmp)) == NULL) {
+		close(dfd);
 		free(im->checked);
 		free(im);
 		free(path);
@@ -507,6 +551,63 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	dalle_http_start(lp->http, x);
 }
 
+/* The fields of a record, and of each of its images, that dalle-fetch
+ * reads, and their types. */
+static const struct dalle_field fields[] = {
+	{ "data", JV_KIND_ARRAY }, { "error", JV_KIND_OBJECT },
+	{ "status", JV_KIND_STRING }, { "request", JV_KIND_OBJECT },
+	{ "request.key", JV_KIND_STRING }, { "request.hash", JV_KIND_STRING },
+	{ "request.journal", JV_KIND_STRING }, { NULL, JV_KIND_NULL }
+};
+static const struct dalle_field image_fields[] = {
+	{ "url", JV_KIND_STRING }, { "b64_json", JV_KIND_STRING },
+	{ "error", JV_KIND_OBJECT }, { NULL, JV_KIND_NULL }
+};
+/* Ten times the most images any of the APIs gives for one request. */
+#define MAX_IMAGES 100
+
+/* Why rec (from the n bytes at s) is no record to write images of: a
+ * malloc'd sentence, or NULL. */
+static char *
+unsound(const char *s, size_t n, jv rec)
+{
+	char *why, *inner;
+	jv data, item;
+	int i, count;
+
+	if ((why = dalle_input_record(s, n, rec)) != NULL ||
+	    (why = dalle_fields_check(rec, fields)) != NULL)
+		return why;
+	/* {name} is a string or a number, never a fallback unsaid. */
+	data = dalle_record_get(rec, "name");
+	if (jv_get_kind(data) != JV_KIND_NULL &&
+	    jv_get_kind(data) != JV_KIND_STRING &&
+	    jv_get_kind(data) != JV_KIND_NUMBER)
+		why = dalle_xasprintf("\"name\" is %s, not a string or a "
+		    "number", dalle_fields_noun(jv_get_kind(data)));
+	jv_free(data);
+	data = dalle_record_get(rec, "data");
+	count = jv_get_kind(data) == JV_KIND_ARRAY ?
+	    jv_array_length(jv_copy(data)) : 0;
+	if (count > MAX_IMAGES && why == NULL)
+		why = dalle_xasprintf("a record of %d images: more than %d, "
+		    "more than any image API gives", count, MAX_IMAGES);
+	for (i = 0; i < count && why == NULL; i++) {
+		item = jv_array_get(jv_copy(data), i);
+		if (jv_get_kind(item) != JV_KIND_OBJECT)
+			why = dalle_xasprintf("data[%d] is %s, not an object",
+			    i, dalle_fields_noun(jv_get_kind(item)));
+		else if ((inner = dalle_fields_check(item,
+		    image_fields)) != NULL) {
+			why = dalle_xasprintf("data[%d]: %s", i, inner);
+			free(inner);
+		}
+		jv_free(item);
+	}
+	jv_free(data);
+	return why;
+}
+
 static int
 on_line(struct dalle_loop *lp, char *s, size_t n)
 {
@@ -514,6 +615,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	struct rec *r;
 	jv rec, data, item, ie;
 	const char *status, *url, *b64;
+	char *why;
 	size_t b64len;
 	int i, count, multi, rc;
 
@@ -523,6 +625,14 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 		rc = dalle_loop_take(lp, "fetch", s, n, &rec, &big);
 		if (rc != -1)
 			return rc;
+		if ((why = unsound(s, n, rec)) != NULL) {
+			rc = dalle_loop_fail(lp, lp->cur, rec,
+			    dalle_record_errorf("fetch", DALLE_KIND_INPUT, "%s",
+			    why), &big);
+			free(why);
+			dalle_big_free(&big);
+			return rc;
+		}
 	} else if (strncmp(s, "http://", 7) == 0 ||
 	    strncmp(s, "https://", 8) == 0) {
 		item = jv_object_set(jv_object(), jv_string("url"),
@@ -613,12 +723,12 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 		}
 		rec_fail(r, e);
 		if (im->tmp)
-			unlink(im->tmp);
+			drop_temp(im);
 	} else if (fflush(im->fp) == EOF || (im->tmp &&
 	    fsync(fileno(im->fp)) == -1)) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO, "%s",
 		    strerror(errno)));
-		unlink(im->tmp);
+		drop_temp(im);
 	} else {
 		bytes = (long long)ftell(im->fp);
 		rewind(im->fp);
@@ -639,6 +749,8 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	fclose(im->fp);
 	if (im->tmp)
 		dalle_temp_done(im->tmp);
+	if (im->dfd != -1)
+		close(im->dfd);
 	free(im->checked);
 	free(im);
 	dalle_http_xfer_free(x);

@@ -43,6 +43,9 @@ struct op {
  * how long the last look at -t's deadline may take. */
 #define POLL_MIN_MS 250L
 #define POLL_GRACE_MS 1000L
+/* A poll_at further ahead than the longest wait the service may ask for
+ * is no time dalle-submit wrote: polled at once. */
+#define POLL_AT_MAX_MS 60000L
 
 static struct dalle_conf conf;
 static long timeout_ms = 600000;
@@ -235,8 +238,10 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 	if (conf.endpoint == NULL ||
 	    !dalle_url_same_origin(url, conf.endpoint)) {
 		dalle_url_parse(url, &u);       /* u.origin NULL on failure */
-		why = dalle_xasprintf("%s: not the configured endpoint (%s); "
-		    "the key is not sent there", u.origin ? u.origin : url,
+		why = dalle_xasprintf("%s: %s (%s); the key is not sent there",
+		    u.origin ? u.origin : url, u.creds ? "a user name or "
+		    "password in the URL, beside the configured endpoint" :
+		    "not the configured endpoint",
 		    conf.endpoint ? conf.endpoint : "none");
 		dalle_url_free(&u);
 		return reject(lp, rec, big, op, DALLE_KIND_CONFIG, why);
@@ -252,7 +257,8 @@ start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 	o = op_new(lp, rec, raw, rawlen, DALLE_API_AZURE_ASYNC);
 	/* No poll before the time the service gave dalle-submit. */
 	delay = 0;
-	if (dalle_record_long(op, "poll_at", &at) == 0 && at > dalle_wall_ms())
+	if (dalle_record_long(op, "poll_at", &at) == 0 && at > dalle_wall_ms() &&
+	    at - dalle_wall_ms() <= POLL_AT_MAX_MS)
 		delay = at - dalle_wall_ms() < timeout_ms ?
 		    at - dalle_wall_ms() : timeout_ms;
 	schedule(lp, o, url, delay, delay < timeout_ms);
@@ -671,6 +677,16 @@ batch_start(struct dalle_loop *lp, jv rec, const char *raw, size_t rawlen,
 	return 0;
 }
 
+/* The fields a record of ours has, and their types. */
+static const struct dalle_field fields[] = {
+	{ "operation", JV_KIND_OBJECT }, { "status", JV_KIND_STRING },
+	{ "error", JV_KIND_OBJECT }, { "operation.kind", JV_KIND_STRING },
+	{ "operation.url", JV_KIND_STRING }, { "operation.id", JV_KIND_STRING },
+	{ "operation.poll_at", JV_KIND_NUMBER },
+	{ "operation.batch", JV_KIND_STRING },
+	{ "operation.custom_id", JV_KIND_STRING }, { NULL, JV_KIND_NULL }
+};
+
 static int
 on_line(struct dalle_loop *lp, char *s, size_t n)
 {
@@ -685,7 +701,14 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	if (*s == '{') {
 		rc = dalle_loop_take(lp, "poll", s, n, &rec, &big);
 		if (rc == -1) {
-			rc = start(lp, rec, s, n, &big);
+			/* Text and types: no field of the wrong type is
+			 * read as absent. */
+			if ((url = dalle_input_record(s, n, rec)) != NULL ||
+			    (url = dalle_fields_check(rec, fields)) != NULL)
+				rc = reject(lp, rec, &big, jv_null(),
+				    DALLE_KIND_INPUT, url);
+			else
+				rc = start(lp, rec, s, n, &big);
 			dalle_big_free(&big);
 		}
 		return rc;

@@ -59,5 +59,6 @@
 #include "grace.h"
 #include "inflight.h"
 #include "apistatus.h"
+#include "fields.h"
 
 #endif

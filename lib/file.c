@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "outpath.h"
 #include "stale.h"
 #include "util.h"
 
@@ -143,6 +144,22 @@ dalle_temp_open(const char *path, char **tmp)
 	fchmod(fd, 0666 & ~file_umask);
 	temp_add(t);
 	*tmp = t;
+	return fd;
+}
+
+int
+dalle_temp_openat(int dfd, const char *path, char **tmp)
+{
+	char *d = dalle_xstrdup(path);
+	int fd;
+
+	dalle_stale_sweep(dirname(d));
+	free(d);
+	if ((fd = dalle_outpath_temp(dfd, path, tmp)) == -1)
+		return -1;
+	flock(fd, LOCK_EX);
+	fchmod(fd, 0666 & ~file_umask);
+	temp_add(*tmp);
 	return fd;
 }
 

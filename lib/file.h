@@ -18,6 +18,9 @@ void dalle_temp_init(void);
  * name in *tmp (malloc'd, removed at exit until dalle_temp_done), or -1
  * with errno set. */
 int dalle_temp_open(const char *path, char **tmp);
+/* The same in the directory dfd (path's, from dalle_outpath_open), by
+ * openat(2) with O_EXCL and O_NOFOLLOW: no link there is followed. */
+int dalle_temp_openat(int dfd, const char *path, char **tmp);
 /* A new private (0600) temporary file in $TMPDIR (else /tmp) whose
  * name ends in suffix, close-on-exec: as dalle_temp_open. */
 int dalle_temp_private(const char *suffix, char **tmp);

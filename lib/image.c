@@ -56,6 +56,12 @@ dalle_image_probe(const void *buf, size_t n, int *w, int *h)
 	*w = *h = 0;
 	if (n >= 24 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) {
 		if (memcmp(p + 12, "IHDR", 4) == 0) {
+			/* A size of 1 to 2^31 - 1 each way, or no PNG,
+			 * whatever its signature says. */
+			if (be32(p + 16) == 0 || be32(p + 20) == 0 ||
+			    be32(p + 16) > 0x7fffffffUL ||
+			    be32(p + 20) > 0x7fffffffUL)
+				return NULL;
 			*w = (int)be32(p + 16);
 			*h = (int)be32(p + 20);
 		}

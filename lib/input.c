@@ -153,20 +153,30 @@ top_keys(const char *s, size_t n)
 }
 
 char *
-dalle_input_text(const char *s, size_t n, jv rec)
+dalle_input_record(const char *s, size_t n, jv rec)
 {
-	const char *p;
-	size_t len;
 	long bad;
 
 	if ((bad = utf8_bad((const unsigned char *)s, n)) != -1)
 		return dalle_xasprintf("not UTF-8 text: byte %ld of the line "
 		    "is 0x%02x", bad + 1, (unsigned char)s[bad]);
-	if (jv_get_kind(rec) != JV_KIND_OBJECT)
-		return NULL;
-	if (top_keys(s, n) != (size_t)jv_object_length(jv_copy(rec)))
+	if (jv_get_kind(rec) == JV_KIND_OBJECT &&
+	    top_keys(s, n) != (size_t)jv_object_length(jv_copy(rec)))
 		return dalle_xstrdup("a key appears twice in the object: "
 		    "which one counts would be a guess");
+	return NULL;
+}
+
+char *
+dalle_input_text(const char *s, size_t n, jv rec)
+{
+	const char *p;
+	size_t len;
+	char *why;
+
+	if ((why = dalle_input_record(s, n, rec)) != NULL ||
+	    jv_get_kind(rec) != JV_KIND_OBJECT)
+		return why;
 	if ((p = dalle_record_strn(rec, "prompt", &len)) != NULL &&
 	    memchr(p, '\0', len) != NULL)
 		return dalle_xstrdup("the prompt holds a NUL character "

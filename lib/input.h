@@ -39,5 +39,8 @@ char *dalle_input_types(jv rec);
  * NUL character.  A malloc'd sentence, or NULL when the line is sound.
  */
 char *dalle_input_text(const char *s, size_t n, jv rec);
+/* The part of dalle_input_text that holds for any record, a stage's
+ * input too: UTF-8, and no top-level key twice. */
+char *dalle_input_record(const char *s, size_t n, jv rec);
 
 #endif

@@ -8,18 +8,31 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "file.h"
 #include "outpath.h"
+#include "stale.h"
 #include "util.h"
 
 #define DIRFLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 
 int
 dalle_outpath_make(const char *dir, const char *rel, char **why)
+{
+	int fd = dalle_outpath_open(dir, rel, why);
+
+	if (fd == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+int
+dalle_outpath_open(const char *dir, const char *rel, char **why)
 {
 	char *p = dalle_xasprintf("%s/.", dir), *c, *slash;
 	int fd, next, e;
@@ -54,7 +67,50 @@ dalle_outpath_make(const char *dir, const char *rel, char **why)
 		close(fd);
 		fd = next;
 	}
-	close(fd);
 	free(p);
-	return *why == NULL ? 0 : -1;
+	if (*why != NULL) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+dalle_outpath_temp(int dfd, const char *path, char **tmp)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	const char *slash = strrchr(path, '/');
+	char *t, *x;
+	int fd, i, tries;
+
+	t = dalle_xasprintf("%.*s" DALLE_STALE_PREFIX "%ld.XXXXXX",
+	    slash ? (int)(slash - path + 1) : 0, path, (long)getpid());
+	x = t + strlen(t) - 6;
+	for (tries = 0; tries < 100; tries++) {
+		for (i = 0; i < 6; i++)
+			x[i] = set[arc4random_uniform(sizeof(set) - 1)];
+		/* O_EXCL | O_NOFOLLOW: a name somebody planted, link or
+		 * not, is never opened. */
+		fd = openat(dfd, strrchr(t, '/') ? strrchr(t, '/') + 1 : t,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd != -1) {
+			*tmp = t;
+			return fd;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	i = errno;
+	free(t);
+	errno = i;
+	return -1;
+}
+
+int
+dalle_outpath_rename(int fromfd, const char *from, int tofd, const char *to)
+{
+	const char *f = strrchr(from, '/'), *t = strrchr(to, '/');
+
+	return renameat(fromfd, f ? f + 1 : from, tofd, t ? t + 1 : to);
 }

@@ -5,7 +5,10 @@
  * a temporary file beside its target and is renamed when whole, so a
  * preview never shows half an image.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 
 #include "base64.h"
 #include "file.h"
+#include "outpath.h"
 #include "record.h"
 #include "secret.h"
 #include "stream.h"
@@ -85,39 +89,65 @@ ends(const char *type, const char *suffix)
 	return n > k && strcmp(type + n - k, suffix) == 0;
 }
 
-/* The n bytes at p to path, whole or not at all.  0, or -1 (errno). */
-static int
+/*
+ * The n bytes at p to path, whole or not at all: NULL, or why not.  The
+ * directory (which may be a link of the user's, as -d's) is opened once,
+ * and the file made and renamed in it by descriptor; a link or other
+ * non-file at path is refused, never followed nor replaced, as a link
+ * planted in -d is.
+ */
+static const char *
 save(const char *path, const unsigned char *p, size_t n)
 {
-	char *tmp;
+	const char *name = strrchr(path, '/'), *fail = NULL;
+	char *d, *tmp, *e;
+	struct stat st;
 	ssize_t w;
 	size_t off;
-	int fd, e;
+	int fd, dfd;
 
-	if ((fd = dalle_temp_open(path, &tmp)) == -1)
-		return -1;
+	d = name ? dalle_xasprintf("%.*s", (int)(name - path), path) :
+	    dalle_xstrdup(".");
+	name = name ? name + 1 : path;
+	dfd = dalle_outpath_open(*d ? d : "/", name, &e);
+	free(d);
+	if (dfd == -1) {
+		free(e);
+		return strerror(errno);
+	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(st.st_mode)) {
+		close(dfd);
+		return S_ISLNK(st.st_mode) ? "a symbolic link inside "
+		    "--partial-dir: not followed, nor replaced" :
+		    "exists and is not a file";
+	}
+	if ((fd = dalle_temp_openat(dfd, path, &tmp)) == -1) {
+		close(dfd);
+		return strerror(errno);
+	}
 	for (off = 0; off < n; off += (size_t)w)
 		if ((w = write(fd, p + off, n - off)) == -1 && errno != EINTR)
 			break;
 		else if (w == -1)
 			w = 0;
-	if (off < n || close(fd) == -1 || rename(tmp, path) == -1) {
-		e = errno;
+	if (off < n || close(fd) == -1 ||
+	    dalle_outpath_rename(dfd, tmp, dfd, path) == -1) {
+		fail = strerror(errno);
 		if (off < n)
 			close(fd);
-		unlink(tmp);
-		dalle_temp_done(tmp);
-		errno = e;
-		return -1;
+		unlinkat(dfd, strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp,
+		    0);
 	}
 	dalle_temp_done(tmp);
-	return 0;
+	close(dfd);
+	return fail;
 }
 
 static int
 partial(struct dalle_stream *s, const struct dalle_big *big, jv ev)
 {
-	const char *b64, *fmt;
+	const char *b64, *fmt, *msg;
 	unsigned char *img;
 	size_t len, n;
 	long idx;
@@ -146,11 +176,11 @@ partial(struct dalle_stream *s, const struct dalle_big *big, jv ev)
 	else
 		path = dalle_xasprintf("%s.partial%ld-%d.%s", s->stem, idx,
 		    s->seen[idx], fmt);
-	rc = save(path, img, n);
+	msg = save(path, img, n);
 	free(img);
-	if (rc == -1) {
+	if (msg != NULL) {
 		rc = why(s, DALLE_KIND_IO, dalle_xasprintf("%s: %s", path,
-		    strerror(errno)));
+		    msg));
 		free(path);
 		return rc;
 	}

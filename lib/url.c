@@ -55,6 +55,11 @@ dalle_url_parse(const char *url, struct dalle_url *u)
 	port = part(h, CURLUPART_PORT, CURLU_DEFAULT_PORT);
 	u->origin = port ? dalle_xasprintf("%s://%s:%s", u->scheme, u->host,
 	    port) : dalle_xasprintf("%s://%s", u->scheme, u->host);
+	/* Only looked at, never kept: they are somebody's credentials. */
+	if ((path = part(h, CURLUPART_USER, 0)) != NULL ||
+	    (path = part(h, CURLUPART_PASSWORD, 0)) != NULL)
+		u->creds = 1;
+	free(path);
 	path = part(h, CURLUPART_PATH, 0);
 	p = path ? strrchr(path, '/') : NULL;
 	u->last = dalle_xstrdup(p ? p + 1 : path ? path : "");
@@ -117,6 +122,8 @@ dalle_url_check(const char *url, int allow_http)
 	if (dalle_url_parse(url, &u) == -1 || (strcmp(u.scheme, "https") != 0
 	    && strcmp(u.scheme, "http") != 0))
 		why = "not an http or https URL";
+	else if (u.creds)
+		why = "a user name or password in the URL: not sent";
 	else if (strcmp(u.scheme, "http") == 0 && !allow_http &&
 	    !host_is_loopback(u.host))
 		why = "plain http only to loopback addresses (--allow-http to "
@@ -133,8 +140,9 @@ dalle_url_same_origin(const char *a, const char *b)
 
 	if (dalle_url_parse(a, &ua) == -1)
 		return 0;
+	/* A user name or password would be sent beside our key. */
 	if (dalle_url_parse(b, &ub) == 0) {
-		r = strcmp(ua.origin, ub.origin) == 0;
+		r = strcmp(ua.origin, ub.origin) == 0 && !ua.creds && !ub.creds;
 		dalle_url_free(&ub);
 	}
 	dalle_url_free(&ua);

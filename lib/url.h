@@ -15,6 +15,7 @@ struct dalle_url {
 	                           * filled in: https://h and https://h:443
 	                           * are one origin */
 	char *last;               /* the last path segment, maybe "" */
+	int creds;                /* a user name or password in it */
 };
 /* Parse url (any scheme); 0, or -1 when libcurl would not take it (u is
  * then empty).  Free with dalle_url_free. */
@@ -23,10 +24,11 @@ void dalle_url_free(struct dalle_url *u);
 /* Is the host of this URL a loopback address (127/8, ::1, localhost)? */
 int dalle_url_is_loopback(const char *url);
 /* Why url may not be used, or NULL if it may: an https URL, or http to a
- * loopback host or with allow_http.  The reason is a static string. */
+ * loopback host or with allow_http, and without a user name or password.
+ * The reason is a static string. */
 const char *dalle_url_check(const char *url, int allow_http);
 /* Do two URLs have one origin (scheme, host and port)?  0 when either
- * does not parse. */
+ * does not parse or holds a user name or password. */
 int dalle_url_same_origin(const char *a, const char *b);
 /* s percent-encoded (curl_easy_escape); malloc'd, dies on OOM. */
 char *dalle_url_escape(const char *s);
