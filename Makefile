@@ -53,7 +53,7 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/status.o \
 	lib/interrupt.o lib/input.o \
 	lib/gallery.o \
-	lib/version.o lib/provenance.o \
+	lib/version.o lib/provenance.o lib/digest.o \
 	lib/cost.o \
 	lib/fields.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
@@ -68,7 +68,7 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/status.h \
 	lib/interrupt.h lib/input.h \
 	lib/gallery.h \
-	lib/version.h lib/provenance.h \
+	lib/version.h lib/provenance.h lib/digest.h \
 	lib/cost.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
 	serve/batch.o serve/keyed.o \

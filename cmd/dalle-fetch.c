@@ -326,7 +326,7 @@ taken(struct rec *r, const char *path, int index, int on_disk)
 		    "%s: exists and is not a file", path));
 		return 1;
 	}
-	r->files = jv_array_set(r->files, index, dalle_provenance_path_sum(f,
+	r->files = jv_array_set(r->files, index, dalle_digest_entry(f,
 	    path));
 	return 1;
 }
@@ -342,7 +342,7 @@ stamp(struct img *im, jv fields, long long *bytes)
 		return 0;       /* spliced and summed as it was written */
 	if (provenance && (rc = dalle_provenance_file(fd, fields)) == 0)
 		rc = fsync(fd);
-	if (rc == -1 || dalle_provenance_sum(fd, im->sha256, bytes) == -1) {
+	if (rc == -1 || dalle_digest_fd(fd, im->sha256, bytes) == -1) {
 		rec_fail(im->r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 		    "%s: %s", im->tmp, strerror(errno)));
 		return -1;
@@ -482,7 +482,7 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 	}
 	if (provenance)
 		p = dalle_provenance_into(p, &n, r->rec, index);
-	dalle_provenance_sha256(p, n, im.sha256);
+	dalle_digest_mem(p, n, im.sha256);
 	if ((im.fp = make_temp(r, path, im.dfd, &im.tmp)) != NULL) {
 		if (fwrite(p, 1, n, im.fp) != n || fflush(im.fp) == EOF ||
 		    fsync(fileno(im.fp)) == -1) {

@@ -37,13 +37,6 @@ unsigned char *dalle_provenance_into(unsigned char *p, size_t *n, jv rec,
  * no.) */
 int dalle_provenance_differs(const char *path, const unsigned char *p,
     size_t n);
-/* sha256 of p[0..n) as 64 hexadecimal digits and a NUL. */
-void dalle_provenance_sha256(const void *p, size_t n, char hex[65]);
-/* sha256 of the whole file fd, and its size in *bytes; 0, or -1. */
-int dalle_provenance_sum(int fd, char hex[65], long long *bytes);
-/* entry (consumed) with "sha256" of the file at path, when it can be
- * read. */
-jv dalle_provenance_path_sum(jv entry, const char *path);
 /* path.json beside the image at path: fields (borrowed) and "file", its
  * files entry (borrowed), mode 0644, replaced whole by rename(2).  0, or
  * -1 with errno. */

@@ -70,15 +70,17 @@ all_there(jv paths)
 
 		f = jv_get_kind(p) == JV_KIND_STRING ?
 		    dalle_name_existing(jv_string_value(p), i) : jv_invalid();
-		jv_free(p);
 		if (jv_get_kind(f) == JV_KIND_OBJECT &&
 		    dalle_record_str(f, "format") != NULL)
-			files = jv_array_append(files, f);
+			/* Listed as dalle-fetch lists a file: with its sum. */
+			files = jv_array_append(files,
+			    dalle_digest_entry(f, jv_string_value(p)));
 		else {
 			jv_free(f);
 			jv_free(files);
 			files = jv_invalid();
 		}
+		jv_free(p);
 	}
 	jv_free(paths);
 	if (n == 0) {

@@ -30,6 +30,10 @@ sent() {
 	[ "$(sent azure_generate)" -eq "$before" ]
 	[ "$(jq -s 'map(select(.skipped == true)) | length' <<<"$output")" -eq 2 ]
 	[ "$(jq -r '.files[0].path' <<<"${lines[0]}")" = "$(jq -r 'select(.prompt == "a cat on a mat") | .files[0].path' first)" ]
+	# Listed as dalle-fetch lists it: its sha256 is the file's.
+	path=$(jq -r '.files[0].path' <<<"${lines[0]}")
+	assert_equal "$(jq -r '.files[0].sha256' <<<"${lines[0]}")" \
+	    "$(sha256sum "$path" | cut -d ' ' -f 1)"
 	# dalle-fetch passes a skipped record on, and --paths prints its files.
 	run --separate-stderr dalle-fetch -d out --paths <<<"${lines[0]}"
 	assert_success
