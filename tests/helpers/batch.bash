@@ -40,7 +40,7 @@ create() {
 # until_status BATCH STATUS: poll (up to 20 s) until the batch has it:
 # looked at again after poll_pause.
 until_status() {
-	local s _pause= end=$((SECONDS + 21))
+	local s _pause='' end=$((SECONDS + 21))
 	while [ "$SECONDS" -lt "$end" ]; do
 		s=$(api GET "/v1/batches/$1" | jq -r .status)
 		[ "$s" = "$2" ] && return 0
@@ -53,7 +53,7 @@ until_status() {
 # until_done BATCH N: poll (up to 20 s) until N of its lines have run, as
 # the server counts them.
 until_done() {
-	local n _pause= end=$((SECONDS + 21))
+	local n _pause='' end=$((SECONDS + 21))
 	while [ "$SECONDS" -lt "$end" ]; do
 		n=$(api GET "/v1/batches/$1" | jq -r .request_counts.completed)
 		[ "$n" -ge "$2" ] && return 0

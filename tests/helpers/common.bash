@@ -42,7 +42,7 @@ _load_library() {
 # poll_pause: the pause before the next look at a server's state, 50 ms,
 # then 100, 150 and 250 ms from then on: each look is a few processes,
 # which cost a loaded machine more than the wait.  A caller declares
-# "local _pause=" before its first look.
+# "local _pause=''" before its first look.
 poll_pause() {
 	sleep "${_pause:=0.05}"
 	case $_pause in

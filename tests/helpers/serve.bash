@@ -10,7 +10,7 @@ call() {
 	HDRS="$BATS_TEST_TMPDIR/headers"
 	# Read with builtins: a process costs a loaded machine more CPU
 	# than the request.  BODY as $(cat) gave it, for text bodies.
-	CODE= BODY=
+	CODE='' BODY=''
 	curl -s -X "$m" -o "$BATS_TEST_TMPDIR/body" -D "$HDRS" \
 	    -w '%{http_code}' "$@" "$u" >"$BATS_TEST_TMPDIR/code"
 	read -r CODE <"$BATS_TEST_TMPDIR/code" || true
@@ -50,7 +50,7 @@ jqb() {
 # sleep that a loaded machine outruns; asked again after poll_pause.  The
 # caller asserts on the last answer.
 await() {
-	local url=$1 filter=$2 op=$3 want=$4 _pause= end=$((SECONDS + 21))
+	local url=$1 filter=$2 op=$3 want=$4 _pause='' end=$((SECONDS + 21))
 	while [ "$SECONDS" -lt "$end" ]; do
 		call GET "$url" -H 'api-key: k'
 		test "$(jqb "$filter")" "$op" "$want" && return 0
