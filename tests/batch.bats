@@ -107,8 +107,11 @@ teardown() {
 	prompts | dalle-submit --batch -m gpt-image-2 >recs
 	dalle-poll --interval 1 <recs >first &
 	pid=$!
-	# Killed once it has polled, as the server logged.
-	until [ "$(logged batches_get)" -ge 1 ]; do sleep 0.05; done
+	# Killed once it has polled, as the server logged (20 s at most).
+	for _ in $(seq 400); do
+		[ "$(logged batches_get)" -lt 1 ] || break
+		sleep 0.05
+	done
 	kill "$pid"
 	wait "$pid" || true
 	# Each record it held comes back unfinished, to be polled again.
