@@ -37,10 +37,10 @@ create() {
 	    jq -r .id
 }
 
-# until_status BATCH STATUS: poll (up to 20 s) until the batch has it:
+# until_status BATCH STATUS: poll (up to 60 s) until the batch has it:
 # looked at again after poll_pause.
 until_status() {
-	local s _pause='' end=$((SECONDS + 21))
+	local s _pause='' end=$((SECONDS + 60))
 	while [ "$SECONDS" -lt "$end" ]; do
 		s=$(api GET "/v1/batches/$1" | jq -r .status)
 		[ "$s" = "$2" ] && return 0
@@ -50,10 +50,10 @@ until_status() {
 	return 1
 }
 
-# until_done BATCH N: poll (up to 20 s) until N of its lines have run, as
+# until_done BATCH N: poll (up to 60 s) until N of its lines have run, as
 # the server counts them.
 until_done() {
-	local n _pause='' end=$((SECONDS + 21))
+	local n _pause='' end=$((SECONDS + 60))
 	while [ "$SECONDS" -lt "$end" ]; do
 		n=$(api GET "/v1/batches/$1" | jq -r .request_counts.completed)
 		[ "$n" -ge "$2" ] && return 0

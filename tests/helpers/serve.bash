@@ -45,12 +45,12 @@ jqb() {
 	jq -r "$@" "$BATS_TEST_TMPDIR/body"
 }
 
-# await URL FILTER OP VALUE: GET URL (with a key), for 20 s at most, until
+# await URL FILTER OP VALUE: GET URL (with a key), for 60 s at most, until
 # test "$(jqb FILTER)" OP VALUE holds: a state the server reports, not a
 # sleep that a loaded machine outruns; asked again after poll_pause.  The
 # caller asserts on the last answer.
 await() {
-	local url=$1 filter=$2 op=$3 want=$4 _pause='' end=$((SECONDS + 21))
+	local url=$1 filter=$2 op=$3 want=$4 _pause='' end=$((SECONDS + 60))
 	while [ "$SECONDS" -lt "$end" ]; do
 		call GET "$url" -H 'api-key: k'
 		test "$(jqb "$filter")" "$op" "$want" && return 0
