@@ -96,7 +96,10 @@ interrupted() {
 @test "SIGINT shuts the server down with exit status 0 during a paced download" {
 	serve_start --slow-images 500
 	post_json "$SERVE_URL$DALLE3" '{"prompt":"x","size":"1024x1024"}' -H 'api-key: k'
-	curl -s -o /dev/null "$(jqb '.data[0].url')" &
+	# The URL read before the background curl: in it, $(jqb) would race
+	# await's calls, which write the body file it reads.
+	url=$(jqb '.data[0].url')
+	curl -s -o /dev/null "$url" &
 	# The download has begun: its connection was suspended between
 	# paced pieces at least once (the gauge itself may be read between
 	# two of them on a loaded machine; at 500 bytes/s it runs a minute).
