@@ -20,19 +20,24 @@ get() {
 }
 
 @test "serve: queued at once, then in_progress, then completed with the image" {
-	serve_start --latency 2
+	# Queued for three seconds, then in_progress for nine: room for a
+	# loaded machine's slow polls (one came 3 s late in a loaded run).
+	serve_start --latency 12
 	run create "${SERVE_URL}v1/responses"
 	assert_success
 	assert_equal "$(jq -r .status <<<"$output")" queued
 	assert_equal "$(jq -r .object <<<"$output")" response
 	id=$(jq -r .id <<<"$output")
 	[[ $id == resp_* ]]
-	# Every status it passes through, in order, once each.
+	# Every status it passes through, in order, once each: the first
+	# as the create answered it (a poll may come after the queued second).
+	jq -r .status <<<"$output" >seen
 	for ((i = 0; i < 100; i++)); do
 		get "${SERVE_URL}v1/responses/$id" >done.json
-		jq -r .status done.json >>seen
-		[ "$(jq -r .status done.json)" != completed ] || break
-		sleep 0.1
+		s=$(jq -r .status done.json)
+		echo "$s" >>seen
+		[ "$s" != completed ] || break
+		sleep 0.5
 	done
 	assert_equal "$(uniq seen | tr '\n' ' ')" 'queued in_progress completed '
 	assert_equal "$(jq -r .status done.json)" completed
@@ -47,8 +52,9 @@ get() {
 	    "${SERVE_URL}v1/images/generations" | jq -r '.data[0].b64_json' | base64 -d >sync.png
 	cmp img.png sync.png
 	assert_equal "$(jq '.tool_usage.image_gen.output_tokens' done.json)" 200
-	# The create answered at once, whatever the latency.
-	assert_equal "$(jq -s '[.[] | select(.method == "POST" and .route == "responses") | .ms < 500] | all' "$SERVE_DIR/serve.log")" true
+	# The create answered at once, whatever the latency: within the
+	# quarter of it that the response is queued, by the server's log.
+	assert_equal "$(jq -s '[.[] | select(.method == "POST" and .route == "responses") | .ms < 3000] | all' "$SERVE_DIR/serve.log")" true
 	assert_equal "$(jq -rs '[.[].route] | unique | join(",")' "$SERVE_DIR/serve.log")" openai_generate,responses
 }
 
@@ -93,11 +99,13 @@ get() {
 }
 
 @test "serve: a response is gone --response-ttl seconds after it ended" {
-	serve_start --latency 0.1 --response-ttl 1
+	# Four seconds: room for a loaded machine's slow poll to see it
+	# completed; gone four seconds after that poll, whenever it came.
+	serve_start --latency 0.1 --response-ttl 4
 	id=$(create "${SERVE_URL}v1/responses" | jq -r .id)
 	sleep 0.3
 	assert_equal "$(get "${SERVE_URL}v1/responses/$id" | jq -r .status)" completed
-	sleep 1.2
+	sleep 4.2
 	run curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer k' "${SERVE_URL}v1/responses/$id"
 	assert_output 404
 }

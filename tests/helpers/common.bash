@@ -4,9 +4,9 @@
 # shellcheck shell=bash
 
 _common_setup() {
-	bats_load_library bats-support
-	bats_load_library bats-assert
-	ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	_load_library bats-support
+	_load_library bats-assert
+	ROOT=${BATS_TEST_DIRNAME%/*}
 	# make valgrind: wrappers (tests/wrap) that run these under the tool.
 	PATH="${DALLE_WRAP_DIR:+$DALLE_WRAP_DIR:}$ROOT:$PATH"
 	export ROOT PATH
@@ -17,6 +17,39 @@ _common_setup() {
 	    AZURE_OAI_ENDPOINT AZURE_OAI_KEY AZURE_OAI_DEPLOYMENT \
 	    XDG_RUNTIME_DIR
 	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+# _load_library NAME: what bats_load_library NAME loads, without its
+# fifteen dirname processes in every test (a third of a trivial test's
+# CPU): the library's src/*.bash, which only define functions, sourced
+# from the first directory of BATS_LIB_PATH that has it.
+_load_library() {
+	local d f
+	local -a dirs
+	IFS=: read -ra dirs <<<"${BATS_LIB_PATH:-/usr/lib/bats}"
+	for d in "${dirs[@]}"; do
+		[ -f "$d/$1/load.bash" ] || continue
+		[ -d "$d/$1/src" ] || break
+		for f in "$d/$1"/src/*.bash; do
+			# shellcheck disable=SC1090
+			source "$f" || return 1
+		done
+		return 0
+	done
+	bats_load_library "$1"
+}
+
+# poll_pause: the pause before the next look at a server's state, 50 ms,
+# then 100, 150 and 250 ms from then on: each look is a few processes,
+# which cost a loaded machine more than the wait.  A caller declares
+# "local _pause=''" before its first look.
+poll_pause() {
+	sleep "${_pause:=0.05}"
+	case $_pause in
+	0.05) _pause=0.1 ;;
+	0.1) _pause=0.15 ;;
+	*) _pause=0.25 ;;
+	esac
 }
 
 # serve_start [dalle-serve options...]: start a server for this test (or,
@@ -47,8 +80,10 @@ serve_stop() {
 first_line() {
 	local i line=
 	for ((i = 0; i < 200; i++)); do
-		line=$(head -n 1 "$1" 2>/dev/null)
-		[ -n "$line" ] && break
+		# read, not $(head): no process in the 250 tests that start
+		# one.  A whole line only (read fails on one not ended yet).
+		IFS= read -r line <"$1" 2>/dev/null && [ -n "$line" ] && break
+		line=
 		kill -0 "$2" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -64,7 +99,7 @@ stop_pid() {
 
 # From setup_file: one server for the whole file, which tests share.
 serve_start_file() {
-	ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	ROOT=${BATS_TEST_DIRNAME%/*}
 	export ROOT
 	serve_start "$@" || return 1
 	FILE_SERVE_PID=$SERVE_PID
