@@ -587,6 +587,11 @@ batch_end(struct dalle_loop *lp)
 	free(groups);
 	free(v);
 	free(held);
+	/* A signal after this: nothing held any more (batch_interrupted). */
+	groups = NULL;
+	ngroups = 0;
+	held = NULL;
+	nheld = capheld = 0;
 	jv_free(inflight);
 	jv_free(e);
 	jv_free(seen);
