@@ -778,6 +778,8 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		dalle_edit_free(&ed);
 		dalle_buf_free(&s);
 		jv_free(body);
+		jv_free(request);
+		jv_free(rec);
 		free(url);
 		return 0;
 	}
