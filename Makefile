@@ -159,12 +159,15 @@ lint:
 
 # Every program of the suite under the sanitizers or valgrind; a report of
 # the tool's, even from a process whose status no test reads, fails it.
+# DALLE_TEST_SLOW (an integer) scales the few waits and server latencies
+# that must outlast a program's own work (tests/helpers/common.bash slow).
 asan:
 	@sh .ci/deps asan
 	$(MAKE) clean
 	rm -rf tests/.tool-log && mkdir -p tests/.tool-log
 	ASAN_OPTIONS=exitcode=99:log_path=$$PWD/tests/.tool-log/asan \
 	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$$PWD/tests/.tool-log/ubsan \
+	    DALLE_TEST_SLOW=$${DALLE_TEST_SLOW:-3} \
 	    $(MAKE) check CC=clang \
 	    CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer' \
 	    LDFLAGS='-fsanitize=address,undefined'; \
@@ -176,7 +179,8 @@ valgrind: all
 	sh tests/wrap -l $$PWD/tests/.tool-log tests/.wrap valgrind -q \
 	    --leak-check=full --errors-for-leak-kinds=definite \
 	    --error-exitcode=99 --log-fd=9
-	DALLE_WRAP_DIR=$$PWD/tests/.wrap $(MAKE) check; \
+	DALLE_WRAP_DIR=$$PWD/tests/.wrap DALLE_TEST_SLOW=$${DALLE_TEST_SLOW:-10} \
+	    $(MAKE) check; \
 	    rc=$$?; sh tests/wrap -r tests/.tool-log && exit $$rc
 
 # libFuzzer harnesses (clang), tests/fuzz/*.c, over a libdalle.a of

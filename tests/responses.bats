@@ -20,7 +20,7 @@ get() {
 }
 
 @test "serve: queued at once, then in_progress, then completed with the image" {
-	serve_start --latency 2
+	serve_start --latency "$(slow 2)"
 	run create "${SERVE_URL}v1/responses"
 	assert_success
 	assert_equal "$(jq -r .status <<<"$output")" queued
@@ -28,7 +28,7 @@ get() {
 	id=$(jq -r .id <<<"$output")
 	[[ $id == resp_* ]]
 	# Every status it passes through, in order, once each.
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < $(slow 100); i++)); do
 		get "${SERVE_URL}v1/responses/$id" >done.json
 		jq -r .status done.json >>seen
 		[ "$(jq -r .status done.json)" != completed ] || break
@@ -93,11 +93,11 @@ get() {
 }
 
 @test "serve: a response is gone --response-ttl seconds after it ended" {
-	serve_start --latency 0.1 --response-ttl 1
+	serve_start --latency 0.1 --response-ttl "$(slow 1)"
 	id=$(create "${SERVE_URL}v1/responses" | jq -r .id)
 	sleep 0.3
 	assert_equal "$(get "${SERVE_URL}v1/responses/$id" | jq -r .status)" completed
-	sleep 1.2
+	sleep "$(slow 1.2)"
 	run curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer k' "${SERVE_URL}v1/responses/$id"
 	assert_output 404
 }
