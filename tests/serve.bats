@@ -46,7 +46,7 @@ same_json() {
 @test "--public-url wants an http(s) URL with a host, and bases the URLs handed out on it" {
 	for u in http:// https:// 'http://:8080/' ftp://example.com/ 'http://a b/'; do
 		# A server that took it would serve on: timeout ends it.
-		run --separate-stderr timeout 5 dalle-serve --listen 127.0.0.1:0 --public-url "$u"
+		run --separate-stderr timeout "$(slow 5)" dalle-serve --listen 127.0.0.1:0 --public-url "$u"
 		assert_failure 64
 		assert_regex "$stderr" "^dalle-serve: --public-url $u: "
 	done
@@ -153,18 +153,19 @@ interrupted() {
 	# notRunning for a quarter of the latency (2 s: room for the poll's
 	# curl to start on a busy machine), then running: polled until each
 	# state ends, with no sleep that a loaded machine outruns.
-	serve_start --latency 8
+	lat=$(slow 8)
+	serve_start --latency "$lat"
 	post_json "$SERVE_URL$ASYNC" '{"prompt":"a lighthouse","n":3,"size":"512x512"}' -H 'api-key: k'
 	loc=$(hdr operation-location)
 	call GET "$loc" -H 'api-key: k'
 	assert_equal "$CODE" 200
 	assert_equal "$(jqb .status)" notRunning
 	ra=$(hdr Retry-After)
-	[ "$ra" -ge 7 ]
-	[ "$ra" -le 8 ]
+	[ "$ra" -ge $((lat - $(slow 1))) ]
+	[ "$ra" -le "$lat" ]
 	ms=$(hdr retry-after-ms)
-	[ "$ms" -gt 6000 ]
-	[ "$ms" -le 8000 ]
+	[ "$ms" -gt $((lat * 1000 - $(slow 2000))) ]
+	[ "$ms" -le $((lat * 1000)) ]
 	await "$loc" .status != notRunning
 	assert_equal "$(jqb .status)" running
 	assert_regex "$(hdr retry-after-ms)" '^[0-9]+$'
@@ -498,12 +499,12 @@ interrupted() {
 
 @test "--url-ttl makes image URLs expire with 403 AuthenticationFailed" {
 	# Four seconds of slack for two curl starts on a busy machine.
-	serve_start --url-ttl 4
+	serve_start --url-ttl "$(slow 4)"
 	post_json "$SERVE_URL$DALLE3" '{"prompt":"a tram"}' -H 'api-key: k'
 	url=$(jqb '.data[0].url')
 	call GET "$url"
 	assert_equal "$CODE" 200
-	sleep 5
+	sleep $(($(slow 4) + 1))
 	call GET "$url"
 	assert_equal "$CODE" 403
 	assert_regex "$BODY" '<Code>AuthenticationFailed</Code>.*Signed expiry time'

@@ -31,12 +31,12 @@ jqb() {
 }
 
 # await URL FILTER OP VALUE: GET URL (with a key) every 50 ms, for 20 s at
-# most, until test "$(jqb FILTER)" OP VALUE holds: a state the server
-# reports, not a sleep that a loaded machine outruns.  The caller asserts
-# on the last answer.
+# most (times DALLE_TEST_SLOW), until test "$(jqb FILTER)" OP VALUE holds:
+# a state the server reports, not a sleep that a loaded machine outruns.
+# The caller asserts on the last answer.
 await() {
 	local url=$1 filter=$2 op=$3 want=$4
-	for _ in $(seq 400); do
+	for _ in $(seq "$(slow 400)"); do
 		call GET "$url" -H 'api-key: k'
 		test "$(jqb "$filter")" "$op" "$want" && return 0
 		sleep 0.05
