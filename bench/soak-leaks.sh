@@ -1,7 +1,7 @@
 #!/bin/bash
-# soak-leaks N DIR [SEED]: the soak's leak pass.  N prompts through
-# dalle-submit | dalle-poll | dalle-fetch against a dalle-serve of its own
-# with the soak's faults (5 % 500/503, 2 % dropped connections, 1 %
+# soak-leaks N DIR URL: the soak's leak pass.  N prompts through
+# dalle-submit | dalle-poll | dalle-fetch against the soak's dalle-serve at
+# URL, with its faults (5 % 500/503, 2 % dropped connections, 1 %
 # truncated images, a quota over a 1 s window, slow images), each of the
 # three stages under a leak checker (the server, a test rig here, is not:
 # make valgrind and make asan check it):
@@ -19,7 +19,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 N=$1
 dir=$2
-seed=${3:-7}
+url=$3
 rm -rf "$dir"
 mkdir -p "$dir/img" "$dir/log"
 
@@ -46,23 +46,6 @@ under() {
 	fi
 }
 
-# shellcheck disable=SC2017 # the same quota as bench/soak.sh
-rpm=$((N / 10 * 60))
-[ "$rpm" -ge 1200 ] || rpm=1200
-./dalle-serve --listen 127.0.0.1:0 --log "$dir/serve.log" --seed "$seed" \
-    --latency 0.5 --jitter 0.25 --fail-rate 0.05 --drop-rate 0.02 \
-    --truncate-rate 0.01 --rpm "$rpm" --rate-window 1 \
-    --slow-images 400000 >"$dir/serve.url" 2>"$dir/serve.err" &
-spid=$!
-trap 'kill "$spid" 2>/dev/null' EXIT
-url=
-for _ in $(seq 600); do
-	url=$(head -n 1 "$dir/serve.url")
-	[ -n "$url" ] && break
-	kill -0 "$spid" 2>/dev/null || break
-	sleep 0.05
-done
-[ -n "$url" ] || { echo "soak-leaks: dalle-serve did not start" >&2; exit 1; }
 export AZURE_OPENAI_ENDPOINT=$url AZURE_OPENAI_API_KEY=soak-key
 unset OPENAI_API_KEY OPENAI_BASE_URL AZURE_OPENAI_AD_TOKEN
 

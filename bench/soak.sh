@@ -107,12 +107,12 @@ for s in "${st[0]}" "${st[1]}"; do
 	if [ "$failed" -eq 0 ] && [ "$s" != 0 ]; then match=no; fi
 done
 
-# The leak pass, with a server of its own.
+# The leak pass, on the same server and faults.
 leak_n=${SOAK_LEAK_N:-200}
 leakfig="leaks: unchecked (SOAK_LEAK_N=0)"
 leakok=yes
 if [ "$leak_n" -gt 0 ]; then
-	leakfig=$(bash bench/soak-leaks.sh "$leak_n" "$out/leaks" "$seed") ||
+	leakfig=$(bash bench/soak-leaks.sh "$leak_n" "$out/leaks" "$url") ||
 	    leakok=no
 fi
 
