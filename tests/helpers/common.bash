@@ -151,3 +151,9 @@ rss_idle() {
 	    dalle-submit -h >/dev/null 2>&1
 	cat "$BATS_TEST_TMPDIR/rss-idle"
 }
+
+# under_tool: whether the programs run under make valgrind's wrappers or
+# are make asan's build.
+under_tool() {
+	[ -n "${DALLE_WRAP_DIR:-}" ] || grep -q __asan_init "$ROOT/dalle-submit"
+}
