@@ -432,10 +432,10 @@ prompts() {
 }
 
 @test "poll --cancel: one cancel per batch, finished lines kept" {
-	serve_start --api-key "$KEY" --batch-latency 10
+	serve_start --api-key "$KEY" --batch-latency "$(slow 10)"
 	use_oai
 	printf 'a %s\n' 1 2 3 4 5 6 7 8 9 10 | dalle-submit --batch --batch-size 5 -m gpt-image-2 >recs
-	sleep 4
+	sleep "$(slow 4)"
 	dalle-poll --cancel --interval 1 <recs >done || true
 	assert_equal "$(logged batches_cancel)" 2
 	assert_equal "$(wc -l <done)" 10
@@ -458,12 +458,16 @@ prompts() {
 }
 
 @test "poll: killed and restarted, the same final records" {
-	serve_start --api-key "$KEY" --batch-latency 3
+	serve_start --api-key "$KEY" --batch-latency "$(slow 3)"
 	use_oai
 	prompts | dalle-submit --batch -m gpt-image-2 >recs
 	dalle-poll --interval 1 <recs >first &
 	pid=$!
-	sleep 1
+	# Killed once it polled (the server logged it), the batch running.
+	for _ in $(seq "$(slow 100)"); do
+		[ "$(logged batches_get)" -ge 1 ] && break
+		sleep 0.1
+	done
 	kill "$pid"
 	wait "$pid" || true
 	# Each record it held comes back unfinished, to be polled again.
