@@ -144,7 +144,8 @@ bench: all
 	@sh bench/run.sh bench/batch.sh
 
 # 10,000 prompts through the pipeline under faults (bench/soak.sh):
-# lost, duplicated, partial, stray, paid twice, crashes.
+# lost, duplicated, partial, stray, paid twice, crashes; then leaks, of a
+# leak pass of SOAK_LEAK_N (200) prompts with each stage under valgrind.
 soak: all tests/imgcheck
 	@SOAK_N=$${SOAK_N:-10000} bash bench/soak.sh
 
