@@ -12,14 +12,20 @@
 #   paid twice  prompts the server accepted more than once
 #   crashes     stages that ended by a signal
 #   status      whether each stage's exit status matches its records
+#   leaks       bytes and blocks definitely lost, summed over the stages of
+#               a leak pass: SOAK_LEAK_N prompts under the same faults, each
+#               stage under valgrind --leak-check=full, or LeakSanitizer for
+#               programs built by make asan (bench/soak-leaks.sh)
 #
 # Each figure is printed as "name: value" on a line of its own, then the
 # counters and each stage's CPU and peak RSS; the exit status is 0 only
-# when lost, duplicated, partial, stray, paid twice and crashes are 0 and
-# the statuses match.  `make soak` runs 10,000 prompts; tests/soak.bats 500.
+# when lost, duplicated, partial, stray, paid twice, crashes and leaks are
+# 0 and the statuses match.  `make soak` runs 10,000 prompts;
+# tests/soak.bats 500 (and a leak pass of 50).
 #
 # Knobs: SOAK_N (prompts, default 10000), SOAK_OUT (directory, default
-# bench/out/soak), SOAK_SEED (the faults' seed, default 7).
+# bench/out/soak), SOAK_SEED (the faults' seed, default 7), SOAK_LEAK_N
+# (prompts of the leak pass, default 200; 0: none).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 N=${SOAK_N:-10000}
@@ -101,6 +107,15 @@ for s in "${st[0]}" "${st[1]}"; do
 	if [ "$failed" -eq 0 ] && [ "$s" != 0 ]; then match=no; fi
 done
 
+# The leak pass, on the same server and faults.
+leak_n=${SOAK_LEAK_N:-200}
+leakfig="leaks: unchecked (SOAK_LEAK_N=0)"
+leakok=yes
+if [ "$leak_n" -gt 0 ]; then
+	leakfig=$(bash bench/soak-leaks.sh "$leak_n" "$out/leaks" "$url") ||
+	    leakok=no
+fi
+
 echo "prompts: $N"
 echo "records: $recs ($ok succeeded, $failed error records)"
 echo "lost: $lost"
@@ -110,6 +125,7 @@ echo "stray: $stray"
 echo "paid twice: $paid2"
 echo "crashes: $crashes"
 echo "statuses: ${st[*]} (match: $match)"
+echo "$leakfig"
 echo "error kinds: $(jq -r 'select(.error) | .error.kind' "$out/records.jsonl" | sort | uniq -c | awk '{ printf "%s %s, ", $2, $1 }' | sed 's/, $//')"
 echo "wall: $(printf %.1f "$wall") s"
 echo "server: $(jq -c '{requests, status, rate_limited, faults, submits, polls, image_downloads}' <<<"$stats")"
@@ -118,4 +134,5 @@ for s in submit poll fetch; do
 	echo "dalle-$s: CPU $(echo "($u + $sy) * 1000 / $N" | bc -l | xargs printf %.2f) ms/prompt, peak RSS $(echo "$rss / 1024" | bc -l | xargs printf %.1f) MB"
 done
 [ "$lost" = 0 ] && [ "$dup" = 0 ] && [ "$partial" = 0 ] && [ "$stray" = 0 ] &&
-    [ "$paid2" = 0 ] && [ "$crashes" = 0 ] && [ "$match" = yes ]
+    [ "$paid2" = 0 ] && [ "$crashes" = 0 ] && [ "$match" = yes ] &&
+    [ "$leakok" = yes ]

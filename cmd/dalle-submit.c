@@ -597,6 +597,11 @@ batch_end(struct dalle_loop *lp)
 	free(groups);
 	free(v);
 	free(held);
+	/* A signal after this: nothing held any more (batch_interrupted). */
+	groups = NULL;
+	ngroups = 0;
+	held = NULL;
+	nheld = capheld = 0;
 	jv_free(inflight);
 	jv_free(e);
 	jv_free(seen);
@@ -840,6 +845,8 @@ send_one(struct dalle_loop *lp, jv rec, struct dalle_big *big)
 		dalle_edit_free(&ed);
 		dalle_buf_free(&s);
 		jv_free(body);
+		jv_free(request);
+		jv_free(rec);
 		free(url);
 		return 0;
 	}

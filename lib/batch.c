@@ -164,9 +164,11 @@ dalle_batch_create(struct dalle_http *h, const struct dalle_conf *c,
 			usleep((useconds_t)again * 1000);
 		if (jv_is_valid(o = batch_of_file(h, c, file_id))) {
 			jv_free(*err);
+			*err = jv_invalid();
 			break;
 		}
 		jv_free(*err);
+		*err = jv_invalid();
 	}
 	jv_free(s);
 	if (jv_is_valid(o) && dalle_record_str(o, "id") == NULL) {

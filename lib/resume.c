@@ -142,7 +142,9 @@ stored(jv rec, const char *path)
 		jv_free(rec);
 		return jv_invalid();
 	}
-	return dalle_batch_merge(rec, body, data);
+	rec = dalle_batch_merge(rec, body, data);
+	jv_free(body);
+	return rec;
 }
 
 /* to (consumed) with the "operation" and "status" of from (borrowed), or

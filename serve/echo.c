@@ -75,12 +75,14 @@ echo_reply(struct req *rq, unsigned status, jv body)
 	}
 	e = jv_object_get(jv_copy(body), jv_string("error"));
 	if (jv_get_kind(e) == JV_KIND_OBJECT) {
-		jv m = jv_object_get(jv_copy(e), jv_string("message"));
+		jv m = jv_object_get(jv_copy(e), jv_string("message")), was;
 
-		if (jv_get_kind(m) == JV_KIND_STRING)
+		if (jv_get_kind(m) == JV_KIND_STRING) {
+			was = m;
 			m = jv_string_fmt("%s (the key was " PLACE ")",
-			    jv_string_value(m));
-		else {
+			    jv_string_value(was));
+			jv_free(was);
+		} else {
 			jv_free(m);
 			m = jv_string("the key was " PLACE);
 		}

@@ -101,8 +101,12 @@ gone() {
 	dalle-submit -s 256x256 'one' 'two' 'three' >ops
 	dalle-poll <ops >out 2>err 3>&- &
 	pid=$!
-	# Polled once, or waiting for its next look: unfinished either way.
-	sleep 0.5
+	# Polled once (the server logged it), or waiting for its next look:
+	# unfinished either way.
+	for _ in $(seq "$(slow 100)"); do
+		grep -q '"operation_get"' "$SERVE_DIR/serve.log" && break
+		sleep 0.1
+	done
 	kill -HUP "$pid"
 	status=0
 	wait "$pid" || status=$?

@@ -69,7 +69,7 @@ part_done() {
 }
 
 @test "serve: a batch goes validating, in_progress, finalizing, completed" {
-	serve_start --api-key "$KEY" --batch-latency 2
+	serve_start --api-key "$KEY" --batch-latency "$(slow 2)"
 	lines fox owl cat dog >in.jsonl
 	fid=$(upload in.jsonl)
 	bid=$(create "$fid")
@@ -262,5 +262,5 @@ part_done() {
 	before=$(cpu)
 	until_status "$bid" expired
 	ms=$(($(cpu) - before))
-	assert [ "$ms" -lt 8000 ]
+	assert [ "$ms" -lt "$(slow 8000)" ]
 }

@@ -71,7 +71,7 @@ teardown() {
 }
 
 @test "poll --cancel: one cancel per batch, finished lines kept" {
-	serve_start --api-key "$KEY" --batch-latency 10
+	serve_start --api-key "$KEY" --batch-latency "$(slow 10)"
 	use_oai
 	printf 'a %s\n' 1 2 3 4 5 6 7 8 9 10 | dalle-submit --batch --batch-size 5 -m gpt-image-2 >recs
 	# Cancelled once a line of each has run, as the server counts them
@@ -102,13 +102,13 @@ teardown() {
 
 @test "poll: killed and restarted, the same final records" {
 	# Five seconds: dalle-poll is killed long before the batch ends.
-	serve_start --api-key "$KEY" --batch-latency 5
+	serve_start --api-key "$KEY" --batch-latency "$(slow 5)"
 	use_oai
 	prompts | dalle-submit --batch -m gpt-image-2 >recs
 	dalle-poll --interval 1 <recs >first &
 	pid=$!
 	# Killed once it has polled, as the server logged (20 s at most).
-	for _ in $(seq 400); do
+	for _ in $(seq "$(slow 400)"); do
 		[ "$(logged batches_get)" -lt 1 ] || break
 		sleep 0.05
 	done
@@ -152,7 +152,7 @@ teardown() {
 @test "poll --cancel while validating: each line its own cancelled record" {
 	# Validating for four seconds, room for a loaded machine's slow
 	# dalle-submit and dalle-poll to cancel it while it is.
-	serve_start --api-key "$KEY" --batch-latency 20
+	serve_start --api-key "$KEY" --batch-latency "$(slow 20)"
 	use_oai
 	prompts | dalle-submit --batch -m gpt-image-2 >recs
 	dalle-poll --cancel --interval 1 <recs >done || true
@@ -172,12 +172,12 @@ teardown() {
 	use_oai
 	printf 'a %s\n' $(seq 20) | dalle-submit --batch -m gpt-image-2 >recs
 	mkdir tmp
-	TMPDIR="$PWD/tmp" /usr/bin/time -f %M -o rss dalle-poll --interval 1 <recs >done
+	TMPDIR="$PWD/tmp" lean /usr/bin/time -f %M -o rss dalle-poll --interval 1 <recs >done
 	assert_equal "$(jq -r .status done | sort -u)" succeeded
 	assert_equal "$(wc -l <done)" 20
 	# The output file is over 40 MB; dalle-poll's peak RSS (KiB):
 	assert [ "$(wc -c <done)" -gt 40000000 ]
-	assert [ "$(cat rss)" -lt 25000 ]
+	assert [ "$(cat rss)" -lt $(($(rss_idle) + 17000)) ]
 	# Nothing left behind in TMPDIR.
 	assert_equal "$(ls tmp | grep -c jsonl)" 0
 }
@@ -234,12 +234,12 @@ teardown() {
 @test "poll: killed after the quick batch's records, restarted while the slow one runs: the same records" {
 	# Six seconds: the slow batch runs for more than four after
 	# dalle-poll has the quick one's records, however loaded the machine.
-	serve_start --api-key "$KEY" --batch-latency 6
+	serve_start --api-key "$KEY" --batch-latency "$(slow 6)"
 	use_oai
 	prompts | dalle-submit --batch -m gpt-image-2 >quick
 	# The slow batch made when the quick one is four fifths done.
 	q=$(jq -r .operation.batch quick | head -n 1)
-	for _ in $(seq 100); do
+	for _ in $(seq "$(slow 100)"); do
 		case $(api GET "/v1/batches/$q" | jq -r .status) in
 		finalizing | completed) break ;;
 		esac
@@ -248,7 +248,7 @@ teardown() {
 	echo 'a slow yak' | dalle-submit --batch -m gpt-image-2 >slow
 	cat slow quick | dalle-poll --interval 1 >first &
 	pid=$!
-	for _ in $(seq 100); do
+	for _ in $(seq "$(slow 100)"); do
 		[ "$(wc -l <first)" -lt 5 ] || break
 		sleep 0.1
 	done

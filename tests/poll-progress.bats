@@ -12,7 +12,7 @@ KEY=sk-progress-secret-4242
 
 setup() {
 	_common_setup
-	serve_start --api-key "$KEY" --batch-latency 3
+	serve_start --api-key "$KEY" --batch-latency "$(slow 3)"
 	export OPENAI_BASE_URL="${SERVE_URL}v1" OPENAI_API_KEY="$KEY"
 	export TERM=xterm
 }

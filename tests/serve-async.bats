@@ -48,18 +48,19 @@ setup() {
 	# notRunning for a quarter of the latency (2 s: room for the poll's
 	# curl to start on a busy machine), then running: polled until each
 	# state ends, with no sleep that a loaded machine outruns.
-	serve_start --latency 8
+	lat=$(slow 8)
+	serve_start --latency "$lat"
 	post_json "$SERVE_URL$ASYNC" '{"prompt":"a lighthouse","n":3,"size":"512x512"}' -H 'api-key: k'
 	loc=$(hdr operation-location)
 	call GET "$loc" -H 'api-key: k'
 	assert_equal "$CODE" 200
 	assert_equal "$(jqb .status)" notRunning
 	ra=$(hdr Retry-After)
-	[ "$ra" -ge 7 ]
-	[ "$ra" -le 8 ]
+	[ "$ra" -ge $((lat - $(slow 1))) ]
+	[ "$ra" -le "$lat" ]
 	ms=$(hdr retry-after-ms)
-	[ "$ms" -gt 6000 ]
-	[ "$ms" -le 8000 ]
+	[ "$ms" -gt $((lat * 1000 - $(slow 2000))) ]
+	[ "$ms" -le $((lat * 1000)) ]
 	await "$loc" .status != notRunning
 	assert_equal "$(jqb .status)" running
 	assert_regex "$(hdr retry-after-ms)" '^[0-9]+$'

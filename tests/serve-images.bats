@@ -38,12 +38,12 @@ setup() {
 
 @test "--url-ttl makes image URLs expire with 403 AuthenticationFailed" {
 	# Four seconds of slack for two curl starts on a busy machine.
-	serve_start --url-ttl 4
+	serve_start --url-ttl "$(slow 4)"
 	post_json "$SERVE_URL$DALLE3" '{"prompt":"a tram"}' -H 'api-key: k'
 	url=$(jqb '.data[0].url')
 	call GET "$url"
 	assert_equal "$CODE" 200
-	sleep 5
+	sleep $(($(slow 4) + 1))
 	call GET "$url"
 	assert_equal "$CODE" 403
 	assert_regex "$BODY" '<Code>AuthenticationFailed</Code>.*Signed expiry time'

@@ -41,7 +41,7 @@ setup() {
 @test "--public-url wants an http(s) URL with a host, and bases the URLs handed out on it" {
 	for u in http:// https:// 'http://:8080/' ftp://example.com/ 'http://a b/'; do
 		# A server that took it would serve on: timeout ends it.
-		run --separate-stderr timeout 5 dalle-serve --listen 127.0.0.1:0 --public-url "$u"
+		run --separate-stderr timeout "$(slow 5)" dalle-serve --listen 127.0.0.1:0 --public-url "$u"
 		assert_failure 64
 		assert_regex "$stderr" "^dalle-serve: --public-url $u: "
 	done

@@ -201,10 +201,10 @@ logged() {
 }
 
 @test "SIGTERM while waiting: every record already finished is on stdout" {
-	( printf '%s\n' 'first' 'second'; sleep 5 ) |
+	( printf '%s\n' 'first' 'second'; sleep "$(slow 5)" ) |
 	    dalle-submit --deployment dalle3 >out.jsonl 2>err.txt &
 	pid=$!
-	for i in $(seq 50); do
+	for i in $(seq "$(slow 50)"); do
 		[ "$(wc -l <out.jsonl)" -ge 2 ] && break
 		sleep 0.1
 	done

@@ -38,11 +38,12 @@ essence() {
 	serve_start --latency 0.2
 	use_azure
 	printf '%s\n' one two three four five six '{"prompt":"g","deployment":"gpt-image-1","quality":"low"}' >in.txt
-	dalle-submit -j 1 <in.txt | dalle-poll -j 1 | dalle-fetch -j 1 -d a | essence >one.txt
-	dalle-submit -j 8 <in.txt | dalle-poll -j 8 | dalle-fetch -j 8 -d b | essence >eight.txt
+	dalle-submit -j 1 <in.txt | dalle-poll -j 1 | dalle-fetch -j 1 --no-provenance -d a | essence >one.txt
+	dalle-submit -j 8 <in.txt | dalle-poll -j 8 | dalle-fetch -j 8 --no-provenance -d b | essence >eight.txt
 	[ "$(wc -l <one.txt)" -eq 7 ]
 	diff one.txt eight.txt
-	# The same pictures (the names hold operation ids, which differ).
+	# The same pictures, as served (the names hold operation ids, which
+	# differ, and so would the provenance written into them).
 	diff <(cksum a/* | cut -d' ' -f1,2 | sort) <(cksum b/* | cut -d' ' -f1,2 | sort)
 }
 
@@ -53,14 +54,17 @@ busiest_second() {
 }
 
 @test "--rate holds across four processes under xargs -P4: no 429, the quota kept" {
-	serve_start --rpm 300 --rate-window 1
+	# Under make asan or valgrind, requests the budget let go in one
+	# second may reach the server in the next: a request of slack a unit
+	# of DALLE_TEST_SLOW beyond the first.
+	serve_start --rpm $((300 + 60 * ($(slow 1) - 1))) --rate-window 1
 	use_azure
 	seq 1 20 | sed 's/^/p/' >in.txt
 	run --separate-stderr bash -c "xargs -P4 -n5 dalle-submit --deployment dalle3 --rate 300/min --rate-file '$BATS_TEST_TMPDIR/budget' <in.txt"
 	assert_success
 	[ "${#lines[@]}" -eq 20 ]
 	[ "$(curl -s "${SERVE_URL}_serve/stats" | jq .rate_limited)" = 0 ]
-	[ "$(busiest_second)" -le 5 ]
+	[ "$(busiest_second)" -le $((4 + $(slow 1))) ]
 }
 
 @test "without --rate, four processes learn the quota together and lose nothing" {
@@ -106,10 +110,13 @@ busiest_second() {
 	# In the server's log, any 6 polls in a row span about a second or more
 	# (logged as they end, so a loaded machine blurs it by some ms); an
 	# operation found still running is polled again, so 12 or more.
+	# The blur grows with DALLE_TEST_SLOW, to half a second at most.
+	min=$((1000 - $(slow 100)))
+	[ "$min" -ge 500 ] || min=500
 	jq -r 'select(.route == "operation_get") | .time[11:23]' "$SERVE_DIR/serve.log" | sort | tee polls.txt |
-	    awk -F'[:.]' '{ t[NR] = (($1 * 60 + $2) * 60 + $3) * 1000 + $4 }
+	    awk -F'[:.]' -v min="$min" '{ t[NR] = (($1 * 60 + $2) * 60 + $3) * 1000 + $4 }
 	        END { if (NR < 12) exit 1
-	              for (i = 6; i <= NR; i++) if (t[i] - t[i - 5] < 900) exit 1 }' ||
+	              for (i = 6; i <= NR; i++) if (t[i] - t[i - 5] < min) exit 1 }' ||
 	    fail "polls at: $(tr '\n' ' ' <polls.txt)"
 }
 

@@ -161,3 +161,37 @@ usage_shorts() {
 	"$1" -h | grep -oE '\[-[a-zA-Z]+[] ]' | tr -d '[] -' | fold -w1 |
 	    sed 's/^/-/' | sort -u
 }
+
+# slow SECONDS: SECONDS times DALLE_TEST_SLOW (default 1), which make asan
+# and make valgrind set: a server latency or a wait that must outlast a
+# program's own work, which the tool makes that many times slower.
+slow() {
+	case ${DALLE_TEST_SLOW:-1} in
+	1) echo "$1" ;;         # no process to start in a plain run
+	*) awk -v s="$1" -v f="$DALLE_TEST_SLOW" 'BEGIN { print s * f }' ;;
+	esac
+}
+
+# lean CMD...: CMD with what make asan's and make valgrind's tools hold of
+# their own (freed blocks kept back to catch a use after free) turned off,
+# for a test of a program's peak RSS.
+lean() {
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0 \
+	    VALGRIND_OPTS="${VALGRIND_OPTS:+$VALGRIND_OPTS }--freelist-vol=0" \
+	    "$@"
+}
+
+# rss_idle: the peak RSS (KiB) of "dalle-submit -h" as the tests run it
+# (under make asan's or make valgrind's tool too): the start-up's share of
+# a peak RSS, so that a limit holds for the work alone.
+rss_idle() {
+	lean /usr/bin/time -f %M -o "$BATS_TEST_TMPDIR/rss-idle" \
+	    dalle-submit -h >/dev/null 2>&1
+	cat "$BATS_TEST_TMPDIR/rss-idle"
+}
+
+# under_tool: whether the programs run under make valgrind's wrappers or
+# are make asan's build.
+under_tool() {
+	[ -n "${DALLE_WRAP_DIR:-}" ] || grep -q __asan_init "$ROOT/dalle-submit"
+}

@@ -50,7 +50,7 @@ jqb() {
 # sleep that a loaded machine outruns; asked again after poll_pause.  The
 # caller asserts on the last answer.
 await() {
-	local url=$1 filter=$2 op=$3 want=$4 _pause='' end=$((SECONDS + 60))
+	local url=$1 filter=$2 op=$3 want=$4 _pause='' end=$((SECONDS + $(slow 60)))
 	while [ "$SECONDS" -lt "$end" ]; do
 		call GET "$url" -H 'api-key: k'
 		test "$(jqb "$filter")" "$op" "$want" && return 0
