@@ -518,13 +518,16 @@ if [ "$do_real" = 1 ]; then
 	jq -r .prompt "$d/prompts.jsonl" >"$d/prompts.txt"
 	echo "bench: realsize: N=$RN, -j $RC, dalle-serve ${rserve[*]}" >&2
 	tmo=(timeout --foreground -k 5 "$TMO")
+	# dalle-fetch writes the service's very bytes (--no-provenance), so
+	# that each file can be compared with the npm package's byte for
+	# byte; it still sums each file (files[].sha256).
 	rst=(x x x)
 	t0=$EPOCHREALTIME
 	{
 		"$ru" "$d/submit.ru" -- "${tmo[@]}" ./dalle-submit -j "$RC" --deployment "$RDEPLOY" \
 		    <"$d/prompts.jsonl" 2>"$d/submit.err" |
 		    "$ru" "$d/poll.ru" -- "${tmo[@]}" ./dalle-poll -j "$RC" 2>"$d/poll.err" |
-		    "$ru" "$d/fetch.ru" -- "${tmo[@]}" ./dalle-fetch -j "$RC" -d "$rimg" -o '{k}.{ext}' \
+		    "$ru" "$d/fetch.ru" -- "${tmo[@]}" ./dalle-fetch -j "$RC" --no-provenance -d "$rimg" -o '{k}.{ext}' \
 		    >"$d/records.jsonl" 2>"$d/fetch.err"
 		rst=("${PIPESTATUS[@]}")
 	} || true
@@ -684,7 +687,7 @@ if [ "$do_real" = 1 ]; then
 		case $s in
 		submit) goal=6 how="dalle-submit -j $RC --deployment $RDEPLOY" ;;
 		poll) goal=1.5 how="dalle-poll -j $RC (passes the final record through)" ;;
-		fetch) goal=6 how="dalle-fetch -j $RC -d DIR -o '{k}.{ext}' (decodes base64, writes)" ;;
+		fetch) goal=6 how="dalle-fetch -j $RC --no-provenance -d DIR -o '{k}.{ext}' (decodes base64, sums, writes)" ;;
 		esac
 		c=$(printf %.2f "$(calc "$(cpu_ms "$d/$s.ru") / $RN")")
 		m=$(rss_mb "$d/$s.ru")

@@ -569,13 +569,13 @@ static const struct dalle_field image_fields[] = {
 /* Why rec (from the n bytes at s) is no record to write images of: a
  * malloc'd sentence, or NULL. */
 static char *
-unsound(const char *s, size_t n, jv rec)
+unsound(const struct dalle_big *big, const char *s, size_t n, jv rec)
 {
 	char *why, *inner;
 	jv data, item;
 	int i, count;
 
-	if ((why = dalle_input_record(s, n, rec)) != NULL ||
+	if ((why = dalle_input_record(big, s, n, rec)) != NULL ||
 	    (why = dalle_fields_check(rec, fields)) != NULL)
 		return why;
 	/* {name} is a string or a number, never a fallback unsaid. */
@@ -625,7 +625,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 		rc = dalle_loop_take(lp, "fetch", s, n, &rec, &big);
 		if (rc != -1)
 			return rc;
-		if ((why = unsound(s, n, rec)) != NULL) {
+		if ((why = unsound(&big, s, n, rec)) != NULL) {
 			rc = dalle_loop_fail(lp, lp->cur, rec,
 			    dalle_record_errorf("fetch", DALLE_KIND_INPUT, "%s",
 			    why), &big);

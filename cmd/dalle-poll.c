@@ -703,7 +703,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 		if (rc == -1) {
 			/* Text and types: no field of the wrong type is
 			 * read as absent. */
-			if ((url = dalle_input_record(s, n, rec)) != NULL ||
+			if ((url = dalle_input_record(&big, s, n, rec)) != NULL ||
 			    (url = dalle_fields_check(rec, fields)) != NULL)
 				rc = reject(lp, rec, &big, jv_null(),
 				    DALLE_KIND_INPUT, url);

@@ -969,7 +969,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 			p++;
 	}
 	if (strcmp(lp->source, "stdin") != 0 || *p != '{') {
-		if ((why = dalle_input_text(s, n, jv_invalid())) != NULL) {
+		if ((why = dalle_input_text(NULL, s, n, jv_invalid())) != NULL) {
 			rc = dalle_loop_bad_line(lp, "submit", s, why);
 			free(why);
 			return rc;
@@ -983,7 +983,7 @@ on_line(struct dalle_loop *lp, char *s, size_t n)
 	/* What is checked and sent as text is text, however long. */
 	rec = dalle_big_unlift_fields(&big, rec, api_fields);
 	rec = dalle_big_unlift_fields(&big, rec, route_fields);
-	if ((why = dalle_input_text(s, n, rec)) != NULL ||
+	if ((why = dalle_input_text(&big, s, n, rec)) != NULL ||
 	    (why = dalle_input_types(rec)) != NULL ||
 	    dalle_record_str(rec, "prompt") == NULL) {
 		jv_free(rec);

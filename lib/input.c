@@ -7,9 +7,11 @@
 
 #include <err.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "big.h"
 #include "input.h"
 #include "record.h"
 #include "util.h"
@@ -86,8 +88,17 @@ utf8_bad(const unsigned char *s, size_t n)
 {
 	size_t i = 0, k, need;
 	unsigned char c;
+	uint64_t w;
 
 	while (i < n) {
+		/* ASCII a word at a time: most of a record is. */
+		if (n - i >= 8) {
+			memcpy(&w, s + i, 8);
+			if ((w & 0x8080808080808080ULL) == 0) {
+				i += 8;
+				continue;
+			}
+		}
 		c = s[i];
 		if (c < 0x80) {
 			i++;
@@ -116,65 +127,100 @@ utf8_bad(const unsigned char *s, size_t n)
 	return -1;
 }
 
-/* The keys of a JSON object's top level as written: each is followed by
- * the only ':' at depth 1 outside strings. */
-static size_t
-top_keys(const char *s, size_t n)
+/* Where a walk over a JSON text is: its depth, and whether in a string. */
+struct walk {
+	size_t keys;
+	int depth, str, esc;
+};
+
+/* The keys of a JSON object's top level as written, counted over the n
+ * bytes at s: each is followed by the only ':' at depth 1 outside
+ * strings. */
+static void
+top_keys(struct walk *w, const char *s, size_t n)
 {
-	size_t i, keys = 0;
-	int depth = 0, str = 0;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (str) {
+		if (w->esc) {
+			w->esc = 0;
+			continue;
+		}
+		if (w->str) {
 			if (s[i] == '\\')
-				i++;
+				w->esc = 1;
 			else if (s[i] == '"')
-				str = 0;
+				w->str = 0;
 			continue;
 		}
 		switch (s[i]) {
 		case '"':
-			str = 1;
+			w->str = 1;
 			break;
 		case '{':
 		case '[':
-			depth++;
+			w->depth++;
 			break;
 		case '}':
 		case ']':
-			depth--;
+			w->depth--;
 			break;
 		case ':':
-			keys += depth == 1;
+			w->keys += w->depth == 1;
 			break;
 		}
 	}
-	return keys;
 }
 
 char *
-dalle_input_record(const char *s, size_t n, jv rec)
+dalle_input_record(const struct dalle_big *big, const char *s, size_t n,
+    jv rec)
 {
+	struct walk w = { 0 };
+	const char *at = s, *e = s + n, *to;
+	size_t k = 0;
 	long bad;
 
-	if ((bad = utf8_bad((const unsigned char *)s, n)) != -1)
-		return dalle_xasprintf("not UTF-8 text: byte %ld of the line "
-		    "is 0x%02x", bad + 1, (unsigned char)s[bad]);
+	/*
+	 * The text between the big strings: those were found plain
+	 * printable ASCII when lifted (big.c), inside a string, so they are
+	 * UTF-8 and hold no key.  A record of an image is megabytes of them
+	 * and a few hundred bytes of the rest.
+	 */
+	while (at < e) {
+		to = e;
+		while (big != NULL && k < big->n && (big->v[k].p < at ||
+		    big->v[k].p >= e))
+			k++;
+		if (big != NULL && k < big->n)
+			to = big->v[k].p;
+		if ((bad = utf8_bad((const unsigned char *)at,
+		    (size_t)(to - at))) != -1)
+			return dalle_xasprintf("not UTF-8 text: byte %ld of "
+			    "the line is 0x%02x", (long)(at - s) + bad + 1,
+			    (unsigned char)at[bad]);
+		top_keys(&w, at, (size_t)(to - at));
+		if (to == e)
+			break;
+		at = to + big->v[k].n;
+		k++;
+	}
 	if (jv_get_kind(rec) == JV_KIND_OBJECT &&
-	    top_keys(s, n) != (size_t)jv_object_length(jv_copy(rec)))
+	    w.keys != (size_t)jv_object_length(jv_copy(rec)))
 		return dalle_xstrdup("a key appears twice in the object: "
 		    "which one counts would be a guess");
 	return NULL;
 }
 
 char *
-dalle_input_text(const char *s, size_t n, jv rec)
+dalle_input_text(const struct dalle_big *big, const char *s, size_t n,
+    jv rec)
 {
 	const char *p;
 	size_t len;
 	char *why;
 
-	if ((why = dalle_input_record(s, n, rec)) != NULL ||
+	if ((why = dalle_input_record(big, s, n, rec)) != NULL ||
 	    jv_get_kind(rec) != JV_KIND_OBJECT)
 		return why;
 	if ((p = dalle_record_strn(rec, "prompt", &len)) != NULL &&

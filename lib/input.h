@@ -10,6 +10,8 @@
 
 #include <jv.h>
 
+struct dalle_big;
+
 /* The longest input line each program keeps by default (--max-line):
  * prompts are short; a record of real images is megabytes. */
 #define DALLE_INPUT_SUBMIT_MAX_LINE (8 * 1024 * 1024)
@@ -38,9 +40,12 @@ char *dalle_input_types(jv rec);
  * the parsed object, or jv_invalid() for a plain line), a prompt with a
  * NUL character.  A malloc'd sentence, or NULL when the line is sound.
  */
-char *dalle_input_text(const char *s, size_t n, jv rec);
+char *dalle_input_text(const struct dalle_big *big, const char *s, size_t n,
+    jv rec);
 /* The part of dalle_input_text that holds for any record, a stage's
- * input too: UTF-8, and no top-level key twice. */
-char *dalle_input_record(const char *s, size_t n, jv rec);
+ * input too: UTF-8, and no top-level key twice.  big: the strings
+ * dalle_big_parse lifted out of s (NULL: none), not looked at again. */
+char *dalle_input_record(const struct dalle_big *big, const char *s,
+    size_t n, jv rec);
 
 #endif

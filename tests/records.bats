@@ -65,3 +65,19 @@ ERR='{ "prompt":"a cat", "error": {"stage":"submit","kind":"server","message":"b
 	assert_success
 	assert_equal "$output" "$ERR"
 }
+
+# The checks of a record's text skip its megabyte strings (found plain
+# ASCII when lifted), not what comes after them.
+@test "a key twice or a byte not UTF-8 after a megabyte string is still found, by both stages" {
+	big=$(head -c 300000 /dev/zero | tr '\0' A)
+	printf '{"prompt":"x","status":"succeeded","data":[{"b64_json":"%s"}],"status":"running"}\n' "$big" >twice
+	printf '{"prompt":"x","status":"succeeded","data":[{"b64_json":"%s"}],"note":"\xff"}\n' "$big" >notutf8
+	for stage in dalle-poll 'dalle-fetch -d out'; do
+		run -65 --separate-stderr $stage <twice
+		assert_equal "$(jq -r .error.kind <<<"$output")" input
+		assert_regex "$(jq -r .error.message <<<"$output")" 'a key appears twice'
+		run -65 --separate-stderr $stage <notutf8
+		assert_equal "$(jq -r .error.kind <<<"$output")" input
+		assert_regex "$(jq -r .error.message <<<"$output")" "^not UTF-8 text: byte $((300000 + 69)) "
+	done
+}
