@@ -1013,6 +1013,11 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	}
 	req = dalle_record_get(rec, "request");
 	req = jv_object_set(req, jv_string("attempts"), jv_number(x->attempts));
+	/* The service's name for this request: what a support ticket, and
+	 * the image's provenance, quote. */
+	if (x->request_id != NULL && strlen(x->request_id) <= 128)
+		req = jv_object_set(req, jv_string("id"),
+		    jv_string(x->request_id));
 	rec = jv_object_set(rec, jv_string("request"), req);
 	if (r->stream && dalle_stream_error(r->stream, "submit", x->status,
 	    x->attempts, &v)) {

@@ -420,9 +420,16 @@ dalle_cost_total(FILE *fp, const char *prog)
 {
 	if (npriced + nunpriced == 0)
 		return;
-	fprintf(fp, "%s: estimated cost: $%.4f for %zu request%s", prog,
-	    total, npriced, npriced == 1 ? "" : "s");
-	if (nunpriced > 0)
+	/* Not "$0.0000" for requests it cannot price: that reads as free. */
+	if (npriced == 0)
+		fprintf(fp, "%s: no estimate: the price table has no price for "
+		    "%s %zu request%s (each record's cost.reason says why; "
+		    "size or quality auto has none)", prog, nunpriced == 1 ?
+		    "the" : "these", nunpriced, nunpriced == 1 ? "" : "s");
+	else
+		fprintf(fp, "%s: estimated cost: $%.4f for %zu request%s",
+		    prog, total, npriced, npriced == 1 ? "" : "s");
+	if (npriced > 0 && nunpriced > 0)
 		fprintf(fp, ", %zu more with no price", nunpriced);
 	fprintf(fp, " (price table of %s)\n", jv_is_valid(table) ?
 	    dalle_record_str(table, "date") : "none");

@@ -311,6 +311,12 @@ put_model(FILE *out, jv rec)
 		return;
 	}
 	req = dalle_record_get(rec, "request");
+	/* The one -m or --deployment named, as dalle-submit checked it. */
+	if ((s = dalle_record_str(req, "model")) != NULL) {
+		text(out, s);
+		jv_free(req);
+		return;
+	}
 	s = dalle_record_str(req, "url");
 	if (s != NULL && (p = strstr(s, "/deployments/")) != NULL) {
 		p += strlen("/deployments/");

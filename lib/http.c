@@ -210,6 +210,8 @@ reset_results(struct dalle_xfer *x)
 	dalle_buf_reset(&x->resp);
 	free(x->location);
 	x->location = NULL;
+	free(x->request_id);
+	x->request_id = NULL;
 	x->status = 0;
 	PRIV(x)->write_errno = 0;
 	PRIV(x)->got = 0;
@@ -556,6 +558,9 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &x->status);
 	if (x->status > 0) {
 		x->location = header(e, "operation-location");
+		if ((x->request_id = header(e, "x-request-id")) == NULL &&
+		    (x->request_id = header(e, "apim-request-id")) == NULL)
+			x->request_id = header(e, "x-ms-request-id");
 		ms = header(e, "retry-after-ms");
 		ra = header(e, "retry-after");
 		sr = header(e, "x-should-retry");

@@ -49,6 +49,9 @@ struct dalle_xfer {
 	struct dalle_buf resp;    /* response body (at most 64 MiB) when out
 	                           * is NULL */
 	char *location;           /* operation-location header, malloc'd */
+	char *request_id;         /* the service's id of this request
+	                           * (x-request-id, apim-request-id or
+	                           * x-ms-request-id), malloc'd, or NULL */
 	struct dalle_retry_hint hint;
 	int attempts;             /* attempts made so far */
 };

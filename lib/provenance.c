@@ -60,6 +60,7 @@ jv
 dalle_provenance_fields(jv rec, int index)
 {
 	jv f = jv_object(), v, req, op, item, params, ins, in;
+	const char *model, *api;
 	char when[32], *dep;
 	const char *const *k;
 	struct tm tm;
@@ -75,15 +76,23 @@ dalle_provenance_fields(jv rec, int index)
 	f = set_str(f, "prompt", dalle_record_str(rec, "prompt"));
 	f = set_str(f, "revised_prompt", dalle_record_str(item,
 	    "revised_prompt"));
-	f = set_str(f, "model", dalle_record_str(rec, "model"));
+	/* The model asked for: the record's, or on OpenAI the one -m named
+	 * (on Azure that is the deployment, below). */
+	model = dalle_record_str(rec, "model");
+	api = dalle_record_str(req, "api");
+	if (model == NULL && api != NULL && strcmp(api, "openai") == 0)
+		model = dalle_record_str(req, "model");
+	f = set_str(f, "model", model);
 	dep = dalle_record_str(rec, "deployment") ? NULL :
 	    url_deployment(dalle_record_str(req, "url"));
 	f = set_str(f, "deployment", dep ? dep :
 	    dalle_record_str(rec, "deployment"));
 	free(dep);
 	f = set_str(f, "provider", dalle_record_str(req, "api"));
+	/* The operation's id, else the service's for the request. */
 	f = set_str(f, "id", dalle_record_str(op, "id") ?
-	    dalle_record_str(op, "id") : dalle_record_str(rec, "id"));
+	    dalle_record_str(op, "id") : dalle_record_str(rec, "id") ?
+	    dalle_record_str(rec, "id") : dalle_record_str(req, "id"));
 	v = dalle_record_get(rec, "created");
 	if (jv_get_kind(v) == JV_KIND_NUMBER) {
 		t = (time_t)jv_number_value(v);

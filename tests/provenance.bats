@@ -99,6 +99,20 @@ different() {
 	assert_equal "$(text "$path" deployment)" dall-e-3
 }
 
+@test "OpenAI, -m: the model asked for and the service's request id, in the image and the gallery" {
+	unset AZURE_OPENAI_ENDPOINT AZURE_OPENAI_API_KEY
+	use_openai
+	rec=$(dalle-submit -m gpt-image-2 --quality low "$PROMPT")
+	# The id the service gave the request (x-request-id), in the record.
+	assert_regex "$(jq -r .request.id <<<"$rec")" '^[0-9a-f-]{36}$'
+	run -0 --separate-stderr dalle-fetch -d out <<<"$rec"
+	path=$(jq -r '.files[0].path' <<<"$output")
+	assert_equal "$(text "$path" model)" gpt-image-2
+	assert_equal "$(text "$path" id)" "$(jq -r .request.id <<<"$rec")"
+	run -0 --separate-stderr dalle-gallery <<<"$output"
+	assert_output --partial '<dd>gpt-image-2</dd>'
+}
+
 @test "JPEG: a COM segment holds the fields as JSON; pixels unchanged" {
 	rec=$(dalle-submit -m gpt-image-1 --output-format jpeg "$PROMPT")
 	run -0 --separate-stderr dalle-fetch -d with <<<"$rec"
