@@ -61,11 +61,13 @@ char *
 dalle_secret_redact(const char *s, size_t n, size_t *len)
 {
 	struct dalle_buf b = { 0 };
-	const char *at, *e = s + n;
+	const char *at, *e;
 	size_t k = 0;
 
-	if (nsecrets == 0 || (at = first(s, n, &k)) == NULL)
+	/* Nothing to search (s may be NULL then). */
+	if (nsecrets == 0 || n == 0 || (at = first(s, n, &k)) == NULL)
 		return NULL;
+	e = s + n;
 	do {
 		dalle_buf_add(&b, s, (size_t)(at - s));
 		dalle_buf_adds(&b, DALLE_SECRET_MARK);
