@@ -237,6 +237,9 @@ jpeg_com(jv fields, struct dalle_buf *out)
 
 	while (n > 0) {
 		k = n > 65533 ? 65533 : n;
+		/* Each segment whole UTF-8: not cut inside a character. */
+		while (k < n && k > 0 && ((unsigned char)p[k] & 0xc0) == 0x80)
+			k--;
 		h[0] = 0xff;
 		h[1] = 0xfe;
 		h[2] = (unsigned char)((k + 2) >> 8);

@@ -113,6 +113,20 @@ different() {
 	assert_output --partial '<dd>gpt-image-2</dd>'
 }
 
+@test "JPEG: fields past one COM segment are split between characters, each segment UTF-8" {
+	long=$(printf '☕%.0s' $(seq 25000))
+	rec=$(dalle-submit -m gpt-image-2 --quality low --output-format jpeg "$long")
+	run -0 --separate-stderr dalle-fetch -d out <<<"$rec"
+	path=$(jq -r '.files[0].path' <<<"$output")
+	text "$path" COM >segs
+	assert_equal "$(wc -l <segs)" 2
+	# Each segment is whole UTF-8 (iconv stops at a cut character).
+	while IFS= read -r seg; do
+		printf '%s' "$seg" | iconv -f UTF-8 -t UTF-8 >/dev/null
+	done <segs
+	assert_equal "$(tr -d '\n' <segs | jq -r .prompt)" "$long"
+}
+
 @test "JPEG: a COM segment holds the fields as JSON; pixels unchanged" {
 	rec=$(dalle-submit -m gpt-image-1 --output-format jpeg "$PROMPT")
 	run -0 --separate-stderr dalle-fetch -d with <<<"$rec"
