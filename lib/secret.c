@@ -131,16 +131,14 @@ in_jv(jv v)
 	}
 }
 
-jv
-dalle_secret_redact_jv(jv v)
+/* v (consumed), its strings and keys redacted, rebuilt throughout. */
+static jv
+redact(jv v)
 {
 	char *r;
 	size_t n;
 	int i;
 
-	/* Looked for first: a record is rebuilt only when it must be. */
-	if (nsecrets == 0 || !in_jv(v))
-		return v;
 	switch (jv_get_kind(v)) {
 	case JV_KIND_STRING:
 		r = dalle_secret_redact(jv_string_value(v),
@@ -153,19 +151,28 @@ dalle_secret_redact_jv(jv v)
 		return v;
 	case JV_KIND_ARRAY:
 		for (i = 0; i < jv_array_length(jv_copy(v)); i++)
-			v = jv_array_set(v, i, dalle_secret_redact_jv(
+			v = jv_array_set(v, i, redact(
 			    jv_array_get(jv_copy(v), i)));
 		return v;
 	case JV_KIND_OBJECT: {
 		jv out = jv_object();
 
 		jv_object_foreach(v, k, e)
-			out = jv_object_set(out, dalle_secret_redact_jv(k),
-			    dalle_secret_redact_jv(e));
+			out = jv_object_set(out, redact(k), redact(e));
 		jv_free(v);
 		return out;
 	}
 	default:
 		return v;
 	}
+}
+
+jv
+dalle_secret_redact_jv(jv v)
+{
+	/* Looked for once, first: a record is rebuilt only when it must
+	 * be, and its parts are not searched again level by level. */
+	if (nsecrets == 0 || !in_jv(v))
+		return v;
+	return redact(v);
 }
