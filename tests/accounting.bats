@@ -20,6 +20,12 @@ logged() {
 	wc -l <"$SERVE_DIR/serve.log"
 }
 
+# read_all PID FILE: PID has read its stdin, FILE, to its end.
+read_all() {
+	[ "$(awk '$1 == "pos:" { print $2 }' "/proc/$1/fdinfo/0")" = \
+	    "$(stat -c %s "$2")" ]
+}
+
 # gone PID: the process has ended (waited for at most 10 s).
 gone() {
 	timeout 10 tail --pid="$1" -f /dev/null
@@ -101,18 +107,21 @@ gone() {
 	dalle-submit -s 256x256 'one' 'two' 'three' >ops
 	dalle-poll <ops >out 2>err 3>&- &
 	pid=$!
-	# Polled once (the server logged it), or waiting for its next look:
-	# unfinished either way.
-	for _ in $(seq "$(slow 100)"); do
-		grep -q '"operation_get"' "$SERVE_DIR/serve.log" && break
-		sleep 0.1
+	# It has read its input (so its handlers are in place) and waits
+	# for the first look the records ask for, a minute from their
+	# submission: not polled yet, every operation unfinished.
+	for _ in $(seq "$(slow 200)"); do
+		read_all "$pid" ops && break
+		sleep 0.05
 	done
+	read_all "$pid" ops
 	kill -HUP "$pid"
 	status=0
 	wait "$pid" || status=$?
 	assert_equal "$status" 129
 	assert_equal "$(jq -s 'map(select(.error.kind == "interrupted" and .operation.url)) | length' out)" 3
 	assert_equal "$(jq -r .error.signal out | sort -u)" SIGHUP
+	assert_equal "$(grep -c '"operation_get"' "$SERVE_DIR/serve.log")" 0
 }
 
 @test "dalle-fetch on SIGTERM: slow downloads stopped, no temporary file left, records out" {
@@ -177,10 +186,10 @@ gone() {
 }
 
 @test "a 64 MB line costs no more memory than --max-line" {
-	run bash -c 'head -c 64000000 /dev/zero | tr "\0" x |
-	    /usr/bin/time -f %M -o rss dalle-poll --max-line 1048576 >/dev/null'
+	run lean /usr/bin/time -f %M -o rss dalle-poll --max-line 1048576 \
+	    < <(head -c 64000000 /dev/zero | tr "\0" x)
 	assert_equal "$status" 65
-	[ "$(tail -1 rss)" -lt 30000 ]
+	[ "$(tail -1 rss)" -lt "$(rss_limit 30000)" ]
 }
 
 @test "byte-order marks at any line's start are dropped; CRLF ends a line" {

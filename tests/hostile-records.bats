@@ -160,7 +160,7 @@ no_key_abroad() {
 	poll_catalogue "$op"
 	[ "$(wc -l <want)" -ge 59 ]
 	: >"$FOREIGN_DIR/serve.log"
-	run --separate-stderr "$BATS_FILE_TMPDIR/rusage" ru -- \
+	run --separate-stderr lean "$BATS_FILE_TMPDIR/rusage" ru -- \
 	    timeout 120 dalle-poll --keep-order --max-line 1048576 <input
 
 	assert_equal "$status" 65
@@ -174,7 +174,7 @@ no_key_abroad() {
 	# Only operations on the endpoint were polled.
 	assert_equal "$(jq -r 'select(.route != "submit") | .method + " " + .path[:26]' "$SERVE_DIR/serve.log" | sort -u)" "GET /openai/operations/images/"
 	read -r _ _ rss _ <ru
-	[ "$rss" -lt $((64 * 1024)) ]
+	[ "$rss" -lt "$(rss_limit $((64 * 1024)))" ]
 }
 
 # rec IMAGE: a record of one image, named for its catalogue line.
@@ -257,7 +257,7 @@ fetch_catalogue() {
 	[ "$(wc -l <want)" -ge 66 ]
 	: >"$FOREIGN_DIR/serve.log"
 	mkdir out
-	run --separate-stderr "$BATS_FILE_TMPDIR/rusage" ru -- \
+	run --separate-stderr lean "$BATS_FILE_TMPDIR/rusage" ru -- \
 	    dalle-fetch --keep-order -d out --max-line 1048576 <input
 	assert_equal "$status" 65
 	echo "$output" >out.jsonl
@@ -271,7 +271,7 @@ fetch_catalogue() {
 	assert_equal "$(find . -newer input -type f ! -path './out/*' ! -name out.jsonl ! -name ru ! -name 'separate-stderr-*')" ""
 	assert_equal "$(jq -r '.files[]?.path' out.jsonl | grep -cv '^out/[^/]*$')" 0
 	read -r _ _ rss _ <ru
-	[ "$rss" -lt $((64 * 1024)) ]
+	[ "$rss" -lt "$(rss_limit $((64 * 1024)))" ]
 }
 
 # at_rename CMD ARGS PROG...: run PROG under gdb with the arguments and
