@@ -76,3 +76,35 @@ setup() {
 	[[ "$output" == *"Nothing to be done"* ]]
 	[ "$(wc -l <"$SERVE_DIR/serve.log")" = "$before" ]
 }
+
+# readme_blocks: the README's code blocks, one per line, each line of a
+# block joined to the next with "; ".
+readme_blocks() {
+	awk '/^    / && (prev == "" || code) { sub(/^    /, ""); b = b (code ? "; " : "") $0; code = 1; prev = $0; next }
+	    code { print b; b = ""; code = 0 } { prev = $0 } END { if (code) print b }' "$ROOT/README.md"
+}
+
+@test "README: every pipeline that writes images gives dalle-submit its -d or -o, so a re-run pays nothing" {
+	readme_blocks | grep 'dalle-fetch' >blocks
+	[ "$(wc -l <blocks)" -ge 8 ]
+	# Every dalle-submit of those blocks names where the images go.
+	assert_equal "$(grep -o 'dalle-submit[^|<>;]*' blocks | grep -cv -e ' -d ' -e ' -o ')" 0
+}
+
+@test "README: its first pipeline, run again, sends nothing and lists the same files" {
+	unset AZURE_OPENAI_ENDPOINT AZURE_OPENAI_API_KEY
+	use_openai
+	awk '/^    / { sub(/^    /, ""); print; f = 1; next } f { exit }' \
+	    "$ROOT/README.md" >first.sh
+	grep -q 'dalle-submit' first.sh
+	run --separate-stderr bash first.sh
+	assert_success
+	jq -r '.files[].path' <<<"$output" | sort >files1
+	assert_equal "$(wc -l <files1)" 2
+	before=$(wc -l <"$SERVE_DIR/serve.log")
+	run --separate-stderr bash first.sh
+	assert_success
+	jq -r '.files[].path' <<<"$output" | sort >files2
+	assert_equal "$(cat files2)" "$(cat files1)"
+	assert_equal "$(wc -l <"$SERVE_DIR/serve.log")" "$before"
+}
