@@ -179,9 +179,9 @@ bench: all
 soak: all tests/imgcheck
 	@SOAK_N=$${SOAK_N:-10000} bash bench/soak.sh
 
-# kill -9 at 100 random moments (tests/killnine.sh; make check runs 5):
+# kill -9 at 100 random moments (tests/killnine.sh; make check runs 6):
 # prints what was lost, duplicated, partial or paid twice.
-killtest: all
+killtest: all tests/imgcheck
 	@PATH="$$PWD:$$PATH" bash tests/killnine.sh 100
 
 lint:

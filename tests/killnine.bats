@@ -11,11 +11,11 @@ setup() {
 	_common_setup
 }
 
-@test "kill -9, 5 times: nothing lost, duplicated, partial or paid twice" {
-	run --separate-stderr timeout 120 bash "$ROOT/tests/killnine.sh" 5 3
+@test "kill -9, 6 times, synchronous and asynchronous: nothing lost, duplicated, partial, paid twice or crashed" {
+	run --separate-stderr timeout 120 bash "$ROOT/tests/killnine.sh" 6 3
 	echo "$output"
 	assert_success
-	assert_output --regexp 'lost 0 duplicated 0 partial 0 paid_twice 0 temporaries 0'
+	assert_output --regexp 'lost 0 duplicated 0 partial 0 paid_twice 0 temporaries 0 crashes 0'
 }
 
 @test "Ctrl-C half way through 20 prompts at -j 4, then a re-run with the journal: 20 operations paid" {

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # killnine.sh ROUNDS [PROMPTS]: kill -9 at a random moment, ROUNDS times,
 # the pipeline (even rounds) or dalle-fetch alone (odd rounds), against a
-# dalle-serve that trickles its images; after each kill check the targets,
-# then re-run the pipeline with the same journal to the end.  Prints the
-# figures and exits 1 if any is not 0:
+# dalle-serve that trickles its images, with synchronous requests (rounds
+# 4k and 4k+1, DALL-E 3) or asynchronous operations (4k+2 and 4k+3, the
+# DALL-E 2 :submit API, resumed from the journal); after each kill check
+# the targets, then re-run the pipeline with the same journal to the end.
+# Prints the figures and exits 1 if any is not 0:
 #   lost        prompts without their image after the re-run
 #   duplicated  images beyond one a prompt
-#   partial     files at a target that are not a whole PNG (after a kill)
-#   paid_twice  generations in a re-run beyond the prompts the journal
-#               did not hold
+#   partial     files at a target that libpng does not decode whole
+#               (tests/imgcheck), after the kill and after the re-run
+#   paid_twice  generations or operations in a re-run beyond the prompts
+#               the journal did not hold
 #   temporaries temporary files left after the re-run
+#   crashes     re-run stages that died by a signal
 # and, not a failure, unjournaled: requests paid for whose answer the kill
 # cut off before it reached the journal (nothing can recover those), and
 # mid_download, the kills that left temporaries behind them.
@@ -23,31 +27,38 @@ dalle-serve --listen 127.0.0.1:0 --slow-images 100000 --log "$work/serve.log" \
 serve=$!
 for _ in $(seq 100); do [ -s "$work/url" ] && break; sleep 0.05; done
 url=$(head -n 1 "$work/url")
-export AZURE_OPENAI_ENDPOINT=$url AZURE_OPENAI_API_KEY=killnine
+export AZURE_OPENAI_ENDPOINT=$url AZURE_OPENAI_API_KEY=kill9-test-key
+imgcheck=${IMGCHECK:-$(cd "$(dirname "$0")" && pwd)/imgcheck}
+[ -x "$imgcheck" ] || { echo "killnine.sh: no $imgcheck" >&2; exit 2; }
+# generations: requests paid for so far, images or operations.
 generations() {
-	curl -s "${url}_serve/stats" | jq '.generations'
+	curl -s "${url}_serve/stats" | jq '.generations + .submits'
 }
-# whole_png FILE: ends in an IEND chunk.
+# whole_png FILE: decoded whole by libpng.
 whole_png() {
-	[ "$(tail -c 12 "$1" | od -An -tx1 | tr -d ' \n')" = \
-	    0000000049454e44ae426082 ]
+	"$imgcheck" "$1" >/dev/null 2>&1
 }
 lost=0 duplicated=0 partial=0 paid_twice=0 temporaries=0 unjournaled=0 middle=0
+crashes=0
 for r in $(seq "$rounds"); do
 	d=$work/r$r
 	mkdir -p "$d"
 	for i in $(seq "$prompts"); do echo "round $r prompt $i"; done \
 	    >"$d/prompts"
 	g0=$(generations)
+	case $((r % 4)) in
+	0 | 1) route='--deployment dalle3' ;;
+	*) route='-s 512x512' ;;
+	esac
 	if [ $((r % 2)) -eq 0 ]; then
 		mkfifo "$d/p1" "$d/p2"
-		dalle-submit -q --deployment dalle3 -d "$d/out" <"$d/prompts" \
+		dalle-submit -q $route -d "$d/out" <"$d/prompts" \
 		    >"$d/p1" & s=$!
 		dalle-poll -q <"$d/p1" >"$d/p2" & p=$!
 		dalle-fetch -q -j 4 -d "$d/out" <"$d/p2" >/dev/null & f=$!
 	else
-		dalle-submit -q --deployment dalle3 -d "$d/out" <"$d/prompts" \
-		    >"$d/records"
+		dalle-submit -q $route -d "$d/out" <"$d/prompts" |
+		    dalle-poll -q >"$d/records"
 		s='' p=''
 		dalle-fetch -q -j 4 -d "$d/out" <"$d/records" >/dev/null & f=$!
 	fi
@@ -65,8 +76,11 @@ for r in $(seq "$rounds"); do
 	held=$(jq -r 'select(.result or .operation) | .key' \
 	    "$d/out/.dalle-journal" 2>/dev/null | sort -u | wc -l)
 	g1=$(generations)
-	dalle-submit -q --deployment dalle3 -d "$d/out" <"$d/prompts" |
+	dalle-submit -q $route -d "$d/out" <"$d/prompts" |
 	    dalle-poll -q | dalle-fetch -q -j 4 -d "$d/out" >/dev/null
+	for st in "${PIPESTATUS[@]}"; do
+		[ "$st" -ge 128 ] && crashes=$((crashes + 1))
+	done
 	g2=$(generations)
 	extra=$((g2 - g1 - (prompts - held)))
 	[ "$extra" -gt 0 ] && paid_twice=$((paid_twice + extra))
@@ -84,6 +98,7 @@ for r in $(seq "$rounds"); do
 done
 echo "rounds $rounds kills $rounds prompts $((rounds * prompts))" \
     "lost $lost duplicated $duplicated partial $partial" \
-    "paid_twice $paid_twice temporaries $temporaries" \
+    "paid_twice $paid_twice temporaries $temporaries crashes $crashes" \
     "unjournaled $unjournaled mid_download $middle"
-[ $((lost + duplicated + partial + paid_twice + temporaries)) -eq 0 ]
+[ $((lost + duplicated + partial + paid_twice + temporaries + crashes)) \
+    -eq 0 ]
