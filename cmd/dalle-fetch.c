@@ -815,6 +815,7 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc == 0 && isatty(STDIN_FILENO))
 		usage(stderr, DALLE_EX_USAGE);
+	dalle_input_operands("dalle-fetch", argc, argv, NULL);
 	if (to_stdout && paths_only)
 		errx(DALLE_EX_USAGE, "-o - and --paths do not go together");
 

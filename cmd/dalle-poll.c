@@ -1039,6 +1039,7 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc == 0 && isatty(STDIN_FILENO))
 		usage(stderr, DALLE_EX_USAGE);
+	dalle_input_operands("dalle-poll", argc, argv, NULL);
 	dalle_conf_finish(&conf, 0);
 	if (dalle_cost_init(&why) == -1)
 		errx(DALLE_EX_CONFIG, "%s", why);

@@ -23,7 +23,6 @@ dalle_input_operands(const char *prog, int argc, char *argv[],
 	struct stat st;
 	int i, fd;
 
-	(void)prog;
 	if (file != NULL && argc > 0)
 		errx(DALLE_EX_USAGE, "-f %s: prompts come from the file or "
 		    "from operands, not both", file);
@@ -40,10 +39,15 @@ dalle_input_operands(const char *prog, int argc, char *argv[],
 		if (strcmp(argv[i], "-") == 0 && argc > 1)
 			errx(DALLE_EX_USAGE, "-: stdin cannot be read beside "
 			    "other operands");
-		if (strcmp(argv[i], "-") != 0 && stat(argv[i], &st) == 0)
+		if (strcmp(argv[i], "-") == 0 || stat(argv[i], &st) == -1)
+			continue;
+		if (strcmp(prog, "dalle-submit") == 0)
 			errx(DALLE_EX_USAGE, "%s: names a file, and operands "
 			    "are prompts: to read prompts from it, use "
 			    "'< %s' or '-f %s'", argv[i], argv[i], argv[i]);
+		errx(DALLE_EX_USAGE, "%s: names a file, and operands are "
+		    "records, URLs or ids: to read records from it, use "
+		    "'< %s'", argv[i], argv[i]);
 	}
 }
 

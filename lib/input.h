@@ -18,11 +18,13 @@ struct dalle_big;
 #define DALLE_INPUT_RECORD_MAX_LINE (64 * 1024 * 1024)
 
 /*
- * dalle-submit's operands are prompts: one that names an existing file is
- * a mistake that would be billed (the words "prompts.txt" drawn), so it
- * dies with 64 and a hint; so does "-" beside other operands.  file: -f's
- * argument or NULL: made stdin ("-": stdin as it is), dies with 66 if it
- * cannot be opened, 64 with operands too.
+ * prog's operands: dalle-submit's are prompts, one that names an existing
+ * file a mistake that would be billed (the words "prompts.txt" drawn);
+ * dalle-poll's and dalle-fetch's are records, URLs or ids, and a file
+ * name among them was meant as their input.  Either dies with 64 and a
+ * hint; so does "-" beside other operands.  file: -f's argument or NULL:
+ * made stdin ("-": stdin as it is), dies with 66 if it cannot be opened,
+ * 64 with operands too.
  */
 void dalle_input_operands(const char *prog, int argc, char *argv[],
     const char *file);

@@ -168,6 +168,21 @@ gone() {
 	assert_equal "$status" 66
 }
 
+@test "dalle-poll and dalle-fetch refuse an operand that names a file, with the hint" {
+	dalle-submit --deployment gpt-image-2 x >recs.jsonl
+	before=$(logged)
+	run --separate-stderr dalle-poll recs.jsonl
+	assert_equal "$status" 64
+	assert_output ""
+	[[ "$stderr" == *"recs.jsonl: names a file"*"use '< recs.jsonl'"* ]]
+	run --separate-stderr dalle-fetch -d out recs.jsonl
+	assert_equal "$status" 64
+	assert_output ""
+	[[ "$stderr" == *"recs.jsonl: names a file"*"use '< recs.jsonl'"* ]]
+	assert_equal "$(logged)" "$before"
+	[ ! -e out ]
+}
+
 @test "a line over --max-line, or with a NUL byte, is an error record; the rest is processed" {
 	{
 		echo 'first'
