@@ -9,12 +9,34 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "big.h"
 #include "input.h"
 #include "record.h"
 #include "util.h"
+
+/* s looks like a file's name: one word ending in an extension that
+ * prompt lists are kept in (a mistyped "promts.txt" is billed as art). */
+static int
+file_like(const char *s)
+{
+	static const char *const ext[] = {
+		".txt", ".jsonl", ".json", ".csv", ".tsv", ".md", ".prompts",
+		NULL
+	};
+	size_t n = strlen(s), k;
+	int i;
+
+	if (strpbrk(s, " \t\n") != NULL)
+		return 0;
+	for (i = 0; ext[i] != NULL; i++)
+		if (n > (k = strlen(ext[i])) &&
+		    strcasecmp(s + n - k, ext[i]) == 0)
+			return 1;
+	return 0;
+}
 
 void
 dalle_input_operands(const char *prog, int argc, char *argv[],
@@ -39,6 +61,11 @@ dalle_input_operands(const char *prog, int argc, char *argv[],
 		if (strcmp(argv[i], "-") == 0 && argc > 1)
 			errx(DALLE_EX_USAGE, "-: stdin cannot be read beside "
 			    "other operands");
+		if (strcmp(prog, "dalle-submit") == 0 && stat(argv[i],
+		    &st) == -1 && file_like(argv[i]))
+			errx(DALLE_EX_USAGE, "%s: no such file, and as a "
+			    "prompt it would draw its name: a prompt that "
+			    "is a file name goes on standard input", argv[i]);
 		if (strcmp(argv[i], "-") == 0 || stat(argv[i], &st) == -1)
 			continue;
 		if (strcmp(prog, "dalle-submit") == 0)

@@ -19,7 +19,9 @@ struct dalle_big;
 
 /*
  * prog's operands: dalle-submit's are prompts, one that names an existing
- * file a mistake that would be billed (the words "prompts.txt" drawn);
+ * file a mistake that would be billed (the words "prompts.txt" drawn),
+ * and so is one word that names no file but ends in ".txt", ".jsonl" and
+ * the like (a mistyped file name);
  * dalle-poll's and dalle-fetch's are records, URLs or ids, and a file
  * name among them was meant as their input.  Either dies with 64 and a
  * hint; so does "-" beside other operands.  file: -f's argument or NULL:

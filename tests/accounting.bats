@@ -146,7 +146,14 @@ gone() {
 	run --separate-stderr dalle-submit --deployment gpt-image-2 prompts.txt
 	assert_equal "$status" 64
 	[[ "$stderr" == *"'< prompts.txt' or '-f prompts.txt'"* ]]
+	# Mistyped, it names no file: refused all the same.
+	run --separate-stderr dalle-submit --deployment gpt-image-2 promts.txt
+	assert_equal "$status" 64
+	[[ "$stderr" == *"promts.txt: no such file"* ]]
 	assert_equal "$(logged)" "$before"
+	# A prompt of words is a prompt, whatever it ends in.
+	run --separate-stderr dalle-submit --deployment gpt-image-2 'a note.txt'
+	assert_success
 }
 
 @test "-f FILE reads prompts from the file; - is stdin for all three" {
