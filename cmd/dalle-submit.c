@@ -1002,6 +1002,7 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 	struct req *r = x->udata;
 	jv rec = r->rec, body = jv_null(), req, v;
 	struct dalle_loop_id id = r->id;
+	struct dalle_buf kept = { 0 };
 	const char *opid, *why;
 	int rc = 0;
 
@@ -1104,10 +1105,15 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			rec = dalle_stream_record(r->stream, rec);
 		rec = dalle_cost_add(rec, defaults);
 	}
-	/* A streamed answer is not kept: its record is rebuilt from events. */
+	/* A streamed answer is kept as the unstreamed one it stands for:
+	 * its final images, once all came; its partials are not kept. */
 	if (r->stream == NULL)
 		dalle_resume_accepted(&resume, rec, x->resp.p ? x->resp.p :
 		    "", x->resp.len);
+	else if (resume.journal != NULL &&
+	    dalle_stream_answer(r->stream, r->n, &kept) == 0)
+		dalle_resume_accepted(&resume, rec, kept.p, kept.len);
+	dalle_buf_free(&kept);
 	dalle_loop_write(lp, id, rec, &r->big);
 	rec = jv_null();
 out:

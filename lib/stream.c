@@ -16,6 +16,7 @@
 
 #include "base64.h"
 #include "file.h"
+#include "json.h"
 #include "outpath.h"
 #include "record.h"
 #include "secret.h"
@@ -326,6 +327,24 @@ dalle_stream_body(const struct dalle_stream *s)
 	if (jv_get_kind(s->body) != JV_KIND_OBJECT)
 		return jv_invalid();
 	return jv_copy(s->body);
+}
+
+int
+dalle_stream_answer(const struct dalle_stream *s, int n, struct dalle_buf *b)
+{
+	jv data;
+	int got;
+
+	if (jv_get_kind(s->body) != JV_KIND_OBJECT)
+		return -1;
+	data = jv_object_get(jv_copy(s->body), jv_string("data"));
+	got = jv_get_kind(data) == JV_KIND_ARRAY ?
+	    jv_array_length(jv_copy(data)) : 0;
+	jv_free(data);
+	if (got < n)
+		return -1;
+	dalle_json_put_big(b, s->body, s->big);
+	return 0;
 }
 
 jv

@@ -49,6 +49,11 @@ int dalle_stream_error(const struct dalle_stream *s, const char *stage,
  * base64 as placeholders of big; jv_invalid() without a completed
  * event.  Returns owned. */
 jv dalle_stream_body(const struct dalle_stream *s);
+/* The body of dalle_stream_body as the text an unstreamed answer would
+ * have been, appended to b, for the journal to keep: 0 once all n images
+ * came, else -1 (the stream ended before its final event). */
+int dalle_stream_answer(const struct dalle_stream *s, int n,
+    struct dalle_buf *b);
 /* rec (consumed) with "partials", the paths saved, when there are any. */
 jv dalle_stream_record(const struct dalle_stream *s, jv rec);
 

@@ -94,6 +94,45 @@ sent() {
 	[ -f "$(jq -r '.files[0].path' <<<"$output")" ]
 }
 
+# A streamed request (--partial-images) is journaled as its final image.
+@test "--journal: a streamed image paid for, never written, is re-emitted" {
+	args=(--deployment gpt-image-2 --quality low --partial-images 2)
+	dalle-submit "${args[@]}" --partial-dir pd --journal j 'a heron' >first
+	assert_equal "$(jq -r '.partials | length' first)" 2
+	# Kept as the unstreamed answer: the final image, no partial.
+	assert_equal "$(ls j.d | wc -l)" 1
+	assert_equal "$(jq -r '.data | length' j.d/*.json)" 1
+	before=$(sent azure_generate)
+	run --separate-stderr dalle-submit "${args[@]}" --partial-dir pd \
+	    --journal j 'a heron'
+	assert_success
+	assert_equal "$(sent azure_generate)" "$before"
+	assert_equal "$(jq -r .resumed <<<"$output")" true
+	assert_equal "$(jq -r .size <<<"$output")" "$(jq -r .size first)"
+	jq -r '.data[0].b64_json' <<<"$output" >again
+	jq -r '.data[0].b64_json' first >once
+	cmp once again
+}
+
+@test "-d: a kept streamed image is fetched, journaled written, then skipped" {
+	args=(--deployment gpt-image-2 --quality low --partial-images 2 -d out)
+	dalle-submit "${args[@]}" 'a stork' >/dev/null
+	assert_equal "$(ls out/.dalle-journal.d | wc -l)" 1
+	before=$(sent azure_generate)
+	dalle-submit "${args[@]}" 'a stork' | dalle-fetch -d out >rec
+	assert_equal "$(sent azure_generate)" "$before"
+	assert_equal "$(jq -r .resumed rec)" true
+	assert_equal "$(png_size "$(jq -r '.files[0].path' rec)")" 1024x1024
+	# Written: the journal says so, and the kept answer goes.
+	assert_equal "$(ls out/.dalle-journal.d | wc -l)" 0
+	assert_equal "$(jq -s 'map(select(.written)) | length' \
+	    out/.dalle-journal)" 1
+	run --separate-stderr dalle-submit "${args[@]}" 'a stork'
+	assert_success
+	assert_equal "$(sent azure_generate)" "$before"
+	assert_equal "$(jq -r .skipped <<<"$output")" true
+}
+
 @test "--journal is never opened through a symbolic link, nor made readable" {
 	ln -s "$PWD/elsewhere" j
 	before=$(wc -l <"$SERVE_DIR/serve.log")

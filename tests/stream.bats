@@ -175,6 +175,8 @@ start_odd_server() {
 	    let cuts = 0;
 	    const s = http.createServer((q, r) => {
 	        q.resume();
+	        // Each request logged after the port: "POST <url>".
+	        console.log(q.method + " " + q.url);
 	        q.on("end", () => {
 	            let t;
 	            // /cut/: the first answer breaks off after its partial.
@@ -258,4 +260,19 @@ start_odd_server() {
 	    "[\"pd/1-$(jq -r .request.hash <<<"$output").partial0.png\"]"
 	assert_equal "$(jq -r .size <<<"$output")" 1x1
 	assert_equal "$(find pd -type f | wc -l)" 1
+}
+
+@test "a stream that ends before its last image is not journaled: the re-run sends it" {
+	start_odd_server
+	export OPENAI_BASE_URL="http://127.0.0.1:$ODD_PORT/ok/v1"
+	# Two images asked for, one completed event sent.
+	run --separate-stderr dalle-submit -m gpt-image-2 -n 2 \
+	    --partial-images 1 --journal j 'two dots'
+	assert_equal "$(jq -r '.data | length' <<<"$output")" 1
+	run --separate-stderr dalle-submit -m gpt-image-2 -n 2 \
+	    --partial-images 1 --journal j 'two dots'
+	kill "$ODD_PID"
+	assert_equal "$(jq -r .resumed <<<"$output")" null
+	assert_equal "$(grep -c '^POST ' port)" 2
+	assert_equal "$(jq -s 'map(select(.result)) | length' j)" 0
 }
