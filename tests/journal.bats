@@ -132,16 +132,37 @@ sent() {
 	[ "$(jq -s 'map(select(.skipped == true)) | length' <<<"$output")" -eq 8 ]
 }
 
-@test "temporaries of dead runs are removed by the next run; a live run's stay" {
+@test "temporaries of dead runs are removed by the next run, whoever has their PID now; a live run's stay" {
 	sh -c 'exit 0' &
 	dead=$!
 	wait "$dead"
 	mkdir out
 	echo half >"out/.dalle-fetch.$dead.AbCdEf"
-	echo busy >"out/.dalle-fetch.$$.AbCdEf"
+	# PIDs are reused (a restart gives the same ones): unlocked and not
+	# just made, a temporary is a dead run's, whoever has its PID now.
+	echo half >"out/.dalle-fetch.$$.AbCdEf"
+	touch -d '1 minute ago' "out/.dalle-fetch.$$.AbCdEf"
+	# Its writer holds a lock while it lives: it stays.
+	echo busy >"out/.dalle-fetch.$$.Locked"
+	touch -d '1 minute ago' "out/.dalle-fetch.$$.Locked"
+	exec 9<"out/.dalle-fetch.$$.Locked"
+	flock -x 9
+	# Unlocked but just made (here: a time still to come): its writer
+	# may be between making it and locking it.  It stays.
+	echo busy >"out/.dalle-fetch.$$.JustMade"
+	touch -d '1 minute' "out/.dalle-fetch.$$.JustMade"
 	dalle-submit --deployment dalle3 'a crow' | dalle-fetch -d out >/dev/null
+	exec 9<&-
 	[ ! -e "out/.dalle-fetch.$dead.AbCdEf" ]
-	[ -e "out/.dalle-fetch.$$.AbCdEf" ]
+	[ ! -e "out/.dalle-fetch.$$.AbCdEf" ]
+	[ -e "out/.dalle-fetch.$$.Locked" ]
+	[ -e "out/.dalle-fetch.$$.JustMade" ]
+	# Named for the sweeper's own PID: a run before the restart.
+	rec=$(dalle-submit --deployment dalle3 'a rook')
+	run --separate-stderr bash -c 'touch -d "1 minute ago" out/.dalle-fetch.$$.MnOpQr &&
+	    exec dalle-fetch -d out' <<<"$rec"
+	assert_success
+	[ -z "$(find out -name '.dalle-fetch.*.MnOpQr')" ]
 	# dalle-submit -d sweeps too, when nothing is left to fetch.
 	echo half >"out/.dalle-fetch.$dead.GhIjKl"
 	dalle-submit --deployment dalle3 -d out 'a crow' >/dev/null
