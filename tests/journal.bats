@@ -107,6 +107,48 @@ sent() {
 	[ "$(stat -c %a j2.d)" = 700 ]
 }
 
+@test "--journal's store of answers FILE.d is never used through a symbolic link, nor open to others" {
+	mkdir elsewhere
+	ln -s "$PWD/elsewhere" j.d
+	before=$(wc -l <"$SERVE_DIR/serve.log")
+	run --separate-stderr dalle-submit --deployment dalle3 --journal j 'a moth'
+	assert_equal "$status" 73
+	[[ "$stderr" == *"j.d: a symbolic link, not followed"* ]]
+	assert_equal "$(ls -A elsewhere)" ""
+	[ "$(wc -l <"$SERVE_DIR/serve.log")" -eq "$before" ]
+	rm j.d
+	mkdir -m 755 j.d
+	run --separate-stderr dalle-submit --deployment dalle3 -d out --journal j 'a moth'
+	assert_equal "$status" 73
+	[[ "$stderr" == *"j.d: open to other users"* ]]
+	assert_equal "$(ls -A j.d)" ""
+	[ "$(wc -l <"$SERVE_DIR/serve.log")" -eq "$before" ]
+}
+
+@test "--journal's store of answers FILE.d of another user's is not used" {
+	[ "$(id -u)" = 0 ] || skip "chown to another user needs root"
+	mkdir -m 700 j.d
+	chown nobody j.d
+	before=$(wc -l <"$SERVE_DIR/serve.log")
+	run --separate-stderr dalle-submit --deployment dalle3 --journal j 'a moth'
+	assert_equal "$status" 73
+	[[ "$stderr" == *"j.d: owned by another user"* ]]
+	[ "$(wc -l <"$SERVE_DIR/serve.log")" -eq "$before" ]
+}
+
+@test "dalle-fetch removes a kept answer from the journal's store only, not through a link planted there" {
+	rec=$(dalle-submit --deployment dalle3 --journal j 'a wren')
+	kept=$(jq -r 'select(.result) | .result' j)
+	[ -f "$kept" ]
+	mv j.d real.d
+	mkdir elsewhere
+	cp real.d/* elsewhere/
+	ln -s "$PWD/elsewhere" j.d
+	run --separate-stderr dalle-fetch -d out <<<"$rec"
+	assert_success
+	[ -f "elsewhere/$(basename "$kept")" ]
+}
+
 @test "dalle-fetch appends to a journal only: a record cannot name another file" {
 	echo precious >victim
 	rec=$(dalle-submit --deployment dalle3 'an owl')
