@@ -47,6 +47,7 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/url.o lib/util.o lib/lifecycle.o lib/modellist.o lib/sse.o \
 	lib/stream.o lib/responses.o lib/batch.o lib/progress.o \
 	lib/name.o lib/journal.o lib/resume.o lib/stale.o lib/secret.o \
+	lib/privdir.o \
 	lib/token.o lib/outpath.o \
 	lib/grace.o lib/inflight.o lib/apistatus.o lib/summary.o \
 	lib/answer.o \
@@ -62,6 +63,7 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/event.h lib/lifecycle.h lib/modellist.h lib/edit.h lib/form.h \
 	lib/sse.h lib/stream.h lib/responses.h lib/batch.h lib/progress.h \
 	lib/name.h lib/journal.h lib/resume.h lib/stale.h lib/secret.h \
+	lib/privdir.h \
 	lib/token.h lib/outpath.h \
 	lib/grace.h lib/inflight.h lib/apistatus.h \
 	lib/answer.h lib/fields.h \

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dalle.h"
+#include "privdir.h"
 
 struct dalle_journal {
 	char *path;
@@ -22,7 +23,40 @@ struct dalle_journal {
 	jv index;                 /* key -> its state */
 	jv repeats;               /* hash -> requests of it so far */
 	char *store;              /* the directory of kept answers */
+	int storefd;              /* and its descriptor, or -1 */
 };
+
+/*
+ * The store of kept answers, opened once (made if make): a directory of
+ * ours that nobody else may enter, never through a symbolic link, since
+ * the next run sends on what it holds as the service's answer.  Its
+ * descriptor, or -1 with errno set and *why (malloc'd) if why.
+ */
+static int
+store_open(struct dalle_journal *j, int make, char **why)
+{
+	const char *w;
+	int e;
+
+	if (j->storefd != -1)
+		return j->storefd;
+	if ((j->storefd = dalle_privdir_open(j->store, make, &w)) == -1) {
+		e = errno;
+		if (why != NULL)
+			*why = dalle_xasprintf("%s: %s", j->store, w);
+		errno = e;
+	}
+	return j->storefd;
+}
+
+/* The name in the store of the file at path. */
+static const char *
+store_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
 
 /* One entry (consumed) into the index. */
 static void
@@ -127,6 +161,17 @@ dalle_journal_open(const char *path, int create, char **why)
 	j->index = jv_object();
 	j->repeats = jv_object();
 	j->store = dalle_xasprintf("%s.d", path);
+	j->storefd = -1;
+	/* A store that is there must be fit to use before anything is
+	 * sent; a missing one is made when an answer comes. */
+	if (create && store_open(j, 0, why) == -1) {
+		if (errno != ENOENT) {
+			dalle_journal_close(j);
+			return NULL;
+		}
+		free(*why);
+		*why = NULL;
+	}
 	dalle_journal_refresh(j);
 	return j;
 }
@@ -137,6 +182,8 @@ dalle_journal_close(struct dalle_journal *j)
 	if (j == NULL)
 		return;
 	close(j->fd);
+	if (j->storefd != -1)
+		close(j->storefd);
 	jv_free(j->index);
 	jv_free(j->repeats);
 	free(j->store);
@@ -212,20 +259,22 @@ dalle_journal_store(struct dalle_journal *j, const char *key, const char *p,
     size_t n)
 {
 	char *path, *tmp;
-	int fd, e;
+	int dfd, fd, e;
 
-	if (mkdir(j->store, 0700) == -1 && errno != EEXIST)
+	if ((dfd = store_open(j, 1, NULL)) == -1)
 		return NULL;
 	path = dalle_xasprintf("%s/%s.json", j->store, key);
-	if ((fd = dalle_temp_open(path, &tmp)) == -1) {
+	if ((fd = dalle_temp_openat(dfd, path, &tmp)) == -1) {
 		free(path);
 		return NULL;
 	}
 	fchmod(fd, 0600);
+	/* The directory synced too: the new name lasts. */
 	if (write_all(fd, p, n) == -1 || fsync(fd) == -1 ||
-	    rename(tmp, path) == -1) {
+	    dalle_outpath_rename(dfd, tmp, dfd, path) == -1 ||
+	    fsync(dfd) == -1) {
 		e = errno;
-		unlink(tmp);
+		unlinkat(dfd, store_name(tmp), 0);
 		close(fd);
 		dalle_temp_done(tmp);
 		free(path);
@@ -238,18 +287,30 @@ dalle_journal_store(struct dalle_journal *j, const char *key, const char *p,
 }
 
 int
-dalle_journal_load(const char *path, struct dalle_buf *b)
+dalle_journal_load(struct dalle_journal *j, const char *path,
+    struct dalle_buf *b)
 {
 	char chunk[65536];
 	ssize_t k;
-	int fd;
+	int dfd, fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	if ((dfd = store_open(j, 0, NULL)) == -1 ||
+	    (fd = openat(dfd, store_name(path), O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW | O_NONBLOCK)) == -1)
 		return -1;
 	while ((k = read(fd, chunk, sizeof(chunk))) > 0)
 		dalle_buf_add(b, chunk, (size_t)k);
 	close(fd);
 	return k == 0 ? 0 : -1;
+}
+
+void
+dalle_journal_unstore(struct dalle_journal *j, const char *path)
+{
+	int dfd;
+
+	if ((dfd = store_open(j, 0, NULL)) != -1)
+		unlinkat(dfd, store_name(path), 0);
 }
 
 char *

@@ -23,7 +23,8 @@ struct dalle_journal;
  * Open the journal at path and read its entries: with create, made if
  * need be (mode 0600); without, it must exist and begin with
  * DALLE_JOURNAL_HEAD.  Never through a symbolic link; a regular file
- * only.  NULL with *why (malloc'd) set on failure.
+ * only.  With create, its store FILE.d, if there, must be a directory of
+ * ours closed to others.  NULL with *why (malloc'd) set on failure.
  */
 struct dalle_journal *dalle_journal_open(const char *path, int create,
     char **why);
@@ -42,13 +43,19 @@ jv dalle_journal_get(struct dalle_journal *j, const char *key);
 /* Append entry (consumed), with "pid" and "at" added, as one write(2) of
  * one line, and fsync it.  0, or -1 with errno set. */
 int dalle_journal_add(struct dalle_journal *j, jv entry);
-/* Keep an answer of n bytes for key in a file beside the journal
- * (synced, then renamed into place): its path (malloc'd), or NULL with
- * errno set. */
+/* Keep an answer of n bytes for key in a file in the journal's store,
+ * FILE.d, a directory of ours closed to others and never reached through
+ * a symbolic link (synced, then renamed into place, and the directory
+ * synced): its path (malloc'd), or NULL with errno set. */
 char *dalle_journal_store(struct dalle_journal *j, const char *key,
     const char *p, size_t n);
-/* Read a file that dalle_journal_store wrote: 0 with *b filled, or -1. */
-int dalle_journal_load(const char *path, struct dalle_buf *b);
+/* Read a file that dalle_journal_store wrote, by its name in the store:
+ * 0 with *b filled, or -1. */
+int dalle_journal_load(struct dalle_journal *j, const char *path,
+    struct dalle_buf *b);
+/* Remove a file that dalle_journal_store wrote, by its name in the
+ * store. */
+void dalle_journal_unstore(struct dalle_journal *j, const char *path);
 /* The key of a request of this hash: the hash, and "HASH-k" for its k-th
  * repeat in this process, so that the same input gives the same keys.
  * malloc'd. */

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "dalle.h"
+#include "privdir.h"
 
 /* The most places a learned budget keeps; a bigger budget keeps this
  * many, each with a proportionally shorter period. */
@@ -518,21 +519,15 @@ out:
 static int
 safe_dir(const char *d)
 {
-	struct stat st;
+	const char *why;
+	int fd;
 
-	if (mkdir(d, 0700) == -1 && errno != EEXIST)
-		alone(d, strerror(errno));
-	else if (lstat(d, &st) == -1)
-		alone(d, strerror(errno));
-	else if (!S_ISDIR(st.st_mode))
-		alone(d, "not a directory");
-	else if (st.st_uid != geteuid())
-		alone(d, "owned by another user");
-	else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		alone(d, "open to other users");
-	else
-		return 0;
-	return -1;
+	if ((fd = dalle_privdir_open(d, 1, &why)) == -1) {
+		alone(d, why);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 char *

@@ -123,12 +123,12 @@ names(struct dalle_resume *rs, jv rec, const struct dalle_big *big, int n,
 
 /* The record of an answer the journal kept for key: rec with its data. */
 static jv
-stored(jv rec, const char *path)
+stored(struct dalle_journal *j, jv rec, const char *path)
 {
 	struct dalle_buf b = { 0 };
 	jv body, data;
 
-	if (dalle_journal_load(path, &b) == -1) {
+	if (dalle_journal_load(j, path, &b) == -1) {
 		dalle_buf_free(&b);
 		jv_free(rec);
 		return jv_invalid();
@@ -227,7 +227,7 @@ dalle_resume_lookup(struct dalle_resume *rs, struct dalle_loop *lp,
 	}
 	jv_free(v);
 	if (dalle_record_str(st, "result") != NULL)
-		r = stored(r, dalle_record_str(st, "result"));
+		r = stored(rs->journal, r, dalle_record_str(st, "result"));
 	else
 		r = with_operation(r, st);
 	jv_free(st);
@@ -371,7 +371,7 @@ dalle_resume_written(const char *path, jv rec, jv files)
 	    jv_true()) : paths)) == -1)
 		warn("%s", dalle_journal_path(j));
 	else if (jv_is_valid(st) && dalle_record_str(st, "result") != NULL)
-		unlink(dalle_record_str(st, "result"));
+		dalle_journal_unstore(j, dalle_record_str(st, "result"));
 	jv_free(st);
 	jv_free(req);
 }

@@ -1,9 +1,12 @@
 /*
  * stale.c: temporaries of dead runs.  A writer names its temporary file
  * after its PID and holds flock(2) on it while it lives; a later run
- * removes a file whose PID is gone and whose lock it can take: both,
- * since a PID may be reused and a lock is taken only just after the file
- * is made.
+ * removes a file whose lock it can take, whoever has the PID now: after a
+ * restart the PIDs are those of the run before, even this process's own.
+ * The lock is taken only just after the file is made, so a free lock
+ * alone could be a writer between the two: the file must also be
+ * DALLE_STALE_AGE old, or no process have its PID (then its writer is
+ * gone, not between open and lock).
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -11,9 +14,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stale.h"
@@ -38,15 +43,18 @@ stale(int dfd, const char *name)
 	if (strncmp(name, DALLE_STALE_PREFIX, strlen(DALLE_STALE_PREFIX)) != 0)
 		return 0;
 	pid = strtol(p, &end, 10);
-	if (end == p || *end != '.' || pid <= 0 || pid == (long)getpid())
-		return 0;
-	if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+	if (end == p || *end != '.' || pid <= 0)
 		return 0;
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return 0;
-	gone = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dfd, name, 0) == 0;
+	/* The lock first: held, it is a live writer's (this process's own
+	 * too: a lock of another open file).  Free: old enough (the time
+	 * its writer made it), or a PID that no process has. */
+	gone = flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+	    S_ISREG(st.st_mode) && (time(NULL) - st.st_mtime >=
+	    DALLE_STALE_AGE || (pid <= INT_MAX && kill((pid_t)pid, 0) == -1 &&
+	    errno == ESRCH)) && unlinkat(dfd, name, 0) == 0;
 	close(fd);
 	return gone;
 }

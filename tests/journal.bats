@@ -146,6 +146,48 @@ sent() {
 	[ "$(stat -c %a j2.d)" = 700 ]
 }
 
+@test "--journal's store of answers FILE.d is never used through a symbolic link, nor open to others" {
+	mkdir elsewhere
+	ln -s "$PWD/elsewhere" j.d
+	before=$(wc -l <"$SERVE_DIR/serve.log")
+	run --separate-stderr dalle-submit --deployment dalle3 --journal j 'a moth'
+	assert_equal "$status" 73
+	[[ "$stderr" == *"j.d: a symbolic link, not followed"* ]]
+	assert_equal "$(ls -A elsewhere)" ""
+	[ "$(wc -l <"$SERVE_DIR/serve.log")" -eq "$before" ]
+	rm j.d
+	mkdir -m 755 j.d
+	run --separate-stderr dalle-submit --deployment dalle3 -d out --journal j 'a moth'
+	assert_equal "$status" 73
+	[[ "$stderr" == *"j.d: open to other users"* ]]
+	assert_equal "$(ls -A j.d)" ""
+	[ "$(wc -l <"$SERVE_DIR/serve.log")" -eq "$before" ]
+}
+
+@test "--journal's store of answers FILE.d of another user's is not used" {
+	[ "$(id -u)" = 0 ] || skip "chown to another user needs root"
+	mkdir -m 700 j.d
+	chown nobody j.d
+	before=$(wc -l <"$SERVE_DIR/serve.log")
+	run --separate-stderr dalle-submit --deployment dalle3 --journal j 'a moth'
+	assert_equal "$status" 73
+	[[ "$stderr" == *"j.d: owned by another user"* ]]
+	[ "$(wc -l <"$SERVE_DIR/serve.log")" -eq "$before" ]
+}
+
+@test "dalle-fetch removes a kept answer from the journal's store only, not through a link planted there" {
+	rec=$(dalle-submit --deployment dalle3 --journal j 'a wren')
+	kept=$(jq -r 'select(.result) | .result' j)
+	[ -f "$kept" ]
+	mv j.d real.d
+	mkdir elsewhere
+	cp real.d/* elsewhere/
+	ln -s "$PWD/elsewhere" j.d
+	run --separate-stderr dalle-fetch -d out <<<"$rec"
+	assert_success
+	[ -f "elsewhere/$(basename "$kept")" ]
+}
+
 @test "dalle-fetch appends to a journal only: a record cannot name another file" {
 	echo precious >victim
 	rec=$(dalle-submit --deployment dalle3 'an owl')
@@ -171,16 +213,37 @@ sent() {
 	[ "$(jq -s 'map(select(.skipped == true)) | length' <<<"$output")" -eq 8 ]
 }
 
-@test "temporaries of dead runs are removed by the next run; a live run's stay" {
+@test "temporaries of dead runs are removed by the next run, whoever has their PID now; a live run's stay" {
 	sh -c 'exit 0' &
 	dead=$!
 	wait "$dead"
 	mkdir out
 	echo half >"out/.dalle-fetch.$dead.AbCdEf"
-	echo busy >"out/.dalle-fetch.$$.AbCdEf"
+	# PIDs are reused (a restart gives the same ones): unlocked and not
+	# just made, a temporary is a dead run's, whoever has its PID now.
+	echo half >"out/.dalle-fetch.$$.AbCdEf"
+	touch -d '1 minute ago' "out/.dalle-fetch.$$.AbCdEf"
+	# Its writer holds a lock while it lives: it stays.
+	echo busy >"out/.dalle-fetch.$$.Locked"
+	touch -d '1 minute ago' "out/.dalle-fetch.$$.Locked"
+	exec 9<"out/.dalle-fetch.$$.Locked"
+	flock -x 9
+	# Unlocked but just made (here: a time still to come): its writer
+	# may be between making it and locking it.  It stays.
+	echo busy >"out/.dalle-fetch.$$.JustMade"
+	touch -d '1 minute' "out/.dalle-fetch.$$.JustMade"
 	dalle-submit --deployment dalle3 'a crow' | dalle-fetch -d out >/dev/null
+	exec 9<&-
 	[ ! -e "out/.dalle-fetch.$dead.AbCdEf" ]
-	[ -e "out/.dalle-fetch.$$.AbCdEf" ]
+	[ ! -e "out/.dalle-fetch.$$.AbCdEf" ]
+	[ -e "out/.dalle-fetch.$$.Locked" ]
+	[ -e "out/.dalle-fetch.$$.JustMade" ]
+	# Named for the sweeper's own PID: a run before the restart.
+	rec=$(dalle-submit --deployment dalle3 'a rook')
+	run --separate-stderr bash -c 'touch -d "1 minute ago" out/.dalle-fetch.$$.MnOpQr &&
+	    exec dalle-fetch -d out' <<<"$rec"
+	assert_success
+	[ -z "$(find out -name '.dalle-fetch.*.MnOpQr')" ]
 	# dalle-submit -d sweeps too, when nothing is left to fetch.
 	echo half >"out/.dalle-fetch.$dead.GhIjKl"
 	dalle-submit --deployment dalle3 -d out 'a crow' >/dev/null

@@ -92,7 +92,7 @@ need_root() {
 	mkdir -m 700 "$BATS_TEST_TMPDIR/elsewhere"
 	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$DIR"
 	run --separate-stderr dalle-submit x
-	submit_alone "not a directory"
+	submit_alone "a symbolic link, not followed"
 	assert_equal "$(ls "$BATS_TEST_TMPDIR/elsewhere")" ""
 }
 
