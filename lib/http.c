@@ -250,6 +250,10 @@ void
 dalle_http_set_rate(struct dalle_http *h, struct dalle_rate *rate)
 {
 	h->rate = rate;
+	/* Nobody's 429 holds a request longer than its own would. */
+	if (rate != NULL)
+		dalle_rate_bound(rate, dalle_retry_clamp(DALLE_RETRY_MAX_MS,
+		    h->c->timeout_ms));
 }
 
 void
@@ -704,6 +708,26 @@ dalle_http_abort_unsent(struct dalle_http *h, int sig)
 }
 
 /*
+ * A paced transfer the budget would start (or ask again) at t, after its
+ * caller's deadline (dalle-poll -t): handed back unsent, as a try that
+ * had no time left, rather than held past the deadline.
+ */
+static int
+past_deadline(struct dalle_http *h, struct xfer *p, int64_t t)
+{
+	if (p->x.deadline <= 0 || t <= p->x.deadline)
+		return 0;
+	reset_results(&p->x);
+	unquota(h, p);
+	p->cut = 1;
+	p->x.result = CURLE_OPERATION_TIMEDOUT;
+	snprintf(p->errbuf, sizeof(p->errbuf), "the request budget holds "
+	    "it past the deadline");
+	hand_back(h, p);
+	return 1;
+}
+
+/*
  * Start what is due: first the paced transfers whose reserved time has
  * come (their slot was counted when reserved), then queued ones while
  * slots are free, reserving a start time for each paced one.
@@ -738,10 +762,17 @@ start_due(struct dalle_http *h)
 				break;
 			t = dalle_rate_reserve(h->rate, &p->ticket);
 			if (p->ticket.deferred) {
+				if (p->x.deadline > 0 && t > p->x.deadline) {
+					dalle_heap_pop(&h->wait, NULL);
+					past_deadline(h, p, t);
+					continue;
+				}
 				h->rate_until = t;
 				break;
 			}
 			dalle_heap_pop(&h->wait, NULL);
+			if (past_deadline(h, p, t))
+				continue;
 			if (t > now) {
 				dalle_heap_push(&h->slots, t, p);
 				continue;

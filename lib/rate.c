@@ -72,6 +72,7 @@ struct dalle_rate {
 	int fd;                   /* -1: this process alone */
 	int adaptive;
 	double fixed_ms;          /* --rate: the interval, never changed */
+	int64_t bound_ms;         /* the longest a 429's hold is waited */
 	struct state *s;          /* local: the file's, while locked */
 	struct state local;
 };
@@ -215,6 +216,7 @@ dalle_rate_open(const char *path, double per_min)
 	 * one request too many into a server's window. */
 	r->fixed_ms = per_min > 0 ? 60000.0 / per_min * 1.03 : 0;
 	r->s = &r->local;
+	r->bound_ms = DALLE_RETRY_MAX_MS;
 	reset(&r->local);
 	if (path == NULL || (r->fd = open_state(path)) == -1)
 		return r;
@@ -240,6 +242,26 @@ dalle_rate_window(size_t n, int64_t window_ms)
 	r->ring = dalle_xcalloc(r->nring, sizeof(*r->ring));
 	r->window_ms = window_ms;
 	return r;
+}
+
+void
+dalle_rate_bound(struct dalle_rate *r, long ms)
+{
+	r->bound_ms = ms > 0 && ms < DALLE_RETRY_MAX_MS ? ms :
+	    DALLE_RETRY_MAX_MS;
+}
+
+/*
+ * A hold longer than this process would wait itself ends when its own
+ * would: whoever set it (another process, a longer request timeout)
+ * holds nobody past the clamp of their own retries, and what is learned
+ * at the hold's end is learned from that.
+ */
+static void
+bound_hold(const struct dalle_rate *r, struct state *s, int64_t now)
+{
+	if (s->hold_ms > now + r->bound_ms)
+		s->hold_ms = now + r->bound_ms;
 }
 
 void
@@ -361,6 +383,7 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 		 * clock, which no clock step moves. */
 		int64_t mono = dalle_now_ms();
 
+		bound_hold(r, s, now);
 		t = r->ring[r->iring] + r->window_ms;
 		if (t < mono)
 			t = mono;
@@ -386,6 +409,7 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 		return dalle_now_ms();
 	if (!sane(s, now))
 		reset(s);
+	bound_hold(r, s, now);
 	if (r->adaptive && !s->closing && s->hold_ms <= now &&
 	    now - s->last_ms >= IDLE_MS && (s->budget == 0 ||
 	    now - s->last_ms >= 2 * s->period_ms)) {
@@ -454,6 +478,8 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 		reset(s);
 	if (retry_after_ms <= 0)
 		retry_after_ms = 1000;
+	if (retry_after_ms > r->bound_ms)
+		retry_after_ms = r->bound_ms;
 	if (s->hold_ms < now + retry_after_ms)
 		s->hold_ms = now + retry_after_ms;
 	if (!r->adaptive)

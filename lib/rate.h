@@ -11,6 +11,9 @@ struct dalle_rate;
 struct dalle_rate *dalle_rate_open(const char *path, double per_min);
 /* This process's cap: at most n starts in any window_ms. */
 struct dalle_rate *dalle_rate_window(size_t n, int64_t window_ms);
+/* No wait on a 429's hold, this process's or another's, longer than ms
+ * (the clamp of a request's own retries; <= 0: DALLE_RETRY_MAX_MS). */
+void dalle_rate_bound(struct dalle_rate *r, long ms);
 void dalle_rate_close(struct dalle_rate *r);
 /* What a paced request was given: its run of the budget, how many were
  * started in that run before it, its start (wall clock ms), and the

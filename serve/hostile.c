@@ -28,7 +28,7 @@ enum hmode {
 	H_FOREIGN_LOCATION, H_UNKNOWN_STATUS, H_NEVER_ENDS, H_RETRY_ZERO,
 	H_REDIRECT_LOOP, H_REDIRECT_AWAY, H_HUGE, H_TRICKLE, H_STALL,
 	H_GZIP_BOMB, H_BAD_BASE64, H_HTML_IMAGE, H_RETRY_HUGE,
-	H_RETRY_NEGATIVE, H_RETRY_NAN, H_RETRY_DATE, H_N
+	H_RETRY_NEGATIVE, H_RETRY_NAN, H_RETRY_DATE, H_RETRY_MISSING, H_N
 };
 
 static const struct {
@@ -57,6 +57,7 @@ static const struct {
 	[H_RETRY_NEGATIVE] = { "retry-negative", W_API },
 	[H_RETRY_NAN] = { "retry-nan", W_API },
 	[H_RETRY_DATE] = { "retry-date", W_API },
+	[H_RETRY_MISSING] = { "retry-missing", W_API },
 };
 
 static const char *const where_names[] = {
@@ -218,6 +219,7 @@ op_status(struct req *rq, const char *s, const char *ra, const char *ms)
 	    jv_string("created"), jv_number((double)dalle_time()),
 	    jv_string("status"), jv_string(s)), rq);
 	if (ra != NULL)
+		if (ra != NULL)
 		MHD_add_response_header(r, "Retry-After", ra);
 	if (ms != NULL)
 		MHD_add_response_header(r, "retry-after-ms", ms);
@@ -438,7 +440,9 @@ hostile(struct req *rq, enum MHD_Result *ret)
 		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT",
 		    gmtime(&t));
 		*ret = too_many(rq, date, NULL);
-	} else
+	} else if (takes(rq, H_RETRY_MISSING))
+		*ret = too_many(rq, NULL, NULL);
+	else
 		return 0;
 	return 1;
 }

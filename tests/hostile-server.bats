@@ -90,6 +90,19 @@ retried_once() {
 	assert_equal "$(requests azure_generate)" 2
 }
 
+# at ROUTE: the times (s) of the requests of that route, as the server
+# logged them, in order.
+at() {
+	jq -s --arg r "$1" 'map(select(.route == $r) | (.time[0:19] + "Z" |
+	    fromdate) + (.time[20:23] | tonumber) / 1000) | sort' \
+	    "$SERVE_DIR/serve.log"
+}
+
+# span ROUTE: from the first request of that route to the last, in s.
+span() {
+	jq 'max - min' <<<"$(at "$1")"
+}
+
 # refused_image MODE [dalle-fetch options]: an image from a server of MODE
 # is a protocol error and leaves no file.
 refused_image() {
@@ -189,10 +202,7 @@ image() {
 @test "never-ends: -t 1 ends the polling near 1 s with a timeout record" {
 	timed_out never-ends
 	# From the first poll to the last, as the server saw them.
-	span=$(jq -s 'map(select(.route == "operation_get") |
-	    (.time[0:19] + "Z" | fromdate) + (.time[20:23] | tonumber) / 1000) |
-	    max - min' "$SERVE_DIR/serve.log")
-	[ "$(jq -n "$span <= 2.5")" = true ]
+	[ "$(jq -n "$(span operation_get) <= 2.5")" = true ]
 }
 
 @test "retry-zero: Retry-After 0 on a running operation is no busy loop" {
@@ -305,6 +315,52 @@ image() {
 
 @test "retry-huge: a 429 asking for 115 days waits at most the request timeout and spends --retries" {
 	retried_once retry-huge
+}
+
+@test "retry-huge: a 429's hold of 60 s holds no later request, nor another process, past its own request timeout" {
+	hostile retry-huge:generate
+	# The default request timeout: its 429 holds the budget 60 s.
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
+	    --retries 0 --rate-file rate x
+	assert_equal "$status" 69
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
+	    --retries 0 --request-timeout 1 --rate-file rate <<<$'p1\np2\np3'
+	assert_equal "$status" 69
+	assert_equal "$(jq -s 'map(select(.error.kind == "rate_limited")) | length' <<<"$output")" 3
+	assert_equal "$(requests azure_generate)" 4
+	# Each waited 1 s at most, as the server saw them.
+	[ "$(jq -n "$(span azure_generate) < $(slow 10)")" = true ]
+}
+
+@test "retry-huge: dalle-poll -t 10 holds no later record on a 429's hold of 60 s; each ends at once, unsent" {
+	hostile retry-huge:poll
+	dalle-submit -s 256x256 a b c >ops
+	run --separate-stderr timeout 60 bash -c '{
+		head -n 1 ops
+		# The rest once the first poll has its 429.
+		until grep -q operation_get "$SERVE_DIR/serve.log"; do
+			sleep 0.05
+		done
+		sleep '"$(slow 0.3)"'
+		tail -n +2 ops
+	} | dalle-poll -t 10'
+	assert_equal "$status" 75
+	assert_equal "$(jq -s 'map(select(.error.kind == "timeout")) | length' <<<"$output")" 3
+	assert_equal "$(requests operation_get)" 1
+}
+
+@test "retry-missing: a 429 with no Retry-After backs off 1 s, then 2 s, per --retries, and ends rate_limited" {
+	hostile retry-missing:generate
+	run --separate-stderr timeout 60 dalle-submit --deployment dalle3 \
+	    --retries 2 x
+	assert_equal "$status" 69
+	assert_equal "$(kind)" rate_limited
+	assert_equal "$(requests azure_generate)" 3
+	# The backoff's waits (75-100 % of 1 s and 2 s), not at once, nor
+	# a minute.
+	[ "$(jq '.[1] - .[0] >= 0.7' <<<"$(at azure_generate)")" = true ]
+	[ "$(jq '.[2] - .[1] >= 1.45' <<<"$(at azure_generate)")" = true ]
+	[ "$(jq -n "$(span azure_generate) < $(slow 10)")" = true ]
 }
 
 @test "retry-negative: a negative Retry-After is the backoff, and 429s spend --retries" {
