@@ -26,7 +26,7 @@ same() {
 }
 
 @test "a signal lets the 4 paid requests in flight finish; the re-run pays for 20 images in all" {
-	serve_start --latency 2
+	serve_start --latency "$(slow 2)"
 	use_azure
 	seq 1 20 | sed 's/^/prompt /' >prompts
 	dalle-submit --deployment gpt-image-2 -j 4 --journal J <prompts >out 2>err 3>&- &
@@ -48,7 +48,7 @@ same() {
 }
 
 @test "two processes sharing a journal, the same prompt at the same time: one generation, two records" {
-	serve_start --latency 2
+	serve_start --latency "$(slow 2)"
 	use_azure
 	same 1
 	a=$pid
@@ -66,7 +66,7 @@ same() {
 }
 
 @test "the process sending a shared request dies: the one waiting for it sends it itself" {
-	serve_start --latency 2
+	serve_start --latency "$(slow 2)"
 	use_azure
 	same 1
 	a=$pid
