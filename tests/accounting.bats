@@ -222,6 +222,18 @@ gone() {
 	assert_equal "$(logged)" "$before"
 }
 
+@test "stdout closed mid-run: exit 74 and a line on stderr counts the records lost" {
+	serve_start --latency "$(slow 0.3)"
+	use_azure
+	# -j 1: the first record is written and read before the second is
+	# answered, paid for and found nowhere to go.
+	run --separate-stderr bash -c 'dalle-submit --deployment dalle3 -j 1 a b c 2>err | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}"'
+	assert_equal "$output" 74
+	assert_equal "$(cat err)" 'dalle-submit: stdout was closed: 1 records written, 2 lost (1 finished, 1 unfinished, 1 requests under way)'
+	# The second was made (and paid for) before it was lost.
+	assert [ "$(grep -c '"route":"azure_generate"' "$SERVE_DIR/serve.log")" -ge 2 ]
+}
+
 @test "an image with another's name is written or refused, never silently dropped" {
 	printf '%s\n' '{"prompt":"a","name":"same"}' '{"prompt":"b","name":"same"}' |
 	    dalle-submit --keep-order --deployment gpt-image-2 >recs
