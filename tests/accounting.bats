@@ -138,6 +138,60 @@ gone() {
 	assert_equal "$status" 143
 	assert_equal "$(wc -l <out)" 2
 	assert_equal "$(find d -name '.dalle-fetch.*' | wc -l)" 0
+	assert_equal "$(jq -s 'map(select(.error.kind == "interrupted")) | length' out)" 2
+	grep -q 'interrupted by SIGTERM: 0 done, 0 failed, 2 unfinished' err
+}
+
+# interrupted_by SIG N: the program $pid, sent SIG, ends as SIG ends it,
+# with N records in out, each of kind interrupted naming SIG, and the
+# summary line in err.
+interrupted_by() {
+	local st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" "$((128 + $(kill -l "$1")))"
+	assert_equal "$(wc -l <out)" "$2"
+	assert_equal "$(jq -s --arg s "SIG$1" 'map(select(.error.kind == "interrupted" and .error.signal == $s)) | length' out)" "$2"
+	grep -q "interrupted by SIG$1: 0 done, 0 failed, $2 unfinished" err
+}
+
+@test "SIGINT (Ctrl-C) to each of the three: exit 130, a record of kind interrupted for each unfinished, the summary" {
+	# A job in the background ignores SIGINT (POSIX), and the programs
+	# keep a signal they find ignored: env gives it back, as a terminal
+	# would have it.
+	serve_start --latency 60
+	use_azure
+	printf 'prompt %s\n' 1 2 3 >in
+	env --default-signal=INT dalle-submit --deployment gpt-image-2 -j 2 <in >out 2>err 3>&- &
+	pid=$!
+	wait_for in_flight 2
+	kill -INT "$pid"
+	# The first lets the 2 sent finish (payonce.bats); a second stops them.
+	wait_for grep -q 'a second signal' err
+	kill -INT "$pid"
+	interrupted_by INT 3
+	assert_equal "$(jq -s 'map(select(.error.sent)) | length' out)" 2
+	# dalle-poll, its operations a minute off (see the SIGHUP test).
+	dalle-submit -s 256x256 'one' 'two' 'three' >ops
+	env --default-signal=INT dalle-poll <ops >out 2>err 3>&- &
+	pid=$!
+	for _ in $(seq "$(slow 200)"); do
+		read_all "$pid" ops && break
+		sleep 0.05
+	done
+	read_all "$pid" ops
+	kill -INT "$pid"
+	interrupted_by INT 3
+	# dalle-fetch, its downloads slow.
+	serve_stop
+	serve_start --slow-images 100
+	use_azure
+	dalle-submit -s 256x256 'a' 'b' | dalle-poll >recs
+	mkdir d
+	env --default-signal=INT dalle-fetch -d d <recs >out 2>err 3>&- &
+	pid=$!
+	wait_for in_flight 2
+	kill -INT "$pid"
+	interrupted_by INT 2
 }
 
 @test "an operand that names a file is refused with a hint, and nothing is sent" {
