@@ -254,16 +254,20 @@ interrupted_by() {
 	assert_equal "$(jq -r .prompt <<<"$output" | tr '\n' ' ')" "a b "
 }
 
-@test "a field of the wrong JSON type is an error record, never sent elsewhere" {
+@test "a field of the wrong JSON type, or an empty deployment or model, is an error record, never sent elsewhere" {
 	before=$(logged)
 	run --separate-stderr dalle-submit --deployment gpt-image-2 <<<'{"prompt":"x","deployment":5}
 {"prompt":"y","n":"2"}
-{"prompt":"z","size":1024}'
+{"prompt":"z","size":1024}
+{"prompt":"w","deployment":""}
+{"prompt":"v","model":""}'
 	assert_equal "$status" 65
 	# Where it goes: an input error; the request's own fields: the
 	# model's rules, as the service words them.
-	assert_equal "$(jq -r .error.kind <<<"$output" | tr '\n' ' ')" 'input invalid_request invalid_request '
+	assert_equal "$(jq -r .error.kind <<<"$output" | tr '\n' ' ')" 'input invalid_request invalid_request input input '
 	assert_equal "$(jq -r .error.message <<<"$output" | head -1)" '"deployment" is a number, not a string'
+	assert_equal "$(jq -r .error.message <<<"$output" | sed -n 4p)" '"deployment" is an empty string'
+	assert_equal "$(jq -r .error.message <<<"$output" | sed -n 5p)" '"model" is an empty string'
 	assert_equal "$(logged)" "$before"
 }
 
