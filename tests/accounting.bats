@@ -26,6 +26,15 @@ read_all() {
 	    "$(stat -c %s "$2")" ]
 }
 
+# read_wait PID FILE: wait until PID has read its stdin, FILE, to its end.
+read_wait() {
+	for _ in $(seq "$(slow 200)"); do
+		read_all "$1" "$2" && return 0
+		sleep 0.05
+	done
+	read_all "$1" "$2"
+}
+
 # gone PID: the process has ended (waited for at most 10 s).
 gone() {
 	timeout 10 tail --pid="$1" -f /dev/null
@@ -110,11 +119,7 @@ gone() {
 	# It has read its input (so its handlers are in place) and waits
 	# for the first look the records ask for, a minute from their
 	# submission: not polled yet, every operation unfinished.
-	for _ in $(seq "$(slow 200)"); do
-		read_all "$pid" ops && break
-		sleep 0.05
-	done
-	read_all "$pid" ops
+	read_wait "$pid" ops
 	kill -HUP "$pid"
 	status=0
 	wait "$pid" || status=$?
@@ -174,11 +179,7 @@ interrupted_by() {
 	dalle-submit -s 256x256 'one' 'two' 'three' >ops
 	env --default-signal=INT dalle-poll <ops >out 2>err 3>&- &
 	pid=$!
-	for _ in $(seq "$(slow 200)"); do
-		read_all "$pid" ops && break
-		sleep 0.05
-	done
-	read_all "$pid" ops
+	read_wait "$pid" ops
 	kill -INT "$pid"
 	interrupted_by INT 3
 	# dalle-fetch, its downloads slow.
