@@ -1100,6 +1100,16 @@ on_done(struct dalle_loop *lp, struct dalle_xfer *x)
 			rec = jv_null();
 			goto out;
 		}
+		if (jv_array_length(jv_copy(v)) == 0) {
+			/* Success with nothing to show is no success. */
+			jv_free(v);
+			rc = fail(lp, id, rec, &r->big, dalle_record_error(
+			    "submit", DALLE_KIND_PROTOCOL, x->status, NULL,
+			    "the service answered with no images", 1,
+			    x->attempts));
+			rec = jv_null();
+			goto out;
+		}
 		rec = dalle_batch_merge(rec, body, v);
 		if (r->stream)
 			rec = dalle_stream_record(r->stream, rec);

@@ -550,6 +550,16 @@ dalle_batch_result(struct dalle_big *big, jv rec, const char *line,
 		jv_free(rec);
 		return jv_invalid();
 	}
+	if (jv_array_length(jv_copy(v)) == 0) {
+		/* Success with nothing to show is no success. */
+		jv_free(v);
+		*err = dalle_record_error("poll", DALLE_KIND_PROTOCOL, status,
+		    NULL, "the batch line succeeded with no images", 1, 0);
+		jv_free(body);
+		jv_free(l);
+		jv_free(rec);
+		return jv_invalid();
+	}
 	rec = dalle_batch_merge(rec, body, v);
 	jv_free(body);
 	jv_free(l);

@@ -79,8 +79,9 @@ dalle_input_operands(const char *prog, int argc, char *argv[],
 }
 
 /* The fields that choose where a request goes, and the JSON kind each
- * must have: one of another kind must not send it to the default
- * deployment or model.  The request's own fields (n, size ...) are the
+ * must have: one of another kind, or an empty deployment or model, must
+ * not send it to the default deployment or model, nor to ".../deployments
+ * //images".  The request's own fields (n, size ...) are the
  * model's rules' to judge, worded as the service words them. */
 static const struct {
 	const char *field;
@@ -97,11 +98,17 @@ dalle_input_types(jv rec)
 	size_t i;
 	jv_kind k;
 	jv v;
+	int empty;
 
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		v = dalle_record_get(rec, types[i].field);
 		k = jv_get_kind(v);
+		empty = k == JV_KIND_STRING && strcmp(types[i].field,
+		    "prompt") != 0 && jv_string_length_bytes(jv_copy(v)) == 0;
 		jv_free(v);
+		if (empty)
+			return dalle_xasprintf("\"%s\" is an empty string",
+			    types[i].field);
 		if (k != JV_KIND_NULL && k != types[i].kind)
 			return dalle_xasprintf("\"%s\" is %s %s, not %s",
 			    types[i].field, k == JV_KIND_ARRAY ||

@@ -25,9 +25,21 @@ dalle_loop_status(struct dalle_loop *lp, int rc)
 		lp->rc = rc;
 }
 
+static struct dalle_loop *running;        /* whose records go out */
+static int mid_record;                    /* out() is writing one */
+static long answered;                     /* transfers that ended */
+
 static void
-out_failed(void)
+out_failed(const char *rest, size_t n)
 {
+	int e = errno;
+
+	/* The reader leaving is worth a word when it loses what cost a
+	 * request (| head -1 of a dry run says nothing). */
+	if (running != NULL && (e != EPIPE || answered > 0 ||
+	    dalle_http_pending(running->http) > 0))
+		dalle_loop_lost(running, rest, n, mid_record);
+	errno = e;
 	if (errno == EPIPE)
 		exit(DALLE_EX_IOERR);
 	err(DALLE_EX_IOERR, "stdout");
@@ -64,7 +76,7 @@ put(const char *p, size_t n)
 			pf.events = POLLOUT;
 			poll(&pf, 1, -1);
 		} else if (errno != EINTR)
-			out_failed();
+			out_failed(p + done, n - done);
 	}
 	return done;
 }
@@ -100,6 +112,7 @@ out(const char *s, size_t n)
 
 	if (n == 0)
 		return;
+	mid_record = 1;
 	if (obuf.len + n > OBUF_MAX) {
 		flush_out();
 		/* A piece of megabytes goes straight out, not copied. */
@@ -110,6 +123,7 @@ out(const char *s, size_t n)
 		}
 	}
 	dalle_buf_add(&obuf, s, n);
+	mid_record = 0;
 }
 
 /*
@@ -391,8 +405,10 @@ drain(struct dalle_loop *lp)
 {
 	struct dalle_xfer *x;
 
-	while ((x = dalle_http_done(lp->http)) != NULL)
+	while ((x = dalle_http_done(lp->http)) != NULL) {
+		answered++;
 		dalle_loop_status(lp, lp->done(lp, x));
+	}
 	tell(lp);
 }
 
@@ -554,6 +570,7 @@ dalle_loop_run(struct dalle_loop *lp, int argc, char *argv[])
 
 	if (argc == 1 && strcmp(argv[0], "-") == 0)
 		argc = 0;               /* "-": stdin */
+	running = lp;
 	if (argc > 0) {
 		lp->source = "argument";
 		dalle_status_input(-1, argc);

@@ -116,6 +116,11 @@ int dalle_loop_unfinished(struct dalle_loop *lp, struct dalle_loop_id id,
  * (kind), how to resume, and extra (or ""); see summary.c. */
 void dalle_loop_summary(const struct dalle_loop *lp, const char *why,
     const char *kind, const char *extra);
+/* The line on stderr when stdout failed with rest[0..n) not written (mid:
+ * a record was being written, not all of it in rest): the records
+ * written, and those lost, finished or not; see summary.c. */
+void dalle_loop_lost(const struct dalle_loop *lp, const char *rest, size_t n,
+    int mid);
 /* An error record for the bad input line s (kept in error.input) of record
  * lp->cur; warns "prog: source:lineno: why", returns 65. */
 int dalle_loop_bad_line(struct dalle_loop *lp, const char *stage,

@@ -472,6 +472,8 @@ line_run(struct batch *b, size_t i)
 		jv_free(body);
 		stats_add(&st.fault_fail, 1);
 		reply_error(&rq, E_INTERNAL);
+	} else if (hostile_line(&rq)) {
+		jv_free(body);
 	} else if (!body_checked(&rq, body, FL_OPENAI, &m, &ret)) {
 		if (strcmp(b->endpoint, "/v1/images/edits") == 0)
 			edit_checked(&rq, m, body, FL_OPENAI);

@@ -3,9 +3,10 @@
  * purpose, so that the clients' defences can be shown: broken or
  * mislabelled answers, operations that lie or never end, redirects, bodies
  * that are huge, trickle, stall or inflate to gigabytes, and absurd
- * Retry-After values.  Each mode answers on its routes (where: submit,
- * poll, generate, image) in place of the real answer, and the log marks
- * the request with the mode's name in "fault".
+ * Retry-After values, success with no images.  Each mode answers on its
+ * routes (where: submit, poll, generate, image, response, batch) in place
+ * of the real answer, and the log marks the request with the mode's name
+ * in "fault".
  */
 #include <err.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ enum {
 enum hmode {
 	H_BAD_JSON, H_HTML_500, H_HTML_200, H_WRONG_TYPE, H_NO_LOCATION,
 	H_FOREIGN_LOCATION, H_UNKNOWN_STATUS, H_NEVER_ENDS, H_RETRY_ZERO,
+	H_NO_IMAGES,
 	H_REDIRECT_LOOP, H_REDIRECT_AWAY, H_HUGE, H_TRICKLE, H_STALL,
 	H_GZIP_BOMB, H_BAD_BASE64, H_HTML_IMAGE, H_RETRY_HUGE,
 	H_RETRY_NEGATIVE, H_RETRY_NAN, H_RETRY_DATE, H_RETRY_MISSING, H_N
@@ -42,6 +44,9 @@ static const struct {
 	[H_NO_LOCATION] = { "no-location", W_SUBMIT },
 	[H_FOREIGN_LOCATION] = { "foreign-location", W_SUBMIT },
 	[H_UNKNOWN_STATUS] = { "unknown-status", W_POLL | W_RESPONSE |
+	    W_BATCH },
+	/* batch: each line of a batch's output, not the batch's GET */
+	[H_NO_IMAGES] = { "no-images", W_POLL | W_GENERATE | W_RESPONSE |
 	    W_BATCH },
 	[H_NEVER_ENDS] = { "never-ends", W_POLL },
 	[H_RETRY_ZERO] = { "retry-zero", W_POLL },
@@ -241,16 +246,38 @@ too_many(struct req *rq, const char *ra, const char *ms)
 	return reply(rq, 429, r);
 }
 
-/* A response's or a batch's GET answered with a status neither has. */
+/* A response's or a batch's GET answered with status s and no more. */
 static enum MHD_Result
-odd_status(struct req *rq)
+odd_status(struct req *rq, const char *s)
 {
 	const char *id = strrchr(rq->path, '/');
 
 	return reply(rq, 200, resp_json(JV_OBJECT(jv_string("id"),
 	    jv_string(id ? id + 1 : ""), jv_string("object"),
 	    jv_string(where_of(rq) == W_BATCH ? "batch" : "response"),
-	    jv_string("status"), jv_string("pendingReview")), rq));
+	    jv_string("status"), jv_string(s)), rq));
+}
+
+/* Success with no images: an operation "succeeded" with no result, a
+ * response "completed" with no output, a 200 with "data": []. */
+static enum MHD_Result
+no_images(struct req *rq)
+{
+	if (where_of(rq) == W_POLL)
+		return op_status(rq, "succeeded", NULL, NULL);
+	if (where_of(rq) == W_RESPONSE)
+		return odd_status(rq, "completed");
+	return reply_json(rq, 200, JV_OBJECT(jv_string("created"),
+	    jv_number((double)dalle_time()), jv_string("data"), jv_array()));
+}
+
+int
+hostile_line(struct req *rq)
+{
+	if ((active[H_NO_IMAGES] & W_BATCH) == 0)
+		return 0;
+	no_images(rq);
+	return 1;
 }
 
 static enum MHD_Result
@@ -403,7 +430,9 @@ hostile(struct req *rq, enum MHD_Result *ret)
 		free(base);
 	} else if (takes(rq, H_UNKNOWN_STATUS))
 		*ret = where_of(rq) == W_POLL ? op_status(rq, "pendingReview",
-		    "1", "1000") : odd_status(rq);
+		    "1", "1000") : odd_status(rq, "pendingReview");
+	else if (where_of(rq) != W_BATCH && takes(rq, H_NO_IMAGES))
+		*ret = no_images(rq);
 	else if (takes(rq, H_NEVER_ENDS))
 		*ret = op_status(rq, "running", "1", "1000");
 	else if (takes(rq, H_RETRY_ZERO))

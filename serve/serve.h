@@ -380,6 +380,8 @@ void hostile_bytes(const char *s);
 int hostile(struct req *rq, enum MHD_Result *ret);
 /* --hostile wrong-type: r's Content-Type made a wrong one. */
 void hostile_retype(struct req *rq, struct MHD_Response *r);
+/* --hostile no-images:batch: a batch line's answer, captured (1), or 0. */
+int hostile_line(struct req *rq);
 
 /* blob.c: what an image URL stands for. */
 void blob_init(void);

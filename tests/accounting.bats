@@ -26,6 +26,15 @@ read_all() {
 	    "$(stat -c %s "$2")" ]
 }
 
+# read_wait PID FILE: wait until PID has read its stdin, FILE, to its end.
+read_wait() {
+	for _ in $(seq "$(slow 200)"); do
+		read_all "$1" "$2" && return 0
+		sleep 0.05
+	done
+	read_all "$1" "$2"
+}
+
 # gone PID: the process has ended (waited for at most 10 s).
 gone() {
 	timeout 10 tail --pid="$1" -f /dev/null
@@ -110,11 +119,7 @@ gone() {
 	# It has read its input (so its handlers are in place) and waits
 	# for the first look the records ask for, a minute from their
 	# submission: not polled yet, every operation unfinished.
-	for _ in $(seq "$(slow 200)"); do
-		read_all "$pid" ops && break
-		sleep 0.05
-	done
-	read_all "$pid" ops
+	read_wait "$pid" ops
 	kill -HUP "$pid"
 	status=0
 	wait "$pid" || status=$?
@@ -138,6 +143,56 @@ gone() {
 	assert_equal "$status" 143
 	assert_equal "$(wc -l <out)" 2
 	assert_equal "$(find d -name '.dalle-fetch.*' | wc -l)" 0
+	assert_equal "$(jq -s 'map(select(.error.kind == "interrupted")) | length' out)" 2
+	grep -q 'interrupted by SIGTERM: 0 done, 0 failed, 2 unfinished' err
+}
+
+# interrupted_by SIG N: the program $pid, sent SIG, ends as SIG ends it,
+# with N records in out, each of kind interrupted naming SIG, and the
+# summary line in err.
+interrupted_by() {
+	local st=0
+	wait "$pid" || st=$?
+	assert_equal "$st" "$((128 + $(kill -l "$1")))"
+	assert_equal "$(wc -l <out)" "$2"
+	assert_equal "$(jq -s --arg s "SIG$1" 'map(select(.error.kind == "interrupted" and .error.signal == $s)) | length' out)" "$2"
+	grep -q "interrupted by SIG$1: 0 done, 0 failed, $2 unfinished" err
+}
+
+@test "SIGINT (Ctrl-C) to each of the three: exit 130, a record of kind interrupted for each unfinished, the summary" {
+	# A job in the background ignores SIGINT (POSIX), and the programs
+	# keep a signal they find ignored: env gives it back, as a terminal
+	# would have it.
+	serve_start --latency 60
+	use_azure
+	printf 'prompt %s\n' 1 2 3 >in
+	env --default-signal=INT dalle-submit --deployment gpt-image-2 -j 2 <in >out 2>err 3>&- &
+	pid=$!
+	wait_for in_flight 2
+	kill -INT "$pid"
+	# The first lets the 2 sent finish (payonce.bats); a second stops them.
+	wait_for grep -q 'a second signal' err
+	kill -INT "$pid"
+	interrupted_by INT 3
+	assert_equal "$(jq -s 'map(select(.error.sent)) | length' out)" 2
+	# dalle-poll, its operations a minute off (see the SIGHUP test).
+	dalle-submit -s 256x256 'one' 'two' 'three' >ops
+	env --default-signal=INT dalle-poll <ops >out 2>err 3>&- &
+	pid=$!
+	read_wait "$pid" ops
+	kill -INT "$pid"
+	interrupted_by INT 3
+	# dalle-fetch, its downloads slow.
+	serve_stop
+	serve_start --slow-images 100
+	use_azure
+	dalle-submit -s 256x256 'a' 'b' | dalle-poll >recs
+	mkdir d
+	env --default-signal=INT dalle-fetch -d d <recs >out 2>err 3>&- &
+	pid=$!
+	wait_for in_flight 2
+	kill -INT "$pid"
+	interrupted_by INT 2
 }
 
 @test "an operand that names a file is refused with a hint, and nothing is sent" {
@@ -222,16 +277,20 @@ gone() {
 	assert_equal "$(jq -r .prompt <<<"$output" | tr '\n' ' ')" "a b "
 }
 
-@test "a field of the wrong JSON type is an error record, never sent elsewhere" {
+@test "a field of the wrong JSON type, or an empty deployment or model, is an error record, never sent elsewhere" {
 	before=$(logged)
 	run --separate-stderr dalle-submit --deployment gpt-image-2 <<<'{"prompt":"x","deployment":5}
 {"prompt":"y","n":"2"}
-{"prompt":"z","size":1024}'
+{"prompt":"z","size":1024}
+{"prompt":"w","deployment":""}
+{"prompt":"v","model":""}'
 	assert_equal "$status" 65
 	# Where it goes: an input error; the request's own fields: the
 	# model's rules, as the service words them.
-	assert_equal "$(jq -r .error.kind <<<"$output" | tr '\n' ' ')" 'input invalid_request invalid_request '
+	assert_equal "$(jq -r .error.kind <<<"$output" | tr '\n' ' ')" 'input invalid_request invalid_request input input '
 	assert_equal "$(jq -r .error.message <<<"$output" | head -1)" '"deployment" is a number, not a string'
+	assert_equal "$(jq -r .error.message <<<"$output" | sed -n 4p)" '"deployment" is an empty string'
+	assert_equal "$(jq -r .error.message <<<"$output" | sed -n 5p)" '"model" is an empty string'
 	assert_equal "$(logged)" "$before"
 }
 
@@ -242,6 +301,18 @@ gone() {
 	run bash -c 'dalle-submit --deployment gpt-image-2 x 1</dev/null'
 	assert_equal "$status" 74
 	assert_equal "$(logged)" "$before"
+}
+
+@test "stdout closed mid-run: exit 74 and a line on stderr counts the records lost" {
+	serve_start --latency "$(slow 0.3)"
+	use_azure
+	# -j 1: the first record is written and read before the second is
+	# answered, paid for and found nowhere to go.
+	run --separate-stderr bash -c 'dalle-submit --deployment dalle3 -j 1 a b c 2>err | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}"'
+	assert_equal "$output" 74
+	assert_equal "$(cat err)" 'dalle-submit: stdout was closed: 1 records written, 2 lost (1 finished, 1 unfinished, 1 requests under way)'
+	# The second was made (and paid for) before it was lost.
+	assert [ "$(grep -c '"route":"azure_generate"' "$SERVE_DIR/serve.log")" -ge 2 ]
 }
 
 @test "an image with another's name is written or refused, never silently dropped" {

@@ -385,3 +385,30 @@ image() {
 	assert_equal "$status" 75
 	assert_equal "$(kind)" timeout
 }
+
+# no_images CMD: the pipeline CMD against a server of no-images gives one
+# protocol record "with no images", exit 76, and dalle-fetch writes nothing.
+no_images() {
+	run --separate-stderr timeout 60 bash -o pipefail -c "$1 | dalle-fetch -d out"
+	assert_equal "$status" 76
+	assert_equal "${#lines[@]}" 1
+	assert_equal "$(kind)" protocol
+	assert_regex "$(jq -r .error.message <<<"$output")" '(no|without an) image'
+	assert_equal "$(find out -type f 2>/dev/null | wc -l)" 0
+}
+
+@test "no-images: success with no images is a protocol error on every route, and no file" {
+	hostile no-images
+	# A synchronous 200 with "data": [].
+	no_images 'dalle-submit --deployment dalle3 x'
+	assert_equal "$(requests azure_generate)" 1
+	# An operation that "succeeded" with no result.
+	no_images 'dalle-submit -s 256x256 x | dalle-poll'
+	assert_equal "$(requests operation_get)" 1
+	# A background response "completed" with no output.
+	use_openai
+	no_images 'dalle-submit --api responses --quality low x | dalle-poll -t 5'
+	assert_equal "$(grep -c '"fault":"no-images"' "$SERVE_DIR/serve.log")" 3
+	# A batch whose output line has "data": [].
+	no_images 'dalle-submit --api openai --batch -m gpt-image-2 x | dalle-poll -t 20 --interval 1'
+}
