@@ -59,6 +59,51 @@ sent() {
 	[ "$(sent azure_generate)" -eq $((before + 1)) ]
 }
 
+@test "a name of the user's: an edited prompt is sent, and its image replaces the other request's" {
+	echo '{"prompt":"a red cat","name":"cat"}' |
+	    dalle-submit --deployment dalle3 -d o2 | dalle-fetch -d o2 >/dev/null
+	cp o2/cat.png cat.png
+	before=$(sent azure_generate)
+	run --separate-stderr bash -c "echo '{\"prompt\":\"a blue dog\",\"name\":\"cat\"}' |
+	    dalle-submit --deployment dalle3 -d o2"
+	assert_success
+	[ "$(sent azure_generate)" -eq $((before + 1)) ]
+	[ "$(jq -r .skipped <<<"$output")" = null ]
+	run --separate-stderr dalle-fetch -d o2 <<<"$output"
+	assert_success
+	[ "$(jq -r '.files[0].path' <<<"$output")" = o2/cat.png ]
+	[ "$(jq -r '.files[0].existing' <<<"$output")" = null ]
+	# The dog's image, as dalle-serve paints it for that prompt (the
+	# service's bytes, then the provenance before IEND).
+	echo '{"prompt":"a blue dog","name":"cat"}' | dalle-submit --deployment dalle3 |
+	    dalle-fetch -o dog.png --no-provenance >/dev/null
+	run cmp -n $(($(stat -c %s dog.png) - 12)) dog.png o2/cat.png
+	assert_success
+	run cmp -n $(($(stat -c %s dog.png) - 12)) dog.png cat.png
+	assert_failure
+	# And now it is the dog's: the same line again is skipped.
+	run --separate-stderr bash -c "echo '{\"prompt\":\"a blue dog\",\"name\":\"cat\"}' |
+	    dalle-submit --deployment dalle3 -d o2"
+	[ "$(jq -r .skipped <<<"$output")" = true ]
+	[ "$(sent azure_generate)" -eq $((before + 2)) ]
+}
+
+@test "a name of the user's: a file of unknown origin there is sent for, and left alone" {
+	echo '{"prompt":"a red cat","name":"cat"}' |
+	    dalle-submit --deployment dalle3 | dalle-fetch -o foreign.png --no-provenance >/dev/null
+	mkdir o2
+	cp foreign.png o2/cat.png
+	before=$(sent azure_generate)
+	run --separate-stderr bash -c "echo '{\"prompt\":\"a blue dog\",\"name\":\"cat\"}' |
+	    dalle-submit --deployment dalle3 -d o2 | dalle-fetch -d o2"
+	assert_success
+	[ "$(sent azure_generate)" -eq $((before + 1)) ]
+	# As dalle-fetch(1) says: an older file stays, listed as there.
+	[ "$(jq -r '.files[0].existing' <<<"$output")" = true ]
+	run cmp foreign.png o2/cat.png
+	assert_success
+}
+
 @test "--journal: an answer paid for but never written is re-emitted, not bought again" {
 	printf 'a teapot\na kettle\n' |
 	    dalle-submit --deployment gpt-image-2 --quality low --journal j >/dev/null
@@ -148,7 +193,7 @@ sent() {
 	[ ! -e "out/.dalle-fetch.$dead.GhIjKl" ]
 }
 
-@test "the Makefile recipe: an edited prompt replaces the image, the next make sends nothing, a failed one leaves no target" {
+@test "the Makefile recipe: a touched prompt costs nothing, an edited one replaces the image, the next make sends nothing, a failed one is not up to date" {
 	serve_start --blocked-term forbidden
 	use_azure
 	cp -R "$ROOT/examples" ex
@@ -156,14 +201,26 @@ sent() {
 	run --separate-stderr make -C ex -j3
 	assert_success
 	cp ex/out/make/giraffe.png old.png
-	echo 'A giraffe flying a red kite' >ex/prompts/giraffe.txt
+	# touch, git checkout: make runs the recipe, the image is the prompt's.
+	touch ex/prompts/giraffe.txt
 	before=$(sent azure_generate)
+	run --separate-stderr make -C ex
+	assert_success
+	[ "$(sent azure_generate)" -eq "$before" ]
+	run cmp old.png ex/out/make/giraffe.png
+	assert_success
+	run make -q -C ex
+	assert_success
+	echo 'A giraffe flying a red kite' >ex/prompts/giraffe.txt
 	run --separate-stderr make -C ex
 	assert_success
 	[ "$(sent azure_generate)" -eq $((before + 1)) ]
 	[ "$(png_size ex/out/make/giraffe.png)" = 1024x1024 ]
 	run cmp -s old.png ex/out/make/giraffe.png
 	assert_failure
+	# The new prompt's image: its provenance says so.
+	run grep -ac 'A giraffe flying a red kite' ex/out/make/giraffe.png
+	assert_output 1
 	before=$(wc -l <"$SERVE_DIR/serve.log")
 	run --separate-stderr make -C ex
 	assert_success
@@ -171,7 +228,9 @@ sent() {
 	echo 'A forbidden elephant' >ex/prompts/elephant.txt
 	run --separate-stderr make -C ex
 	assert_failure
-	[ ! -e ex/out/make/elephant.png ]
+	# The old image stays, older than its prompt: the next make tries again.
+	run make -q -C ex out/make/elephant.png
+	assert_failure
 	# The journal came for free: every recipe shared one.
 	[ "$(jq -s 'map(select(.result)) | length' ex/out/make/.dalle-journal)" -eq 4 ]
 }
