@@ -57,46 +57,21 @@ dalle_resume_close(struct dalle_resume *rs)
 	rs->abspath = NULL;
 }
 
-/* Does the journal's entry st (borrowed) say this request's images were
- * written to path? */
+/* Is the file at path this request's (its hash)?  Its provenance decides
+ * when it names a request; else whether the name is the request's own
+ * (by_name: made of its hash or key, or the journal's "written"). */
 static int
-journaled(jv st, const char *path)
-{
-	jv w = dalle_record_get(st, "written"), p;
-	char real[PATH_MAX];
-	int i, n, yes = 0;
-
-	n = jv_get_kind(w) == JV_KIND_ARRAY ? jv_array_length(jv_copy(w)) : 0;
-	if (n > 0 && realpath(path, real) == NULL)
-		n = 0;
-	for (i = 0; i < n && !yes; i++) {
-		p = jv_array_get(jv_copy(w), i);
-		yes = jv_get_kind(p) == JV_KIND_STRING &&
-		    strcmp(jv_string_value(p), real) == 0;
-		jv_free(p);
-	}
-	jv_free(w);
-	return yes;
-}
-
-/*
- * Is the file at path this request's (its hash; st its journal entry,
- * borrowed)?  Its provenance decides when it names a request; else a
- * name the request's hash or key made (by_name), or the journal's
- * "written" naming it.
- */
-static int
-mine(const char *path, const char *hash, jv st, int by_name)
+mine(const char *path, const char *hash, int by_name)
 {
 	int o = dalle_owner_of(path, hash);
 
-	return o == 1 || (o == -1 && (by_name || journaled(st, path)));
+	return o == 1 || (o == -1 && by_name);
 }
 
 /* The files of paths (an array, consumed) when every one is a complete
  * image made for the request of this hash (see mine), else jv_invalid(). */
 static jv
-all_there(jv paths, const char *hash, jv st, int by_name)
+all_there(jv paths, const char *hash, int by_name)
 {
 	jv files = jv_array(), f;
 	int i, n = jv_array_length(jv_copy(paths));
@@ -108,7 +83,7 @@ all_there(jv paths, const char *hash, jv st, int by_name)
 		    dalle_name_existing(jv_string_value(p), i) : jv_invalid();
 		if (jv_get_kind(f) == JV_KIND_OBJECT &&
 		    dalle_record_str(f, "format") != NULL &&
-		    mine(jv_string_value(p), hash, st, by_name))
+		    mine(jv_string_value(p), hash, by_name))
 			/* Listed as dalle-fetch lists a file: with its sum. */
 			files = jv_array_append(files,
 			    dalle_digest_entry(f, jv_string_value(p)));
@@ -244,13 +219,13 @@ dalle_resume_lookup(struct dalle_resume *rs, struct dalle_loop *lp,
 	/* The names as the user gave them, else where the journal says. */
 	if (rs->files) {
 		v = names(rs, r, big, n, ext, &by_name);
-		files = jv_is_valid(v) ? all_there(v, hash, st, by_name) : v;
+		files = jv_is_valid(v) ? all_there(v, hash, by_name) : v;
 	}
 	if (!jv_is_valid(files) && jv_is_valid(st)) {
 		jv_free(files);
 		v = dalle_record_get(st, "written");
 		files = jv_get_kind(v) == JV_KIND_ARRAY ? all_there(v, hash,
-		    st, 1) : (jv_free(v), jv_invalid());
+		    1) : (jv_free(v), jv_invalid());
 	}
 	if (jv_is_valid(files)) {
 		/* Done before: nothing to pay, nothing to fetch. */

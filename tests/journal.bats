@@ -42,10 +42,12 @@ sent() {
 
 @test "-o '{hash}.{ext}': the request's hash names the file, in both programs" {
 	dalle-submit --deployment dalle3 -o 'img/{hash}.{ext}' 'a fox in a box' |
-	    dalle-fetch -o 'img/{hash}.{ext}' >rec
+	    dalle-fetch -o 'img/{hash}.{ext}' --no-provenance >rec
 	hash=$(jq -r .request.hash rec)
 	[ "$(jq -r '.files[0].path' rec)" = "img/$hash.png" ]
 	[ "$(png_size "img/$hash.png")" = 1024x1024 ]
+	# Its name alone says whose it is: no provenance, no journal needed.
+	rm img/.dalle-journal
 	before=$(sent azure_generate)
 	run --separate-stderr dalle-submit --deployment dalle3 -o 'img/{hash}.{ext}' 'a fox in a box'
 	assert_success
@@ -102,6 +104,11 @@ sent() {
 	[ "$(jq -r '.files[0].existing' <<<"$output")" = true ]
 	run cmp foreign.png o2/cat.png
 	assert_success
+	# Listed as the request's, the journal says so: not sent again.
+	run --separate-stderr bash -c "echo '{\"prompt\":\"a blue dog\",\"name\":\"cat\"}' |
+	    dalle-submit --deployment dalle3 -d o2"
+	[ "$(jq -r .skipped <<<"$output")" = true ]
+	[ "$(sent azure_generate)" -eq $((before + 1)) ]
 }
 
 @test "--journal: an answer paid for but never written is re-emitted, not bought again" {
