@@ -61,13 +61,27 @@ sent() {
 	[ "$(sent azure_generate)" -eq $((before + 1)) ]
 }
 
+# dog ARG...: the review's second line, a blue dog named "cat" (the name
+# a red cat had), through dalle-submit ARG....
+dog() {
+	echo '{"prompt":"a blue dog","name":"cat"}' |
+	    dalle-submit --deployment dalle3 "$@"
+}
+
+# dog_skipped N: the dog line again into o2 is skipped, N generations
+# logged in all.
+dog_skipped() {
+	run --separate-stderr dog -d o2
+	[ "$(jq -r .skipped <<<"$output")" = true ]
+	[ "$(sent azure_generate)" -eq "$1" ]
+}
+
 @test "a name of the user's: an edited prompt is sent, and its image replaces the other request's" {
 	echo '{"prompt":"a red cat","name":"cat"}' |
 	    dalle-submit --deployment dalle3 -d o2 | dalle-fetch -d o2 >/dev/null
 	cp o2/cat.png cat.png
 	before=$(sent azure_generate)
-	run --separate-stderr bash -c "echo '{\"prompt\":\"a blue dog\",\"name\":\"cat\"}' |
-	    dalle-submit --deployment dalle3 -d o2"
+	run --separate-stderr dog -d o2
 	assert_success
 	[ "$(sent azure_generate)" -eq $((before + 1)) ]
 	[ "$(jq -r .skipped <<<"$output")" = null ]
@@ -77,17 +91,13 @@ sent() {
 	[ "$(jq -r '.files[0].existing' <<<"$output")" = null ]
 	# The dog's image, as dalle-serve paints it for that prompt (the
 	# service's bytes, then the provenance before IEND).
-	echo '{"prompt":"a blue dog","name":"cat"}' | dalle-submit --deployment dalle3 |
-	    dalle-fetch -o dog.png --no-provenance >/dev/null
+	dog | dalle-fetch -o dog.png --no-provenance >/dev/null
 	run cmp -n $(($(stat -c %s dog.png) - 12)) dog.png o2/cat.png
 	assert_success
 	run cmp -n $(($(stat -c %s dog.png) - 12)) dog.png cat.png
 	assert_failure
 	# And now it is the dog's: the same line again is skipped.
-	run --separate-stderr bash -c "echo '{\"prompt\":\"a blue dog\",\"name\":\"cat\"}' |
-	    dalle-submit --deployment dalle3 -d o2"
-	[ "$(jq -r .skipped <<<"$output")" = true ]
-	[ "$(sent azure_generate)" -eq $((before + 2)) ]
+	dog_skipped $((before + 2))
 }
 
 @test "a name of the user's: a file of unknown origin there is sent for, and left alone" {
@@ -96,8 +106,8 @@ sent() {
 	mkdir o2
 	cp foreign.png o2/cat.png
 	before=$(sent azure_generate)
-	run --separate-stderr bash -c "echo '{\"prompt\":\"a blue dog\",\"name\":\"cat\"}' |
-	    dalle-submit --deployment dalle3 -d o2 | dalle-fetch -d o2"
+	dog -d o2 >rec
+	run --separate-stderr dalle-fetch -d o2 <rec
 	assert_success
 	[ "$(sent azure_generate)" -eq $((before + 1)) ]
 	# As dalle-fetch(1) says: an older file stays, listed as there.
@@ -105,10 +115,7 @@ sent() {
 	run cmp foreign.png o2/cat.png
 	assert_success
 	# Listed as the request's, the journal says so: not sent again.
-	run --separate-stderr bash -c "echo '{\"prompt\":\"a blue dog\",\"name\":\"cat\"}' |
-	    dalle-submit --deployment dalle3 -d o2"
-	[ "$(jq -r .skipped <<<"$output")" = true ]
-	[ "$(sent azure_generate)" -eq $((before + 1)) ]
+	dog_skipped $((before + 1))
 }
 
 @test "--journal: an answer paid for but never written is re-emitted, not bought again" {
