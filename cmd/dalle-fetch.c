@@ -303,7 +303,8 @@ resolve(struct rec *r, int index, int multi, const char *ext, int *dfd)
 }
 
 /* Was the image at path made for another request than r's (its
- * provenance names another request hash)?  Then it is replaced. */
+ * provenance names another request hash, else the journal says so)?
+ * Then it is replaced. */
 static int
 another(struct rec *r, const char *path)
 {
@@ -312,7 +313,8 @@ another(struct rec *r, const char *path)
 	int o = hash != NULL ? dalle_owner_of(path, hash) : -1;
 
 	jv_free(req);
-	return o == 0;
+	return o == 0 || (o == -1 && dalle_resume_foreign(journal_path,
+	    r->rec, path));
 }
 
 /*

@@ -53,5 +53,8 @@ int dalle_journal_load(const char *path, struct dalle_buf *b);
  * repeat in this process, so that the same input gives the same keys.
  * malloc'd. */
 char *dalle_journal_key(struct dalle_journal *j, const char *hash);
+/* The key whose images the journal last says were written to the file
+ * at path (by its whole path), or NULL.  malloc'd. */
+char *dalle_journal_writer(struct dalle_journal *j, const char *path);
 
 #endif

@@ -57,21 +57,30 @@ dalle_resume_close(struct dalle_resume *rs)
 	rs->abspath = NULL;
 }
 
-/* Is the file at path this request's (its hash)?  Its provenance decides
- * when it names a request; else whether the name is the request's own
- * (by_name: made of its hash or key, or the journal's "written"). */
+/* Is the file at path this request's (request borrowed)?  Its provenance
+ * decides when it names a request; else a name made of the request's
+ * hash or key (by_name), else the journal: were this request's images
+ * the last it says were written there? */
 static int
-mine(const char *path, const char *hash, int by_name)
+mine(struct dalle_resume *rs, const char *path, jv request, int by_name)
 {
-	int o = dalle_owner_of(path, hash);
+	const char *key = dalle_record_str(request, "key");
+	int o = dalle_owner_of(path, dalle_record_str(request, "hash"));
+	char *w;
 
-	return o == 1 || (o == -1 && by_name);
+	if (o != -1 || by_name)
+		return o != 0;
+	w = rs->journal != NULL && key != NULL ?
+	    dalle_journal_writer(rs->journal, path) : NULL;
+	o = w != NULL && strcmp(w, key) == 0;
+	free(w);
+	return o;
 }
 
 /* The files of paths (an array, consumed) when every one is a complete
- * image made for the request of this hash (see mine), else jv_invalid(). */
+ * image made for request (see mine), else jv_invalid(). */
 static jv
-all_there(jv paths, const char *hash, int by_name)
+all_there(struct dalle_resume *rs, jv paths, jv request, int by_name)
 {
 	jv files = jv_array(), f;
 	int i, n = jv_array_length(jv_copy(paths));
@@ -83,7 +92,7 @@ all_there(jv paths, const char *hash, int by_name)
 		    dalle_name_existing(jv_string_value(p), i) : jv_invalid();
 		if (jv_get_kind(f) == JV_KIND_OBJECT &&
 		    dalle_record_str(f, "format") != NULL &&
-		    mine(jv_string_value(p), hash, by_name))
+		    mine(rs, jv_string_value(p), request, by_name))
 			/* Listed as dalle-fetch lists a file: with its sum. */
 			files = jv_array_append(files,
 			    dalle_digest_entry(f, jv_string_value(p)));
@@ -207,7 +216,6 @@ dalle_resume_lookup(struct dalle_resume *rs, struct dalle_loop *lp,
 {
 	jv st = jv_invalid(), files = jv_invalid(), r, v;
 	const char *key = dalle_record_str(request, "key");
-	const char *hash = dalle_record_str(request, "hash");
 	int by_name;
 
 	if (rs->journal != NULL && key != NULL) {
@@ -219,13 +227,14 @@ dalle_resume_lookup(struct dalle_resume *rs, struct dalle_loop *lp,
 	/* The names as the user gave them, else where the journal says. */
 	if (rs->files) {
 		v = names(rs, r, big, n, ext, &by_name);
-		files = jv_is_valid(v) ? all_there(v, hash, by_name) : v;
+		files = jv_is_valid(v) ? all_there(rs, v, request, by_name) :
+		    v;
 	}
 	if (!jv_is_valid(files) && jv_is_valid(st)) {
 		jv_free(files);
 		v = dalle_record_get(st, "written");
-		files = jv_get_kind(v) == JV_KIND_ARRAY ? all_there(v, hash,
-		    1) : (jv_free(v), jv_invalid());
+		files = jv_get_kind(v) == JV_KIND_ARRAY ? all_there(rs, v,
+		    request, 0) : (jv_free(v), jv_invalid());
 	}
 	if (jv_is_valid(files)) {
 		/* Done before: nothing to pay, nothing to fetch. */
@@ -356,6 +365,38 @@ fetch_journal(const char *path, int create)
 	return j;
 }
 
+/* The journal of a record's request (req, borrowed): path (--journal),
+ * else the record's, which must be a journal already; NULL when none. */
+static struct dalle_journal *
+record_journal(const char *path, jv req)
+{
+	const char *named = dalle_record_str(req, "journal");
+
+	if (path == NULL)
+		path = named;
+	if (dalle_record_str(req, "key") == NULL || path == NULL)
+		return NULL;
+	return fetch_journal(path, path != named);
+}
+
+int
+dalle_resume_foreign(const char *path, jv rec, const char *file)
+{
+	jv req = dalle_record_get(rec, "request");
+	struct dalle_journal *j = record_journal(path, req);
+	char *w = NULL;
+	int rc;
+
+	if (j != NULL) {
+		dalle_journal_refresh(j);
+		w = dalle_journal_writer(j, file);
+	}
+	rc = w != NULL && strcmp(w, dalle_record_str(req, "key")) != 0;
+	free(w);
+	jv_free(req);
+	return rc;
+}
+
 void
 dalle_resume_written(const char *path, jv rec, jv files)
 {
@@ -366,11 +407,7 @@ dalle_resume_written(const char *path, jv rec, jv files)
 	int i, lost = jv_get_kind(files) == JV_KIND_NULL;
 	int n = lost ? 1 : jv_array_length(jv_copy(files));
 
-	if (path == NULL)
-		path = dalle_record_str(req, "journal");
-	if (key == NULL || path == NULL || n == 0 ||
-	    (j = fetch_journal(path, path != dalle_record_str(req,
-	    "journal"))) == NULL) {
+	if (n == 0 || (j = record_journal(path, req)) == NULL) {
 		jv_free(paths);
 		jv_free(req);
 		return;

@@ -100,6 +100,21 @@ dog_skipped() {
 	dog_skipped $((before + 2))
 }
 
+@test "a name of the user's, no provenance: the journal says whose the image is" {
+	echo '{"prompt":"a red cat","name":"cat"}' |
+	    dalle-submit --deployment dalle3 -d o2 | dalle-fetch -d o2 --no-provenance >/dev/null
+	cp o2/cat.png cat.png
+	before=$(sent azure_generate)
+	dog -d o2 >rec
+	[ "$(sent azure_generate)" -eq $((before + 1)) ]
+	run --separate-stderr dalle-fetch -d o2 --no-provenance <rec
+	assert_success
+	[ "$(jq -r '.files[0].existing' <<<"$output")" = null ]
+	run cmp -s cat.png o2/cat.png
+	assert_failure
+	dog_skipped $((before + 1))
+}
+
 @test "a name of the user's: a file of unknown origin there is sent for, and left alone" {
 	echo '{"prompt":"a red cat","name":"cat"}' |
 	    dalle-submit --deployment dalle3 | dalle-fetch -o foreign.png --no-provenance >/dev/null
