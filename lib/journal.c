@@ -26,29 +26,13 @@ struct dalle_journal {
 	char *store;              /* the directory of kept answers */
 };
 
-/* The paths w (borrowed) were written last for key. */
-static void
-written_to(struct dalle_journal *j, const char *key, jv w)
-{
-	jv p;
-	int i, n = jv_array_length(jv_copy(w));
-
-	for (i = 0; i < n; i++) {
-		p = jv_array_get(jv_copy(w), i);
-		if (jv_get_kind(p) == JV_KIND_STRING)
-			j->writers = jv_object_set(j->writers, p,
-			    jv_string(key));
-		else
-			jv_free(p);
-	}
-}
-
 /* One entry (consumed) into the index. */
 static void
 take_entry(struct dalle_journal *j, jv e)
 {
-	jv old, w;
+	jv old, w, p;
 	const char *key;
+	int i;
 
 	if (jv_get_kind(e) != JV_KIND_OBJECT ||
 	    (key = dalle_record_str(e, "key")) == NULL) {
@@ -68,7 +52,15 @@ take_entry(struct dalle_journal *j, jv e)
 		old = jv_object_get(jv_copy(j->index), jv_string(key));
 		if (!jv_is_valid(old))
 			old = jv_object();
-		written_to(j, key, w);
+		/* And each path's images are key's, until another's. */
+		for (i = 0; i < jv_array_length(jv_copy(w)); i++) {
+			p = jv_array_get(jv_copy(w), i);
+			if (jv_get_kind(p) == JV_KIND_STRING)
+				j->writers = jv_object_set(j->writers, p,
+				    jv_string(key));
+			else
+				jv_free(p);
+		}
 		old = jv_object_set(old, jv_string("written"), w);
 		j->index = jv_object_set(j->index, jv_string(key), old);
 		jv_free(e);
