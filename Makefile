@@ -55,6 +55,7 @@ LIBOBJ = lib/api.o lib/base64.o lib/big.o lib/conf.o lib/event.o lib/file.o \
 	lib/interrupt.o lib/input.o \
 	lib/gallery.o \
 	lib/version.o lib/provenance.o lib/digest.o \
+	lib/owner.o \
 	lib/cost.o \
 	lib/fields.o
 HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
@@ -71,6 +72,7 @@ HDR = lib/dalle.h lib/util.h lib/heap.h lib/base64.h lib/big.h lib/file.h \
 	lib/interrupt.h lib/input.h \
 	lib/gallery.h \
 	lib/version.h lib/provenance.h lib/digest.h \
+	lib/owner.h \
 	lib/cost.h
 SERVEOBJ = serve/blob.o serve/cache.o serve/edit.o serve/generate.o \
 	serve/batch.o serve/keyed.o \

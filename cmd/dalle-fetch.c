@@ -302,11 +302,26 @@ resolve(struct rec *r, int index, int multi, const char *ext, int *dfd)
 	return path;
 }
 
+/* Was the image at path made for another request than r's (its
+ * provenance names another request hash, else the journal says so)?
+ * Then it is replaced. */
+static int
+another(struct rec *r, const char *path)
+{
+	jv req = dalle_record_get(r->rec, "request");
+	const char *hash = dalle_record_str(req, "hash");
+	int o = hash != NULL ? dalle_owner_of(path, hash) : -1;
+
+	jv_free(req);
+	return o == 0 || (o == -1 && dalle_resume_foreign(journal_path,
+	    r->rec, path));
+}
+
 /*
  * Is the target taken?  By another image of this run: an error, since the
  * template does not tell them apart.  By an older file: it stays, unless
- * --force, and the record lists it.  Returns 1 when the image must not be
- * written.
+ * --force or it is another request's image, and the record lists it.
+ * Returns 1 when the image must not be written.
  */
 static int
 taken(struct rec *r, const char *path, int index, int on_disk)
@@ -325,6 +340,10 @@ taken(struct rec *r, const char *path, int index, int on_disk)
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 		    "%s: exists and is not a file", path));
 		return 1;
+	}
+	if (another(r, path)) {
+		jv_free(f);
+		return 0;
 	}
 	r->files = jv_array_set(r->files, index, dalle_digest_entry(f,
 	    path));
@@ -464,7 +483,7 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 	    &im.dfd);
 	/* Another image under this name: not left unwritten unsaid. */
 	if (path != NULL && !force && !was_written(path, 0) &&
-	    dalle_provenance_differs(path, p, n)) {
+	    dalle_provenance_differs(path, p, n) && !another(r, path)) {
 		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
 		    "%s: exists and holds another image; -f replaces it, or "
 		    "put {id}, {hash} or a field of your own in -o", path));

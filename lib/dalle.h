@@ -55,6 +55,7 @@
 #include "input.h"
 #include "version.h"
 #include "provenance.h"
+#include "owner.h"
 #include "digest.h"
 #include "cost.h"
 #include "grace.h"

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@ struct dalle_journal {
 	off_t off;                /* read up to here: whole lines */
 	jv index;                 /* key -> its state */
 	jv repeats;               /* hash -> requests of it so far */
+	jv writers;               /* path -> key last written there */
 	char *store;              /* the directory of kept answers */
 	int storefd;              /* and its descriptor, or -1 */
 };
@@ -62,8 +64,9 @@ store_name(const char *path)
 static void
 take_entry(struct dalle_journal *j, jv e)
 {
-	jv old, w;
+	jv old, w, p;
 	const char *key;
+	int i;
 
 	if (jv_get_kind(e) != JV_KIND_OBJECT ||
 	    (key = dalle_record_str(e, "key")) == NULL) {
@@ -83,6 +86,15 @@ take_entry(struct dalle_journal *j, jv e)
 		old = jv_object_get(jv_copy(j->index), jv_string(key));
 		if (!jv_is_valid(old))
 			old = jv_object();
+		/* And each path's images are key's, until another's. */
+		for (i = 0; i < jv_array_length(jv_copy(w)); i++) {
+			p = jv_array_get(jv_copy(w), i);
+			if (jv_get_kind(p) == JV_KIND_STRING)
+				j->writers = jv_object_set(j->writers, p,
+				    jv_string(key));
+			else
+				jv_free(p);
+		}
 		old = jv_object_set(old, jv_string("written"), w);
 		j->index = jv_object_set(j->index, jv_string(key), old);
 		jv_free(e);
@@ -160,6 +172,7 @@ dalle_journal_open(const char *path, int create, char **why)
 	j->fd = fd;
 	j->index = jv_object();
 	j->repeats = jv_object();
+	j->writers = jv_object();
 	j->store = dalle_xasprintf("%s.d", path);
 	j->storefd = -1;
 	/* A store that is there must be fit to use before anything is
@@ -186,6 +199,7 @@ dalle_journal_close(struct dalle_journal *j)
 		close(j->storefd);
 	jv_free(j->index);
 	jv_free(j->repeats);
+	jv_free(j->writers);
 	free(j->store);
 	free(j->path);
 	free(j);
@@ -324,4 +338,19 @@ dalle_journal_key(struct dalle_journal *j, const char *hash)
 	    jv_number(k + 1));
 	return k > 0 ? dalle_xasprintf("%s-%.0f", hash, k) :
 	    dalle_xstrdup(hash);
+}
+
+char *
+dalle_journal_writer(struct dalle_journal *j, const char *path)
+{
+	char real[PATH_MAX], *s = NULL;
+	jv k;
+
+	if (realpath(path, real) == NULL)
+		return NULL;
+	k = jv_object_get(jv_copy(j->writers), jv_string(real));
+	if (jv_get_kind(k) == JV_KIND_STRING)
+		s = dalle_xstrdup(jv_string_value(k));
+	jv_free(k);
+	return s;
 }

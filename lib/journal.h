@@ -60,5 +60,8 @@ void dalle_journal_unstore(struct dalle_journal *j, const char *path);
  * repeat in this process, so that the same input gives the same keys.
  * malloc'd. */
 char *dalle_journal_key(struct dalle_journal *j, const char *hash);
+/* The key whose images the journal last says were written to the file
+ * at path (by its whole path), or NULL.  malloc'd. */
+char *dalle_journal_writer(struct dalle_journal *j, const char *path);
 
 #endif

@@ -73,6 +73,8 @@ record_id(struct dalle_name *nm, int want_hash)
 	int i, n;
 	jv d, it;
 
+	if (s != NULL && want_hash)
+		nm->by_request = 1;
 	if (s != NULL)
 		return s;
 	if (nm->predict)
@@ -104,8 +106,8 @@ name_of(struct dalle_name *nm)
 {
 	char *v = field_text(nm->big, nm->rec, "name");
 
-	if (v == NULL)
-		v = sub_text(nm, "request", "key");
+	if (v == NULL && (v = sub_text(nm, "request", "key")) != NULL)
+		nm->by_request = 1;
 	return v != NULL ? v : record_id(nm, 0);
 }
 

@@ -21,6 +21,8 @@ struct dalle_name {
 	const char *tmpl;             /* -o, or NULL: "{name}.{ext}" */
 	int predict;                  /* before the answer: no image hash */
 	char *datahash;               /* the images' hash, once computed */
+	int by_request;               /* set: {hash} or {name} gave the
+					 request's hash or key */
 };
 
 /*

@@ -89,6 +89,8 @@ dalle_provenance_fields(jv rec, int index)
 	    dalle_record_str(rec, "deployment"));
 	free(dep);
 	f = set_str(f, "provider", dalle_record_str(req, "api"));
+	/* Which request it answers: dalle-submit -d/-o skips only its own. */
+	f = set_str(f, "request_hash", dalle_record_str(req, "hash"));
 	/* The operation's id, else the service's for the request. */
 	f = set_str(f, "id", dalle_record_str(op, "id") ?
 	    dalle_record_str(op, "id") : dalle_record_str(rec, "id") ?

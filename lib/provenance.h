@@ -11,7 +11,8 @@
 #include <jv.h>
 
 /* The provenance of image index of rec (borrows rec): an object with
- * "prompt", "revised_prompt", "model", "deployment", "provider", "id",
+ * "prompt", "revised_prompt", "model", "deployment", "provider",
+ * "request_hash" (the record's "request.hash"), "id",
  * "created" (ISO 8601), "parameters" (an object), "input_sha256" (an
  * array) and "software", each only where the record has it. */
 jv dalle_provenance_fields(jv rec, int index);

@@ -57,10 +57,30 @@ dalle_resume_close(struct dalle_resume *rs)
 	rs->abspath = NULL;
 }
 
+/* Is the file at path this request's (request borrowed)?  Its provenance
+ * decides when it names a request; else a name made of the request's
+ * hash or key (by_name), else the journal: were this request's images
+ * the last it says were written there? */
+static int
+mine(struct dalle_resume *rs, const char *path, jv request, int by_name)
+{
+	const char *key = dalle_record_str(request, "key");
+	int o = dalle_owner_of(path, dalle_record_str(request, "hash"));
+	char *w;
+
+	if (o != -1 || by_name)
+		return o != 0;
+	w = rs->journal != NULL && key != NULL ?
+	    dalle_journal_writer(rs->journal, path) : NULL;
+	o = w != NULL && strcmp(w, key) == 0;
+	free(w);
+	return o;
+}
+
 /* The files of paths (an array, consumed) when every one is a complete
- * image, else jv_invalid(). */
+ * image made for request (see mine), else jv_invalid(). */
 static jv
-all_there(jv paths)
+all_there(struct dalle_resume *rs, jv paths, jv request, int by_name)
 {
 	jv files = jv_array(), f;
 	int i, n = jv_array_length(jv_copy(paths));
@@ -71,7 +91,8 @@ all_there(jv paths)
 		f = jv_get_kind(p) == JV_KIND_STRING ?
 		    dalle_name_existing(jv_string_value(p), i) : jv_invalid();
 		if (jv_get_kind(f) == JV_KIND_OBJECT &&
-		    dalle_record_str(f, "format") != NULL)
+		    dalle_record_str(f, "format") != NULL &&
+		    mine(rs, jv_string_value(p), request, by_name))
 			/* Listed as dalle-fetch lists a file: with its sum. */
 			files = jv_array_append(files,
 			    dalle_digest_entry(f, jv_string_value(p)));
@@ -91,10 +112,11 @@ all_there(jv paths)
 }
 
 /* The paths the template gives rec's n images, or jv_invalid() when a
- * name depends on the answer or on a field rec lacks. */
+ * name depends on the answer or on a field rec lacks; *by_request set
+ * when every one is made of the request's hash or key. */
 static jv
 names(struct dalle_resume *rs, jv rec, const struct dalle_big *big, int n,
-    const char *ext)
+    const char *ext, int *by_request)
 {
 	struct dalle_name nm;
 	jv paths = jv_array();
@@ -107,8 +129,12 @@ names(struct dalle_resume *rs, jv rec, const struct dalle_big *big, int n,
 	nm.dir = rs->dir;
 	nm.tmpl = rs->tmpl;
 	nm.predict = 1;
+	*by_request = 1;
 	for (i = 0; i < n; i++) {
-		if ((p = dalle_name_path(&nm, i, n > 1, ext, &why)) == NULL) {
+		nm.by_request = 0;
+		p = dalle_name_path(&nm, i, n > 1, ext, &why);
+		*by_request = *by_request && nm.by_request;
+		if (p == NULL) {
 			free(why);
 			jv_free(paths);
 			paths = jv_invalid();
@@ -190,6 +216,7 @@ dalle_resume_lookup(struct dalle_resume *rs, struct dalle_loop *lp,
 {
 	jv st = jv_invalid(), files = jv_invalid(), r, v;
 	const char *key = dalle_record_str(request, "key");
+	int by_name;
 
 	if (rs->journal != NULL && key != NULL) {
 		dalle_journal_refresh(rs->journal);
@@ -199,14 +226,15 @@ dalle_resume_lookup(struct dalle_resume *rs, struct dalle_loop *lp,
 	    jv_copy(request));
 	/* The names as the user gave them, else where the journal says. */
 	if (rs->files) {
-		v = names(rs, r, big, n, ext);
-		files = jv_is_valid(v) ? all_there(v) : v;
+		v = names(rs, r, big, n, ext, &by_name);
+		files = jv_is_valid(v) ? all_there(rs, v, request, by_name) :
+		    v;
 	}
 	if (!jv_is_valid(files) && jv_is_valid(st)) {
 		jv_free(files);
 		v = dalle_record_get(st, "written");
-		files = jv_get_kind(v) == JV_KIND_ARRAY ? all_there(v) :
-		    (jv_free(v), jv_invalid());
+		files = jv_get_kind(v) == JV_KIND_ARRAY ? all_there(rs, v,
+		    request, 0) : (jv_free(v), jv_invalid());
 	}
 	if (jv_is_valid(files)) {
 		/* Done before: nothing to pay, nothing to fetch. */
@@ -337,6 +365,38 @@ fetch_journal(const char *path, int create)
 	return j;
 }
 
+/* The journal of a record's request (req, borrowed): path (--journal),
+ * else the record's, which must be a journal already; NULL when none. */
+static struct dalle_journal *
+record_journal(const char *path, jv req)
+{
+	const char *named = dalle_record_str(req, "journal");
+
+	if (path == NULL)
+		path = named;
+	if (dalle_record_str(req, "key") == NULL || path == NULL)
+		return NULL;
+	return fetch_journal(path, path != named);
+}
+
+int
+dalle_resume_foreign(const char *path, jv rec, const char *file)
+{
+	jv req = dalle_record_get(rec, "request");
+	struct dalle_journal *j = record_journal(path, req);
+	char *w = NULL;
+	int rc;
+
+	if (j != NULL) {
+		dalle_journal_refresh(j);
+		w = dalle_journal_writer(j, file);
+	}
+	rc = w != NULL && strcmp(w, dalle_record_str(req, "key")) != 0;
+	free(w);
+	jv_free(req);
+	return rc;
+}
+
 void
 dalle_resume_written(const char *path, jv rec, jv files)
 {
@@ -347,11 +407,7 @@ dalle_resume_written(const char *path, jv rec, jv files)
 	int i, lost = jv_get_kind(files) == JV_KIND_NULL;
 	int n = lost ? 1 : jv_array_length(jv_copy(files));
 
-	if (path == NULL)
-		path = dalle_record_str(req, "journal");
-	if (key == NULL || path == NULL || n == 0 ||
-	    (j = fetch_journal(path, path != dalle_record_str(req,
-	    "journal"))) == NULL) {
+	if (n == 0 || (j = record_journal(path, req)) == NULL) {
 		jv_free(paths);
 		jv_free(req);
 		return;

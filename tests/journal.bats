@@ -42,10 +42,12 @@ sent() {
 
 @test "-o '{hash}.{ext}': the request's hash names the file, in both programs" {
 	dalle-submit --deployment dalle3 -o 'img/{hash}.{ext}' 'a fox in a box' |
-	    dalle-fetch -o 'img/{hash}.{ext}' >rec
+	    dalle-fetch -o 'img/{hash}.{ext}' --no-provenance >rec
 	hash=$(jq -r .request.hash rec)
 	[ "$(jq -r '.files[0].path' rec)" = "img/$hash.png" ]
 	[ "$(png_size "img/$hash.png")" = 1024x1024 ]
+	# Its name alone says whose it is: no provenance, no journal needed.
+	rm img/.dalle-journal
 	before=$(sent azure_generate)
 	run --separate-stderr dalle-submit --deployment dalle3 -o 'img/{hash}.{ext}' 'a fox in a box'
 	assert_success
@@ -57,6 +59,78 @@ sent() {
 	run --separate-stderr dalle-submit --deployment dalle3 -o 'img/{hash}.{ext}' 'a fox in a box'
 	assert_success
 	[ "$(sent azure_generate)" -eq $((before + 1)) ]
+}
+
+# dog ARG...: the review's second line, a blue dog named "cat" (the name
+# a red cat had), through dalle-submit ARG....
+dog() {
+	echo '{"prompt":"a blue dog","name":"cat"}' |
+	    dalle-submit --deployment dalle3 "$@"
+}
+
+# dog_skipped N: the dog line again into o2 is skipped, N generations
+# logged in all.
+dog_skipped() {
+	run --separate-stderr dog -d o2
+	[ "$(jq -r .skipped <<<"$output")" = true ]
+	[ "$(sent azure_generate)" -eq "$1" ]
+}
+
+@test "a name of the user's: an edited prompt is sent, and its image replaces the other request's" {
+	echo '{"prompt":"a red cat","name":"cat"}' |
+	    dalle-submit --deployment dalle3 -d o2 | dalle-fetch -d o2 >/dev/null
+	cp o2/cat.png cat.png
+	before=$(sent azure_generate)
+	run --separate-stderr dog -d o2
+	assert_success
+	[ "$(sent azure_generate)" -eq $((before + 1)) ]
+	[ "$(jq -r .skipped <<<"$output")" = null ]
+	run --separate-stderr dalle-fetch -d o2 <<<"$output"
+	assert_success
+	[ "$(jq -r '.files[0].path' <<<"$output")" = o2/cat.png ]
+	[ "$(jq -r '.files[0].existing' <<<"$output")" = null ]
+	# The dog's image, as dalle-serve paints it for that prompt (the
+	# service's bytes, then the provenance before IEND).
+	dog | dalle-fetch -o dog.png --no-provenance >/dev/null
+	run cmp -n $(($(stat -c %s dog.png) - 12)) dog.png o2/cat.png
+	assert_success
+	run cmp -n $(($(stat -c %s dog.png) - 12)) dog.png cat.png
+	assert_failure
+	# And now it is the dog's: the same line again is skipped.
+	dog_skipped $((before + 2))
+}
+
+@test "a name of the user's, no provenance: the journal says whose the image is" {
+	echo '{"prompt":"a red cat","name":"cat"}' |
+	    dalle-submit --deployment dalle3 -d o2 | dalle-fetch -d o2 --no-provenance >/dev/null
+	cp o2/cat.png cat.png
+	before=$(sent azure_generate)
+	dog -d o2 >rec
+	[ "$(sent azure_generate)" -eq $((before + 1)) ]
+	run --separate-stderr dalle-fetch -d o2 --no-provenance <rec
+	assert_success
+	[ "$(jq -r '.files[0].existing' <<<"$output")" = null ]
+	run cmp -s cat.png o2/cat.png
+	assert_failure
+	dog_skipped $((before + 1))
+}
+
+@test "a name of the user's: a file of unknown origin there is sent for, and left alone" {
+	echo '{"prompt":"a red cat","name":"cat"}' |
+	    dalle-submit --deployment dalle3 | dalle-fetch -o foreign.png --no-provenance >/dev/null
+	mkdir o2
+	cp foreign.png o2/cat.png
+	before=$(sent azure_generate)
+	dog -d o2 >rec
+	run --separate-stderr dalle-fetch -d o2 <rec
+	assert_success
+	[ "$(sent azure_generate)" -eq $((before + 1)) ]
+	# As dalle-fetch(1) says: an older file stays, listed as there.
+	[ "$(jq -r '.files[0].existing' <<<"$output")" = true ]
+	run cmp foreign.png o2/cat.png
+	assert_success
+	# Listed as the request's, the journal says so: not sent again.
+	dog_skipped $((before + 1))
 }
 
 @test "--journal: an answer paid for but never written is re-emitted, not bought again" {
@@ -250,7 +324,7 @@ sent() {
 	[ ! -e "out/.dalle-fetch.$dead.GhIjKl" ]
 }
 
-@test "the Makefile recipe: an edited prompt replaces the image, the next make sends nothing, a failed one leaves no target" {
+@test "the Makefile recipe: a touched prompt costs nothing, an edited one replaces the image, the next make sends nothing, a failed one is not up to date" {
 	serve_start --blocked-term forbidden
 	use_azure
 	cp -R "$ROOT/examples" ex
@@ -258,14 +332,26 @@ sent() {
 	run --separate-stderr make -C ex -j3
 	assert_success
 	cp ex/out/make/giraffe.png old.png
-	echo 'A giraffe flying a red kite' >ex/prompts/giraffe.txt
+	# touch, git checkout: make runs the recipe, the image is the prompt's.
+	touch ex/prompts/giraffe.txt
 	before=$(sent azure_generate)
+	run --separate-stderr make -C ex
+	assert_success
+	[ "$(sent azure_generate)" -eq "$before" ]
+	run cmp old.png ex/out/make/giraffe.png
+	assert_success
+	run make -q -C ex
+	assert_success
+	echo 'A giraffe flying a red kite' >ex/prompts/giraffe.txt
 	run --separate-stderr make -C ex
 	assert_success
 	[ "$(sent azure_generate)" -eq $((before + 1)) ]
 	[ "$(png_size ex/out/make/giraffe.png)" = 1024x1024 ]
 	run cmp -s old.png ex/out/make/giraffe.png
 	assert_failure
+	# The new prompt's image: its provenance says so.
+	run grep -ac 'A giraffe flying a red kite' ex/out/make/giraffe.png
+	assert_output 1
 	before=$(wc -l <"$SERVE_DIR/serve.log")
 	run --separate-stderr make -C ex
 	assert_success
@@ -273,7 +359,9 @@ sent() {
 	echo 'A forbidden elephant' >ex/prompts/elephant.txt
 	run --separate-stderr make -C ex
 	assert_failure
-	[ ! -e ex/out/make/elephant.png ]
+	# The old image stays, older than its prompt: the next make tries again.
+	run make -q -C ex out/make/elephant.png
+	assert_failure
 	# The journal came for free: every recipe shared one.
 	[ "$(jq -s 'map(select(.result)) | length' ex/out/make/.dalle-journal)" -eq 4 ]
 }

@@ -125,6 +125,10 @@ different() {
 		printf '%s' "$seg" | iconv -f UTF-8 -t UTF-8 >/dev/null
 	done <segs
 	assert_equal "$(tr -d '\n' <segs | jq -r .prompt)" "$long"
+	# The request it answers, read back from the segments joined: under
+	# a name of the user's, not bought again.
+	run -0 --separate-stderr dalle-submit -m gpt-image-2 --quality low --output-format jpeg -o "$path" "$long"
+	assert_equal "$(jq -r .skipped <<<"$output")" true
 }
 
 @test "JPEG: a COM segment holds the fields as JSON; pixels unchanged" {
@@ -181,14 +185,25 @@ different() {
 	    "$(sha256sum same.png | cut -d' ' -f1)"
 }
 
-@test "the same image with other provenance is there already; another image is not" {
+@test "the same image with other provenance is there already; another request's is replaced, one of unknown origin is not" {
 	rec=$(dalle-submit -m gpt-image-1 "$PROMPT")
 	run -0 --separate-stderr dalle-fetch -o same.png <<<"$rec"
 	later=$(jq -c '.created += 3600' <<<"$rec")
 	run -0 --separate-stderr dalle-fetch -o same.png <<<"$later"
 	assert_equal "$(jq -r '.files[0].existing' <<<"$output")" true
+	# Its provenance names the request it answers.
+	assert_equal "$(text same.png request_hash)" "$(jq -r .request.hash <<<"$rec")"
 	other=$(dalle-submit -m gpt-image-1 'another picture')
-	run -73 --separate-stderr dalle-fetch -o same.png <<<"$other"
+	run -0 --separate-stderr dalle-fetch -o same.png <<<"$other"
+	assert_equal "$(jq -r '.files[0].existing' <<<"$output")" null
+	assert_equal "$(text same.png request_hash)" "$(jq -r .request.hash <<<"$other")"
+	# Written with --sidecar only: path.json says whose it is.
+	run -0 --separate-stderr dalle-fetch -o side.png --no-provenance --sidecar <<<"$rec"
+	run -0 --separate-stderr dalle-fetch -o side.png <<<"$other"
+	assert_equal "$(text side.png request_hash)" "$(jq -r .request.hash <<<"$other")"
+	# Without either, its origin is unknown: it stays, and says so.
+	run -0 --separate-stderr dalle-fetch -o plain.png --no-provenance <<<"$rec"
+	run -73 --separate-stderr dalle-fetch -o plain.png <<<"$other"
 	assert_equal "$(jq -r .error.kind <<<"$output")" io
 }
 
