@@ -235,9 +235,11 @@ FUZZ_CC = clang
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 FUZZ_TIME = 60
-FUZZ = base64 batch dotenv lines name record response retry sse stream url
+FUZZ = base64 batch dotenv lines name owner record response retry sse stream \
+	url
 FUZZBIN = fuzz/base64 fuzz/batch fuzz/dotenv fuzz/lines fuzz/name \
-	fuzz/record fuzz/response fuzz/retry fuzz/sse fuzz/stream fuzz/url
+	fuzz/owner fuzz/record fuzz/response fuzz/retry fuzz/sse fuzz/stream \
+	fuzz/url
 
 fuzz/libdalle.a: $(LIBOBJ:.o=.c) $(HDR) lib/prices.inc
 	mkdir -p fuzz/obj
@@ -258,6 +260,7 @@ fuzz/batch: tests/fuzz/batch.c
 fuzz/dotenv: tests/fuzz/dotenv.c
 fuzz/lines: tests/fuzz/lines.c
 fuzz/name: tests/fuzz/name.c
+fuzz/owner: tests/fuzz/owner.c
 fuzz/record: tests/fuzz/record.c
 fuzz/response: tests/fuzz/response.c
 fuzz/retry: tests/fuzz/retry.c

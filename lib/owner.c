@@ -3,9 +3,8 @@
  * provenance says (provenance.c writes it): dalle-submit -d/-o skips a
  * request only for its own image, dalle-fetch replaces another
  * request's.  Read without libpng: the chunks are walked by their
- * lengths, the image data never read.
+ * lengths with pread, the image data never read nor mapped.
  */
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <fcntl.h>
@@ -15,37 +14,53 @@
 
 #include "dalle.h"
 
+/* The longest iTXt chunk read, and the head of a JPEG read for its COM
+ * segments (they come before the scan, after at most a few APPn). */
+#define OWNER_CHUNK_MAX (1 << 20)
+#define OWNER_JPEG_HEAD (4 << 20)
+
 static const unsigned char png_magic[8] = {
 	0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'
 };
 
-/* The text of the PNG iTXt chunk keyword key in p[0..n) (malloc'd), or
- * NULL; the chunks are walked by their lengths, no image data read. */
+/* The text of the PNG iTXt chunk keyword key in the file fd of n bytes
+ * (malloc'd), or NULL.  The chunks are walked by their lengths with
+ * pread, the image data never read nor mapped (a file cut short under
+ * a mapping would be a SIGBUS). */
 static char *
-png_field(const unsigned char *p, size_t n, const char *key)
+png_field(int fd, size_t n, const char *key)
 {
 	size_t off = 8, len, k = strlen(key), i;
-	const unsigned char *d;
+	unsigned char h[8], *d;
+	char *s = NULL;
 
-	while (off + 12 <= n) {
-		len = (size_t)p[off] << 24 | (size_t)p[off + 1] << 16 |
-		    (size_t)p[off + 2] << 8 | p[off + 3];
-		if (len > n - off - 12 || memcmp(p + off + 4, "IEND", 4) == 0)
+	while (s == NULL && off + 12 <= n &&
+	    pread(fd, h, 8, (off_t)off) == 8) {
+		len = (size_t)h[0] << 24 | (size_t)h[1] << 16 |
+		    (size_t)h[2] << 8 | h[3];
+		if (len > n - off - 12 || memcmp(h + 4, "IEND", 4) == 0)
 			break;
-		d = p + off + 8;
-		if (memcmp(p + off + 4, "iTXt", 4) == 0 && len > k + 2 &&
-		    memcmp(d, key, k) == 0 && d[k] == '\0' && d[k + 1] == 0) {
-			/* Uncompressed; past language and translated key. */
-			for (i = k + 3; i < len && d[i] != '\0'; i++)
-				;
-			for (i++; i < len && d[i] != '\0'; i++)
-				;
-			if (++i <= len)
-				return strndup((const char *)d + i, len - i);
+		if (memcmp(h + 4, "iTXt", 4) == 0 && len > k + 2 &&
+		    len <= OWNER_CHUNK_MAX) {
+			d = dalle_xmalloc(len);
+			if (pread(fd, d, len, (off_t)(off + 8)) == (ssize_t)len &&
+			    memcmp(d, key, k) == 0 && d[k] == '\0' &&
+			    d[k + 1] == 0) {
+				/* Uncompressed; past language and
+				 * translated key. */
+				for (i = k + 3; i < len && d[i] != '\0'; i++)
+					;
+				for (i++; i < len && d[i] != '\0'; i++)
+					;
+				if (++i <= len)
+					s = strndup((const char *)d + i,
+					    len - i);
+			}
+			free(d);
 		}
 		off += 12 + len;
 	}
-	return NULL;
+	return s;
 }
 
 /* The string field key of the JSON in the COM segments of the JPEG
@@ -118,9 +133,11 @@ sidecar_hash(const char *path, int fd)
 int
 dalle_owner_of(const char *path, const char *hash)
 {
-	const unsigned char *f;
+	unsigned char *head;
 	struct stat st;
 	char *s = NULL;
+	size_t n;
+	ssize_t got;
 	int fd, rc = -1;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
@@ -129,14 +146,15 @@ dalle_owner_of(const char *path, const char *hash)
 		close(fd);
 		return -1;
 	}
-	f = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (f != MAP_FAILED) {
-		if (memcmp(f, png_magic, 8) == 0)
-			s = png_field(f, (size_t)st.st_size, "request_hash");
-		else if (f[0] == 0xff && f[1] == 0xd8)
-			s = jpeg_field(f, (size_t)st.st_size, "request_hash");
-		munmap((void *)f, (size_t)st.st_size);
-	}
+	n = (size_t)st.st_size < OWNER_JPEG_HEAD ? (size_t)st.st_size :
+	    OWNER_JPEG_HEAD;
+	head = dalle_xmalloc(n);
+	got = pread(fd, head, n, 0);
+	if (got >= 8 && memcmp(head, png_magic, 8) == 0)
+		s = png_field(fd, (size_t)st.st_size, "request_hash");
+	else if (got >= 2 && head[0] == 0xff && head[1] == 0xd8)
+		s = jpeg_field(head, (size_t)got, "request_hash");
+	free(head);
 	if (s == NULL)
 		s = sidecar_hash(path, fd);
 	close(fd);

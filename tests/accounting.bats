@@ -325,11 +325,20 @@ interrupted_by() {
 	tail -1 recs >r2
 	rm -f same.png
 	dalle-fetch <r1 >/dev/null
-	# A later run, the name taken by other bytes: an error record.
+	# A later run, the name holding another request's image (its
+	# provenance says whose): replaced, as an edited prompt's.
+	run --separate-stderr dalle-fetch <r2
+	assert_success
+	assert_equal "$(jq -r '.files[0].path' <<<"$output")" same.png
+	assert_equal "$("$ROOT/tests/imgcheck" -t same.png | awk -F'\t' '$1 == "prompt" { print $2 }')" b
+	# Taken by an image of unknown origin: an error record, left alone.
+	dalle-fetch --no-provenance -o other.png <r1 >/dev/null
+	mv other.png same.png
 	run --separate-stderr dalle-fetch <r2
 	assert_equal "$status" 73
 	assert_equal "$(jq -r .error.kind <<<"$output")" io
 	[[ "$(jq -r .error.message <<<"$output")" == *"holds another image"* ]]
+	assert_equal "$("$ROOT/tests/imgcheck" -t same.png | grep -c '^prompt')" 0
 }
 
 @test "a FIFO at a target path is an io error record, not a hang" {
