@@ -108,3 +108,15 @@ readme_blocks() {
 	assert_equal "$(cat files2)" "$(cat files1)"
 	assert_equal "$(wc -l <"$SERVE_DIR/serve.log")" "$before"
 }
+
+@test "man pages: every example that writes images gives dalle-submit its -d or -o" {
+	# Each EXAMPLES block (.Bd -literal to .Ed) on one line.
+	for m in "$ROOT"/man/*.[17]; do
+		awk '/^\.Sh / { ex = ($0 == ".Sh EXAMPLES") }
+		    ex && /^\.Bd -literal/ { b = ""; inb = 1; next }
+		    inb && /^\.Ed/ { print b; inb = 0; next }
+		    inb { b = b " ; " $0 }' "$m"
+	done | grep 'dalle-fetch' >blocks
+	[ "$(wc -l <blocks)" -ge 12 ]
+	assert_equal "$(grep -o 'dalle-submit[^|<>;]*' blocks | grep -v -e '--dry-run' | grep -cv -e ' -d ' -e ' -o ')" 0
+}
