@@ -208,13 +208,9 @@ asan:
 	    LDFLAGS='-fsanitize=address,undefined'; \
 	    rc=$$?; sh tests/wrap -r tests/.tool-log && exit $$rc
 
-# make valgrind runs every test file but VALGRIND_SKIP, the three whose
-# purpose is volume (hundreds of processes and requests, records of 64 MiB):
-# under valgrind they alone would take longer than the rest of the suite,
-# make asan runs them, and tests/soak.bats runs its own leak pass of the
-# three stages under valgrind in make check.  So CI's .ci/run (make check,
-# fuzz-brief, valgrind, asan) fits in an hour on 2 cores.
-VALGRIND_SKIP = tests/bigrec.bats tests/soak.bats tests/throughput.bats
+# make valgrind runs every test file, tests/soak.bats with its own leak
+# pass of the three stages under valgrind.  CI's .ci/run (make check,
+# fuzz-brief, valgrind, asan) takes about 40 minutes on 2 cores.
 valgrind:
 	@sh .ci/deps valgrind
 	@$(MAKE) all tests/jsoncheck tests/ratesim tests/imgcheck
@@ -223,8 +219,7 @@ valgrind:
 	    --leak-check=full --errors-for-leak-kinds=definite \
 	    --error-exitcode=99 --log-fd=9
 	DALLE_WRAP_DIR=$$PWD/tests/.wrap DALLE_TEST_SLOW=$${DALLE_TEST_SLOW:-10} \
-	    PATH="$$PWD:$$PATH" sh tests/run $$(ls tests/*.bats | \
-	    grep -vxF "$$(printf '%s\n' $(VALGRIND_SKIP))"); \
+	    PATH="$$PWD:$$PATH" sh tests/run; \
 	    rc=$$?; sh tests/wrap -r tests/.tool-log && exit $$rc
 
 # libFuzzer harnesses (clang), tests/fuzz/*.c, over a libdalle.a of
