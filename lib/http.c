@@ -45,6 +45,7 @@ struct xfer {
 	int checked;              /* its headers have been looked at */
 	char why[160];            /* why the answer was refused, or "" */
 	int cut;                  /* a retry was wanted, but no time left */
+	long held;                /* ms a 429's hold had left, past ours */
 	struct dalle_rate_ticket ticket;
 	struct xfer *next;        /* in the list of finished transfers */
 	struct xfer *aprev, *anext;   /* in the list of attached ones */
@@ -218,6 +219,7 @@ reset_results(struct dalle_xfer *x)
 	PRIV(x)->checked = 0;
 	PRIV(x)->why[0] = '\0';
 	PRIV(x)->cut = 0;
+	PRIV(x)->held = 0;
 	x->result = CURLE_OK;
 	PRIV(x)->errbuf[0] = '\0';
 	x->hint.retry_after_ms = -1;
@@ -553,7 +555,7 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 	struct dalle_xfer *x;
 	struct xfer *p;
 	char *ms, *ra, *sr, *msg;
-	long delay;
+	long delay, held = -1;
 	int64_t now;
 
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
@@ -572,6 +574,9 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 		 * and never longer than a request may take. */
 		x->hint.retry_after_ms = dalle_retry_clamp(
 		    dalle_retry_parse(ms, ra), c->timeout_ms);
+		/* The budget holds everyone for what the service said
+		 * (a minute at most), whatever this request may wait. */
+		held = dalle_retry_clamp(dalle_retry_parse(ms, ra), 0);
 		if (sr)
 			x->hint.should_retry = strcasecmp(sr, "true") == 0;
 		free(ms);
@@ -597,8 +602,7 @@ finish(struct dalle_http *h, CURL *e, CURLcode rc)
 		snprintf(p->why, sizeof(p->why), "HTTP %ld: a redirect to a "
 		    "URL that is not https", x->status);
 	if (h->rate && x->paced)
-		dalle_rate_feedback(h->rate, x->status, x->hint.retry_after_ms,
-		    &p->ticket);
+		dalle_rate_feedback(h->rate, x->status, held, &p->ticket);
 	/* A 429 spends a retry like any answer worth another try: the
 	 * budget (rate.c) is what keeps a pipeline under its quota. */
 	now = dalle_now_ms();
@@ -761,6 +765,16 @@ start_due(struct dalle_http *h)
 			if (now < h->rate_until)
 				break;
 			t = dalle_rate_reserve(h->rate, &p->ticket);
+			if (p->ticket.held > 0) {
+				/* A 429's hold outlasts what this request
+				 * may wait: unsent, rate_limited now. */
+				dalle_heap_pop(&h->wait, NULL);
+				reset_results(&p->x);
+				unquota(h, p);
+				p->held = p->ticket.held;
+				hand_back(h, p);
+				continue;
+			}
 			if (p->ticket.deferred) {
 				if (p->x.deadline > 0 && t > p->x.deadline) {
 					dalle_heap_pop(&h->wait, NULL);
@@ -949,6 +963,17 @@ dalle_http_xfer_error(const struct dalle_xfer *x, const char *stage)
 		msg = dalle_http_xfer_strerror(x);
 		r = dalle_record_error(stage, DALLE_KIND_PROTOCOL, x->status,
 		    NULL, msg, 0, x->attempts);
+		free(msg);
+		return r;
+	}
+	/* Held by the quota longer than it may wait: never sent. */
+	if (PRIV(x)->held > 0) {
+		msg = dalle_xasprintf("the service's quota holds requests "
+		    "%.1f s more (a 429's Retry-After), longer than this one "
+		    "may wait (--request-timeout): not sent",
+		    PRIV(x)->held / 1000.0);
+		r = dalle_record_error(stage, DALLE_KIND_RATE, 0, NULL, msg, 1,
+		    x->attempts);
 		free(msg);
 		return r;
 	}

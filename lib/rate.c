@@ -252,16 +252,20 @@ dalle_rate_bound(struct dalle_rate *r, long ms)
 }
 
 /*
- * A hold longer than this process would wait itself ends when its own
- * would: whoever set it (another process, a longer request timeout)
- * holds nobody past the clamp of their own retries, and what is learned
- * at the hold's end is learned from that.
+ * A hold longer than this process would wait: nothing is reserved, and
+ * tk->held says how long it has left.  The hold itself stays as the
+ * service set it: another process may wait it out, and one with a short
+ * request timeout must not send everybody into the service's 429s.
  */
-static void
-bound_hold(const struct dalle_rate *r, struct state *s, int64_t now)
+static int
+over_hold(const struct dalle_rate *r, const struct state *s, int64_t now,
+    struct dalle_rate_ticket *tk)
 {
-	if (s->hold_ms > now + r->bound_ms)
-		s->hold_ms = now + r->bound_ms;
+	if (s->hold_ms <= now + r->bound_ms)
+		return 0;
+	tk->deferred = 1;
+	tk->held = (long)(s->hold_ms - now);
+	return 1;
 }
 
 void
@@ -376,6 +380,7 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 	int64_t now = dalle_wall_ms(), t;
 
 	tk->deferred = 0;
+	tk->held = 0;
 	tk->place = -1;
 	if (r->ring) {
 		/* At most n starts in any window: the n-th last start must
@@ -383,7 +388,8 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 		 * clock, which no clock step moves. */
 		int64_t mono = dalle_now_ms();
 
-		bound_hold(r, s, now);
+		if (s->hold_ms > now + r->bound_ms)
+			s->hold_ms = now + r->bound_ms;   /* ours alone */
 		t = r->ring[r->iring] + r->window_ms;
 		if (t < mono)
 			t = mono;
@@ -409,7 +415,10 @@ dalle_rate_reserve(struct dalle_rate *r, struct dalle_rate_ticket *tk)
 		return dalle_now_ms();
 	if (!sane(s, now))
 		reset(s);
-	bound_hold(r, s, now);
+	if (over_hold(r, s, now, tk)) {
+		t = s->hold_ms;
+		goto out;
+	}
 	if (r->adaptive && !s->closing && s->hold_ms <= now &&
 	    now - s->last_ms >= IDLE_MS && (s->budget == 0 ||
 	    now - s->last_ms >= 2 * s->period_ms)) {
@@ -478,8 +487,6 @@ dalle_rate_feedback(struct dalle_rate *r, long http, long retry_after_ms,
 		reset(s);
 	if (retry_after_ms <= 0)
 		retry_after_ms = 1000;
-	if (retry_after_ms > r->bound_ms)
-		retry_after_ms = r->bound_ms;
 	if (s->hold_ms < now + retry_after_ms)
 		s->hold_ms = now + retry_after_ms;
 	if (!r->adaptive)

@@ -12,7 +12,9 @@ struct dalle_rate *dalle_rate_open(const char *path, double per_min);
 /* This process's cap: at most n starts in any window_ms. */
 struct dalle_rate *dalle_rate_window(size_t n, int64_t window_ms);
 /* No wait on a 429's hold, this process's or another's, longer than ms
- * (the clamp of a request's own retries; <= 0: DALLE_RETRY_MAX_MS). */
+ * (the clamp of a request's own retries; <= 0: DALLE_RETRY_MAX_MS): a
+ * reservation that would wait longer is refused (tk->held), and the
+ * hold is left as it is for the processes that may wait it out. */
 void dalle_rate_bound(struct dalle_rate *r, long ms);
 void dalle_rate_close(struct dalle_rate *r);
 /* What a paced request was given: its run of the budget, how many were
@@ -26,6 +28,9 @@ struct dalle_rate_ticket {
 	int32_t n;
 	int32_t place;
 	int deferred;             /* no start given: ask again at the time */
+	long held;                /* > 0: a 429's hold has this many ms
+	                           * left, more than dalle_rate_bound's:
+	                           * no start given, not to be asked again */
 };
 /* Reserve the next start; returns the dalle_now_ms() time to start at,
  * or, with tk->deferred, the time to ask again. */
