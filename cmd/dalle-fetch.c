@@ -306,26 +306,29 @@ resolve(struct rec *r, int index, int multi, const char *ext, int *dfd)
  * provenance names another request hash, else the journal says so)?
  * Then it is replaced. */
 static int
-another(struct rec *r, const char *path)
+whose(struct rec *r, const char *path)
 {
 	jv req = dalle_record_get(r->rec, "request");
 	const char *hash = dalle_record_str(req, "hash");
 	int o = hash != NULL ? dalle_owner_of(path, hash) : -1;
 
 	jv_free(req);
-	return o == 0 || (o == -1 && dalle_resume_foreign(journal_path,
-	    r->rec, path));
+	return o != -1 ? o : dalle_resume_writer(journal_path, r->rec, path);
 }
 
 /*
  * Is the target taken?  By another image of this run: an error, since the
  * template does not tell them apart.  By an older file: it stays, unless
- * --force or it is another request's image, and the record lists it.
- * Returns 1 when the image must not be written.
+ * --force or it is another request's image, and the record lists it;
+ * one whose request nothing tells (unknown) stays too, unless unknown is
+ * 0: then the caller compares it with the image first.  Returns 1 when
+ * the image must not be written.
  */
 static int
-taken(struct rec *r, const char *path, int index, int on_disk)
+taken(struct rec *r, const char *path, int index, int on_disk, int unknown)
 {
+	int w;
+
 	jv f;
 
 	if (was_written(path, 0)) {
@@ -341,13 +344,48 @@ taken(struct rec *r, const char *path, int index, int on_disk)
 		    "%s: exists and is not a file", path));
 		return 1;
 	}
-	if (another(r, path)) {
+	if ((w = whose(r, path)) == 0 || (w == -1 && !unknown)) {
 		jv_free(f);
 		return 0;
 	}
 	r->files = jv_array_set(r->files, index, dalle_digest_entry(f,
 	    path));
 	return 1;
+}
+
+/* The target at path holds another image than r's: its error. */
+static void
+holds_another(struct rec *r, const char *path)
+{
+	rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
+	    "%s: exists and holds another image; -f replaces it, or "
+	    "put {id}, {hash} or a field of your own in -o", path));
+}
+
+/*
+ * A download whose target holds an image that nothing says whose it is
+ * (no provenance naming a request, no journal entry): as for base64, an
+ * error when the two images differ, never the file replaced nor counted
+ * as this request's; the same image stays, listed.  Returns 1 on the
+ * error.
+ */
+static int
+differs_unknown(struct rec *r, struct img *im, const char *path)
+{
+	int fd = fileno(im->fp), d = 0;
+	unsigned char *p;
+	struct stat st;
+
+	if (force || lstat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    whose(r, path) != -1 || fstat(fd, &st) == -1)
+		return 0;
+	p = dalle_xmalloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+	d = pread(fd, p, (size_t)st.st_size, 0) == st.st_size &&
+	    dalle_provenance_differs(path, p, (size_t)st.st_size);
+	free(p);
+	if (d)
+		holds_another(r, path);
+	return d;
 }
 
 /* The provenance into im's finished file, unless it is in already; then
@@ -407,8 +445,9 @@ commit(struct img *im, const void *head, size_t n, long long bytes)
 		return;
 	}
 	fields = dalle_provenance_fields(r->rec, im->index);
-	if (taken(r, path, im->index, im->checked == NULL ||
-	    strcmp(path, im->checked) != 0) || stamp(im, fields, &bytes) == -1)
+	if (differs_unknown(r, im, path) || taken(r, path, im->index,
+	    im->checked == NULL || strcmp(path, im->checked) != 0, 1) ||
+	    stamp(im, fields, &bytes) == -1)
 		drop_temp(im);
 	else {
 		/* From the directory the temporary file was made in to the
@@ -483,16 +522,14 @@ write_b64(struct rec *r, int index, int multi, const char *b64, size_t b64len)
 	    &im.dfd);
 	/* Another image under this name: not left unwritten unsaid. */
 	if (path != NULL && !force && !was_written(path, 0) &&
-	    dalle_provenance_differs(path, p, n) && !another(r, path)) {
-		rec_fail(r, dalle_record_errorf("fetch", DALLE_KIND_IO,
-		    "%s: exists and holds another image; -f replaces it, or "
-		    "put {id}, {hash} or a field of your own in -o", path));
+	    dalle_provenance_differs(path, p, n) && whose(r, path) != 0) {
+		holds_another(r, path);
 		close(im.dfd);
 		free(path);
 		free(p);
 		return;
 	}
-	if (path == NULL || taken(r, path, index, 1)) {
+	if (path == NULL || taken(r, path, index, 1, 1)) {
 		if (path != NULL)
 			close(im.dfd);
 		free(path);
@@ -536,7 +573,7 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	path = NULL;
 	if (!to_stdout && ((path = resolve(r, index, multi,
 	    dalle_name_guess_ext(r->rec, url), &dfd)) == NULL ||
-	    taken(r, path, index, 1))) {
+	    taken(r, path, index, 1, 0))) {
 		if (path != NULL)
 			close(dfd);
 		free(path);
@@ -546,7 +583,10 @@ start_download(struct dalle_loop *lp, struct rec *r, int index, int multi,
 	im->r = r;
 	im->index = index;
 	im->multi = multi;
-	im->checked = path ? dalle_xstrdup(path) : NULL;
+	/* Found free, unless a file of unknown origin is there (compared
+	 * once downloaded). */
+	im->checked = path && access(path, F_OK) == -1 ?
+	    dalle_xstrdup(path) : NULL;
 	im->dfd = dfd;
 	if (to_stdout) {
 		if ((im->fp = tmpfile()) == NULL)

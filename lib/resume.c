@@ -380,7 +380,7 @@ record_journal(const char *path, jv req)
 }
 
 int
-dalle_resume_foreign(const char *path, jv rec, const char *file)
+dalle_resume_writer(const char *path, jv rec, const char *file)
 {
 	jv req = dalle_record_get(rec, "request");
 	struct dalle_journal *j = record_journal(path, req);
@@ -391,7 +391,7 @@ dalle_resume_foreign(const char *path, jv rec, const char *file)
 		dalle_journal_refresh(j);
 		w = dalle_journal_writer(j, file);
 	}
-	rc = w != NULL && strcmp(w, dalle_record_str(req, "key")) != 0;
+	rc = w == NULL ? -1 : strcmp(w, dalle_record_str(req, "key")) == 0;
 	free(w);
 	jv_free(req);
 	return rc;

@@ -65,9 +65,10 @@ int dalle_resume_skipped(struct dalle_loop *lp, jv rec, struct dalle_big *big,
  * and the next run pays for the request again.
  */
 void dalle_resume_written(const char *path, jv rec, jv files);
-/* Does the journal (path, else rec's, as above) say that the file at
- * file was last written for another request than rec's (borrowed)? */
-int dalle_resume_foreign(const char *path, jv rec, const char *file);
+/* Whose is the file at file, as the journal (path, else rec's, as above)
+ * says: 1 last written for rec's (borrowed) request, 0 for another, -1
+ * the journal does not say (or there is none). */
+int dalle_resume_writer(const char *path, jv rec, const char *file);
 /* Remove the temporaries of dead runs from the directory of -d and -o. */
 void dalle_resume_sweep(const char *dir, const char *tmpl);
 

@@ -55,10 +55,12 @@ setup() {
 	rec=$(echo '{"prompt":"keep me","name":"keep"}' | dalle-submit | dalle-poll)
 	dalle-fetch -d out <<<"$rec" >/dev/null
 	echo 'precious' >out/keep.png
+	# Of unknown origin and not the image: kept, and said so.
 	run --separate-stderr dalle-fetch -d out <<<"$rec"
-	assert_success
+	assert_equal "$status" 73
 	[ "$(cat out/keep.png)" = precious ]
-	[ "$(jq '.files[0].existing' <<<"$output")" = true ]
+	assert_equal "$(jq -r .error.kind <<<"$output")" io
+	[[ "$(jq -r .error.message <<<"$output")" == *"holds another image"* ]]
 	run --separate-stderr dalle-fetch -d out --force <<<"$rec"
 	assert_success
 	[ "$(png_size out/keep.png)" = 1024x1024 ]
