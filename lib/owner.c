@@ -63,30 +63,41 @@ png_field(int fd, size_t n, const char *key)
 	return s;
 }
 
-/* The string field key of the JSON in the COM segments of the JPEG
- * p[0..n) before its scan (malloc'd), or NULL. */
+/* The string field key of the JSON that a run of consecutive COM
+ * segments of the JPEG p[0..n) holds before its scan (ours, split where
+ * it was too long for one; the service may have a COM of its own), or
+ * NULL (malloc'd). */
 static char *
 jpeg_field(const unsigned char *p, size_t n, const char *key)
 {
 	struct dalle_buf b = { NULL, 0, 0 };
-	size_t off = 2, len;
+	size_t com[64][2], off = 2, len;
 	char *s = NULL;
+	int k = 0, i, j;
 	jv o;
 
-	while (off + 4 <= n && p[off] == 0xff && p[off + 1] != 0xda &&
-	    p[off + 1] != 0xd9) {
+	while (k < 64 && off + 4 <= n && p[off] == 0xff &&
+	    p[off + 1] != 0xda && p[off + 1] != 0xd9) {
 		len = (size_t)p[off + 2] << 8 | p[off + 3];
 		if (len < 2 || off + 2 + len > n)
 			break;
-		if (p[off + 1] == 0xfe)
-			dalle_buf_add(&b, p + off + 4, len - 2);
+		if (p[off + 1] == 0xfe) {
+			com[k][0] = off + 4;
+			com[k++][1] = len - 2;
+		}
 		off += 2 + len;
 	}
-	if (b.len > 0) {
-		o = jv_parse_sized(b.p, (int)b.len);
-		if (dalle_record_str(o, key) != NULL)
-			s = dalle_xstrdup(dalle_record_str(o, key));
-		jv_free(o);
+	for (i = 0; i < k && s == NULL; i++) {
+		if (com[i][1] == 0 || p[com[i][0]] != '{')
+			continue;
+		b.len = 0;
+		for (j = i; j < k && s == NULL; j++) {
+			dalle_buf_add(&b, p + com[j][0], com[j][1]);
+			o = jv_parse_sized(b.p, (int)b.len);
+			if (dalle_record_str(o, key) != NULL)
+				s = dalle_xstrdup(dalle_record_str(o, key));
+			jv_free(o);
+		}
 	}
 	dalle_buf_free(&b);
 	return s;
@@ -133,7 +144,7 @@ sidecar_hash(const char *path, int fd)
 int
 dalle_owner_of(const char *path, const char *hash)
 {
-	unsigned char *head;
+	unsigned char sig[8] = { 0 }, *head;
 	struct stat st;
 	char *s = NULL;
 	size_t n;
@@ -146,15 +157,16 @@ dalle_owner_of(const char *path, const char *hash)
 		close(fd);
 		return -1;
 	}
-	n = (size_t)st.st_size < OWNER_JPEG_HEAD ? (size_t)st.st_size :
-	    OWNER_JPEG_HEAD;
-	head = dalle_xmalloc(n);
-	got = pread(fd, head, n, 0);
-	if (got >= 8 && memcmp(head, png_magic, 8) == 0)
+	if (pread(fd, sig, 8, 0) == 8 && memcmp(sig, png_magic, 8) == 0)
 		s = png_field(fd, (size_t)st.st_size, "request_hash");
-	else if (got >= 2 && head[0] == 0xff && head[1] == 0xd8)
-		s = jpeg_field(head, (size_t)got, "request_hash");
-	free(head);
+	else if (sig[0] == 0xff && sig[1] == 0xd8) {
+		n = (size_t)st.st_size < OWNER_JPEG_HEAD ?
+		    (size_t)st.st_size : OWNER_JPEG_HEAD;
+		head = dalle_xmalloc(n);
+		if ((got = pread(fd, head, n, 0)) > 0)
+			s = jpeg_field(head, (size_t)got, "request_hash");
+		free(head);
+	}
 	if (s == NULL)
 		s = sidecar_hash(path, fd);
 	close(fd);

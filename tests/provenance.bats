@@ -145,6 +145,11 @@ different() {
 	assert_equal "$(pixels "$with")" "$(pixels "$without")"
 	assert_equal "$(jq -r .sha256 <<<"$f")" "$(sha256sum "$with" | cut -d' ' -f1)"
 	assert_equal "$(jq -r .bytes <<<"$f")" "$(stat -c %s "$with")"
+	# A COM segment of the service's own before ours: the request is
+	# still read back, and the image not bought again.
+	{ head -c 2 "$with"; printf '\xff\xfe\x00\x07hello'; tail -c +3 "$with"; } >svc.jpg
+	run -0 --separate-stderr dalle-submit -m gpt-image-1 --output-format jpeg -o svc.jpg "$PROMPT"
+	assert_equal "$(jq -r .skipped <<<"$output")" true
 }
 
 @test "--sidecar: NAME.json beside each image, 0644, the fields and the file" {
