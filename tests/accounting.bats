@@ -100,7 +100,12 @@ gone() {
 	reader=$!
 	yes 'a prompt' | dalle-submit --dry-run --deployment gpt-image-2 >o 2>err 3>&- &
 	pid=$!
-	sleep 1
+	# Blocked in a write to the full pipe (the kernel says where).
+	for _ in $(seq "$(slow 200)"); do
+		[[ "$(cat "/proc/$pid/wchan" 2>/dev/null)" == *pipe_write ]] && break
+		sleep 0.05
+	done
+	[[ "$(cat "/proc/$pid/wchan")" == *pipe_write ]]
 	kill -TERM "$pid"
 	gone "$pid" || { kill -KILL "$pid"; false; }
 	status=0

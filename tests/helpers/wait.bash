@@ -1,10 +1,11 @@
 # Waiting on what dalle-serve reports rather than on the clock.
 # shellcheck shell=bash
 
-# wait_for CMD...: until CMD succeeds, for at most 10 s (a safety net).
+# wait_for CMD...: until CMD succeeds, for at most 10 s (a safety net),
+# times DALLE_TEST_SLOW under make asan's or make valgrind's tool.
 wait_for() {
 	local i
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 200 * ${DALLE_TEST_SLOW:-1}; i++)); do
 		"$@" && return 0
 		sleep 0.05
 	done
