@@ -220,7 +220,8 @@ valgrind:
 	    --error-exitcode=99 --log-fd=9
 	DALLE_WRAP_DIR=$$PWD/tests/.wrap DALLE_TEST_SLOW=$${DALLE_TEST_SLOW:-10} \
 	    PATH="$$PWD:$$PATH" sh tests/run; \
-	    rc=$$?; sh tests/wrap -r tests/.tool-log && exit $$rc
+	    rc=$$?; echo "make valgrind: the suite's status $$rc"; \
+	    sh tests/wrap -r tests/.tool-log || rc=1; exit $$rc
 
 # libFuzzer harnesses (clang), tests/fuzz/*.c, over a libdalle.a of
 # their own in fuzz/ built with the fuzzer's instrumentation and the
