@@ -712,23 +712,34 @@ dalle_http_abort_unsent(struct dalle_http *h, int sig)
 }
 
 /*
- * A paced transfer the budget would start (or ask again) at t, after its
- * caller's deadline (dalle-poll -t): handed back unsent, as a try that
- * had no time left, rather than held past the deadline.
+ * Will the budget not start p in time?  A 429's hold outlasts what it
+ * may wait (its ticket's held), or the budget would start it (or ask
+ * again) at t, after its caller's deadline (dalle-poll -t).
  */
 static int
-past_deadline(struct dalle_http *h, struct xfer *p, int64_t t)
+late(const struct xfer *p, int64_t t)
 {
-	if (p->x.deadline <= 0 || t <= p->x.deadline)
-		return 0;
+	return p->ticket.held > 0 || (p->x.deadline > 0 && t > p->x.deadline);
+}
+
+/* A late transfer handed back unsent: rate_limited, or a try that had no
+ * time left. */
+static void
+unsent(struct dalle_http *h, struct xfer *p)
+{
+	long held = p->ticket.held;
+
 	reset_results(&p->x);
 	unquota(h, p);
-	p->cut = 1;
-	p->x.result = CURLE_OPERATION_TIMEDOUT;
-	snprintf(p->errbuf, sizeof(p->errbuf), "the request budget holds "
-	    "it past the deadline");
+	if (held > 0)
+		p->held = held;
+	else {
+		p->cut = 1;
+		p->x.result = CURLE_OPERATION_TIMEDOUT;
+		snprintf(p->errbuf, sizeof(p->errbuf), "the request budget "
+		    "holds it past the deadline");
+	}
 	hand_back(h, p);
-	return 1;
 }
 
 /*
@@ -765,28 +776,15 @@ start_due(struct dalle_http *h)
 			if (now < h->rate_until)
 				break;
 			t = dalle_rate_reserve(h->rate, &p->ticket);
-			if (p->ticket.held > 0) {
-				/* A 429's hold outlasts what this request
-				 * may wait: unsent, rate_limited now. */
-				dalle_heap_pop(&h->wait, NULL);
-				reset_results(&p->x);
-				unquota(h, p);
-				p->held = p->ticket.held;
-				hand_back(h, p);
-				continue;
-			}
-			if (p->ticket.deferred) {
-				if (p->x.deadline > 0 && t > p->x.deadline) {
-					dalle_heap_pop(&h->wait, NULL);
-					past_deadline(h, p, t);
-					continue;
-				}
+			if (p->ticket.deferred && !late(p, t)) {
 				h->rate_until = t;
 				break;
 			}
 			dalle_heap_pop(&h->wait, NULL);
-			if (past_deadline(h, p, t))
+			if (late(p, t)) {
+				unsent(h, p);
 				continue;
+			}
 			if (t > now) {
 				dalle_heap_push(&h->slots, t, p);
 				continue;

@@ -247,8 +247,7 @@ dalle_rate_window(size_t n, int64_t window_ms)
 void
 dalle_rate_bound(struct dalle_rate *r, long ms)
 {
-	r->bound_ms = ms > 0 && ms < DALLE_RETRY_MAX_MS ? ms :
-	    DALLE_RETRY_MAX_MS;
+	r->bound_ms = dalle_retry_clamp(ms > 0 ? ms : DALLE_RETRY_MAX_MS, 0);
 }
 
 /*
