@@ -42,6 +42,9 @@
 #define NOTE_MAX 1024
 #define MAGIC 0x64737401u         /* "dst", layout 1 */
 #define DRAW_MS 100               /* ten drawings a second at most */
+#define PIPE_WAIT_MS 1000         /* a stage writing to a pipe gives the
+                                   * next stage this long to come before
+                                   * it draws alone */
 #define COUNT_MAX (256LL << 20)   /* larger input: its total is unknown */
 
 struct slot {
@@ -67,6 +70,7 @@ static const char *const stages[NSLOT] = { "submit", "poll", "fetch" };
 
 static struct area *a;            /* NULL: off */
 static struct slot mine;
+static struct slot seen[NSLOT];   /* each slot as last read whole */
 static int me;                    /* my slot */
 static char *path;
 static struct dalle_progress prog;
@@ -253,8 +257,13 @@ dalle_status_open(const char *stage, int quiet)
 		mine.rank += NSLOT;
 	tty_out = isatty(STDOUT_FILENO);
 	publish(1);
-	/* The other stages have this long to come before anyone draws. */
+	/* The other stages have this long to come before anyone draws; a
+	 * stage writing to a pipe waits longer, as the reader is most often
+	 * the next stage, and one drawing of its own before that one came
+	 * would flicker. */
 	last_draw = dalle_now_ms();
+	if (mine.rank < NSLOT)
+		last_draw += PIPE_WAIT_MS - DRAW_MS;
 	if (real_err == NULL && (f = fopencookie(NULL, "w", io)) != NULL) {
 		setvbuf(f, NULL, _IOLBF, BUFSIZ);
 		fflush(stderr);
@@ -393,10 +402,14 @@ draw(int force)
 	if (!force && now - last_draw < DRAW_MS)
 		return;
 	for (i = 0; i < NSLOT; i++) {
+		/* A slot caught while its stage writes it is as it was
+		 * last read: a stage does not vanish for a drawing. */
 		if (i == me)
 			s[i] = mine;
-		else if (snap(i, &s[i]) == -1)
-			s[i].pid = 0;
+		else if (snap(i, &s[i]) == 0)
+			seen[i] = s[i];
+		else
+			s[i] = seen[i];
 		live[i] = alive(&s[i]) || (i == me && force);
 		if (live[i] && (best == -1 || s[i].rank > s[best].rank))
 			best = i;
@@ -495,9 +508,14 @@ dalle_status_close(void)
 	dalle_progress_free(&prog);
 	mine.ended = 1;
 	publish(0);
-	for (i = 0; i < NSLOT; i++)
-		if (i != me && snap(i, &s) == 0 && alive(&s))
+	for (i = 0; i < NSLOT; i++) {
+		if (i == me)
+			continue;
+		if (snap(i, &s) == -1)
+			s = seen[i];
+		if (alive(&s))
 			left = 1;
+	}
 	if (!left)
 		unlink(path);
 	munmap(a, sizeof(*a));
