@@ -210,7 +210,7 @@ asan:
 
 # make valgrind runs every test file, tests/soak.bats with its own leak
 # pass of the three stages under valgrind.  CI's .ci/run (make check,
-# fuzz-brief, valgrind, asan) takes about 40 minutes on 2 cores.
+# fuzz-brief, valgrind, asan) takes about 50 minutes on 2 cores.
 valgrind:
 	@sh .ci/deps valgrind
 	@$(MAKE) all tests/jsoncheck tests/ratesim tests/imgcheck
