@@ -5,6 +5,7 @@
  * a guess.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,21 +39,16 @@ static int
 slurp(const char *path, char **out)
 {
 	struct dalle_buf b = { 0 };
-	char chunk[8192];
-	size_t n;
-	FILE *fp;
-	int bad;
+	int fd, rc, e;
 
-	if ((fp = fopen(path, "r")) == NULL)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 &&
-	    b.len <= TABLE_MAX)
-		dalle_buf_add(&b, chunk, n);
-	bad = ferror(fp) ? EIO : b.len > TABLE_MAX ? EFBIG : 0;
-	fclose(fp);
-	if (bad) {
+	rc = dalle_read_fd(fd, &b, TABLE_MAX);
+	e = errno;
+	close(fd);
+	if (rc == -1) {
 		dalle_buf_free(&b);
-		errno = bad;
+		errno = e;
 		return -1;
 	}
 	dalle_buf_add(&b, "", 0);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -115,13 +116,12 @@ void
 dalle_journal_refresh(struct dalle_journal *j)
 {
 	struct dalle_buf b = { 0 };
-	char chunk[65536], *p, *nl;
-	ssize_t k;
+	char *p, *nl;
 
 	if (lseek(j->fd, j->off, SEEK_SET) == -1)
 		return;
-	while ((k = read(j->fd, chunk, sizeof(chunk))) > 0)
-		dalle_buf_add(&b, chunk, (size_t)k);
+	/* What came whole before an error is taken all the same. */
+	(void)dalle_read_fd(j->fd, &b, SIZE_MAX);
 	for (p = b.p; p != NULL && p < b.p + b.len; p = nl + 1) {
 		if ((nl = memchr(p, '\n', b.len - (size_t)(p - b.p))) == NULL)
 			break;          /* being written: next time */
@@ -304,18 +304,15 @@ int
 dalle_journal_load(struct dalle_journal *j, const char *path,
     struct dalle_buf *b)
 {
-	char chunk[65536];
-	ssize_t k;
-	int dfd, fd;
+	int dfd, fd, rc;
 
 	if ((dfd = store_open(j, 0, NULL)) == -1 ||
 	    (fd = openat(dfd, store_name(path), O_RDONLY | O_CLOEXEC |
 	    O_NOFOLLOW | O_NONBLOCK)) == -1)
 		return -1;
-	while ((k = read(fd, chunk, sizeof(chunk))) > 0)
-		dalle_buf_add(b, chunk, (size_t)k);
+	rc = dalle_read_fd(fd, b, SIZE_MAX);
 	close(fd);
-	return k == 0 ? 0 : -1;
+	return rc;
 }
 
 void

@@ -118,11 +118,9 @@ sidecar_hash(const char *path, int fd)
 	/* A regular file of a sane size, never waited on. */
 	sfd = open(name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (sfd != -1 && fstat(sfd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_size > 0 && st.st_size < 1 << 24) {
-		b.p = dalle_xmalloc((size_t)st.st_size);
-		b.len = pread(sfd, b.p, (size_t)st.st_size, 0) ==
-		    st.st_size ? (size_t)st.st_size : 0;
-	}
+	    st.st_size > 0 && st.st_size < 1 << 24 &&
+	    dalle_read_fd(sfd, &b, 1 << 24) == -1)
+		b.len = 0;
 	if (sfd != -1)
 		close(sfd);
 	if (b.len > 0) {

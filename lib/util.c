@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -210,6 +211,32 @@ dalle_secret_free(char *s)
 	for (volatile char *p = s; *p; p++)
 		*p = 0;
 	free(s);
+}
+
+int
+dalle_read_fd(int fd, struct dalle_buf *b, size_t max)
+{
+	size_t got = 0, room;
+	ssize_t k;
+
+	for (;;) {
+		/* A byte past max, to know there is more. */
+		room = max - got < 65536 ? max - got + 1 : 65536;
+		dalle_buf_reserve(b, room);
+		if ((k = read(fd, b->p + b->len, room)) == 0)
+			return 0;
+		if (k == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		b->len += (size_t)k;
+		b->p[b->len] = '\0';
+		if ((got += (size_t)k) > max) {
+			errno = EFBIG;
+			return -1;
+		}
+	}
 }
 
 char **

@@ -80,6 +80,11 @@ int dalle_strtonum(const char *s, long long min, long long max,
 /* Zero a secret and free it. */
 void dalle_secret_free(char *s);
 
+/* What is left to read of fd appended to b, up to max bytes of it: 0 at
+ * its end, else -1 with errno (EFBIG past max); what was read stays in b.
+ * Interrupted reads are resumed. */
+int dalle_read_fd(int fd, struct dalle_buf *b, size_t max);
+
 /* The lines of a file (secrets, maybe) without their trailing white space,
  * in a malloc'd NULL-terminated array, *n of them; NULL with errno set when
  * the file cannot be read.  Free with dalle_file_lines_free, which zeroes

@@ -158,6 +158,15 @@ cents8() {
 	DALLE_PRICES=$PWD/bad.json run --separate-stderr dalle-submit -m gpt-image-2 'An owl'
 	assert_failure 78
 	assert_equal "$stderr" "dalle-submit: $PWD/bad.json: not a price table (a JSON object with \"date\" and \"models\")"
+	# Past the 1 MiB a table may take, or a directory: refused as well.
+	{ printf '%*s' 2000000 ''; cat prices.json; } >huge.json
+	DALLE_PRICES=$PWD/huge.json run --separate-stderr dalle-submit -m gpt-image-2 'An owl'
+	assert_failure 78
+	assert_equal "$stderr" "dalle-submit: $PWD/huge.json: File too large"
+	mkdir dir.json
+	DALLE_PRICES=$PWD/dir.json run --separate-stderr dalle-submit -m gpt-image-2 'An owl'
+	assert_failure 78
+	assert_equal "$stderr" "dalle-submit: $PWD/dir.json: Is a directory"
 	DALLE_PRICES=$PWD/none.json run --separate-stderr dalle-poll </dev/null
 	assert_failure 78
 	assert_equal "$(grep -c 'images/generations' "$SERVE_DIR/serve.log" || true)" "$before"
