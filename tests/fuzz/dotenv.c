@@ -8,23 +8,12 @@
 #include "fuzz.h"
 #include "../../lib/conf.c"
 
-static char dir[] = "/tmp/dalle-fuzz-dotenv.XXXXXX";
-
-static void
-cleanup(void)
-{
-	unlink(".env");
-	rmdir(dir);
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	CHECK(mkdtemp(dir) != NULL);
-	CHECK(chdir(dir) == 0);
-	atexit(cleanup);
+	fuzz_tmp("dotenv", ".env");
 	unsetenv("AZURE_OPENAI_ENDPOINT");
 	unsetenv("AZURE_OPENAI_DEPLOYMENT");
 	unsetenv("OPENAI_BASE_URL");

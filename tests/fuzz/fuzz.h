@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -67,6 +68,45 @@ fuzz_big(const uint8_t *d, size_t n, size_t *len)
 	s[at] = '\0';
 	*len = at;
 	return s;
+}
+
+/* The state of fuzz_tmp: its directory and the file it removes. */
+struct fuzz_tmp {
+	char dir[64];
+	char file[64];
+};
+
+static inline struct fuzz_tmp *
+fuzz_tmp_state(void)
+{
+	static struct fuzz_tmp t;
+
+	return &t;
+}
+
+static inline void
+fuzz_tmp_remove(void)
+{
+	struct fuzz_tmp *t = fuzz_tmp_state();
+
+	unlink(t->file);
+	rmdir(t->dir);
+}
+
+/* A directory of the harness's own, /tmp/dalle-fuzz-NAME.XXXXXX, made
+ * the working directory and removed at exit with the one file, file,
+ * that the harness writes in it. */
+static inline void
+fuzz_tmp(const char *name, const char *file)
+{
+	struct fuzz_tmp *t = fuzz_tmp_state();
+
+	snprintf(t->dir, sizeof(t->dir), "/tmp/dalle-fuzz-%s.XXXXXX", name);
+	CHECK(mkdtemp(t->dir) != NULL);
+	CHECK(chdir(t->dir) == 0);
+	CHECK(strlen(file) < sizeof(t->file));
+	strcpy(t->file, file);
+	atexit(fuzz_tmp_remove);
 }
 
 /* A small deterministic sequence from the input, for split points. */

@@ -15,24 +15,15 @@
 #include "fuzz.h"
 #include "owner.h"
 
-static char dir[] = "/tmp/dalle-fuzz-owner.XXXXXX";
-static char path[64];
-
-static void
-cleanup(void)
-{
-	unlink(path);
-	rmdir(dir);
-}
+/* The image, in the harness's directory. */
+static const char path[] = "img";
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	CHECK(mkdtemp(dir) != NULL);
-	snprintf(path, sizeof(path), "%s/img", dir);
-	atexit(cleanup);
+	fuzz_tmp("owner", path);
 	return 0;
 }
 
