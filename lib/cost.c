@@ -51,7 +51,6 @@ slurp(const char *path, char **out)
 		errno = e;
 		return -1;
 	}
-	dalle_buf_add(&b, "", 0);
 	*out = b.p;
 	return 0;
 }

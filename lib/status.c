@@ -122,8 +122,10 @@ alive(const struct slot *s)
 	return s->pid == getpid() || kill(s->pid, 0) == 0 || errno == EPERM;
 }
 
-/* A consistent copy of slot i into s; -1 when it never settled. */
-static int
+/* A consistent copy of slot i into s: as it is, or, when it never
+ * settled while its stage wrote it, as it was last read (a stage does
+ * not vanish for a drawing). */
+static void
 snap(int i, struct slot *s)
 {
 	uint32_t q;
@@ -135,10 +137,12 @@ snap(int i, struct slot *s)
 			continue;
 		memcpy(s, &a->s[i], sizeof(*s));
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&a->s[i].seq, __ATOMIC_RELAXED) == q)
-			return 0;
+		if (__atomic_load_n(&a->s[i].seq, __ATOMIC_RELAXED) == q) {
+			seen[i] = *s;
+			return;
+		}
 	}
-	return -1;
+	*s = seen[i];
 }
 
 /* My slot out, the note too when it changed. */
@@ -246,7 +250,8 @@ dalle_status_open(const char *stage, int quiet)
 	else if (zero != MAGIC)
 		goto off;
 	/* A second stage of the same name in one pipeline: not drawn. */
-	if (snap(me, &other) == 0 && other.pid != getpid() && alive(&other))
+	snap(me, &other);
+	if (other.pid != getpid() && alive(&other))
 		goto off;
 	memset(&mine, 0, sizeof(mine));
 	mine.pid = getpid();
@@ -402,14 +407,10 @@ draw(int force)
 	if (!force && now - last_draw < DRAW_MS)
 		return;
 	for (i = 0; i < NSLOT; i++) {
-		/* A slot caught while its stage writes it is as it was
-		 * last read: a stage does not vanish for a drawing. */
 		if (i == me)
 			s[i] = mine;
-		else if (snap(i, &s[i]) == 0)
-			seen[i] = s[i];
 		else
-			s[i] = seen[i];
+			snap(i, &s[i]);
 		live[i] = alive(&s[i]) || (i == me && force);
 		if (live[i] && (best == -1 || s[i].rank > s[best].rank))
 			best = i;
@@ -511,8 +512,7 @@ dalle_status_close(void)
 	for (i = 0; i < NSLOT; i++) {
 		if (i == me)
 			continue;
-		if (snap(i, &s) == -1)
-			s = seen[i];
+		snap(i, &s);
 		if (alive(&s))
 			left = 1;
 	}

@@ -223,6 +223,7 @@ dalle_read_fd(int fd, struct dalle_buf *b, size_t max)
 		/* A byte past max, to know there is more. */
 		room = max - got < 65536 ? max - got + 1 : 65536;
 		dalle_buf_reserve(b, room);
+		b->p[b->len] = '\0';
 		if ((k = read(fd, b->p + b->len, room)) == 0)
 			return 0;
 		if (k == -1) {
